@@ -1,0 +1,66 @@
+//! esdsl runtime: typed, versioned events with upcasting, and the codecs that store them.
+//!
+//! Declare events in a TOML schema and expand it with [`schema!`]:
+//!
+//! ```ignore
+//! esdsl_runtime::schema!("schemas/bank.toml");
+//! ```
+//!
+//! The generated enums implement [`Event`]; each step between two versions implements
+//! [`Upcast`].
+#![warn(missing_docs)]
+
+mod codec;
+mod event;
+
+pub use codec::{Codec, CodecError};
+pub use esdsl_macros::schema;
+pub use event::{AggregateId, Decodability, DecodeError, Decoded, Event, EventTypeInfo, Upcast};
+
+/// Not public API: what generated code refers to.
+#[doc(hidden)]
+pub mod __private {
+    pub use chrono;
+    pub use serde;
+    pub use uuid;
+
+    use crate::{Codec, DecodeError};
+
+    /// Decodes one version's payload, attaching the type and version to any error.
+    pub fn decode_payload<T: serde::de::DeserializeOwned>(
+        codec: Codec,
+        payload: &[u8],
+        event_type: &str,
+        version: u32,
+    ) -> Result<T, DecodeError> {
+        codec
+            .decode(payload)
+            .map_err(|source| DecodeError::Payload {
+                event_type: event_type.to_owned(),
+                version,
+                source,
+            })
+    }
+
+    /// The error for a stored version this program does not know.
+    pub fn unknown_version(event_type: &str, version: u32, newest: u32) -> DecodeError {
+        DecodeError::UnknownVersion {
+            event_type: event_type.to_owned(),
+            version,
+            newest,
+        }
+    }
+
+    /// The error for a stored type name this program does not know.
+    pub fn unknown_type(event_type: &str, version: u32) -> DecodeError {
+        DecodeError::UnknownType {
+            event_type: event_type.to_owned(),
+            version,
+        }
+    }
+
+    /// A UTC timestamp from seconds and nanoseconds since the Unix epoch, for schema defaults.
+    pub fn timestamp(secs: i64, nanos: u32) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(secs, nanos).unwrap_or_default()
+    }
+}

@@ -1,0 +1,171 @@
+//! Version modules (`v1`, `v2`, ...), one struct per event version, and the generated upcasters.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::model::{Conversion, Event, FieldSource, Schema, StepKind, Version};
+
+use super::types::{Scope, fields, value_expr};
+use super::{doc_attrs, serde_attrs};
+
+pub(crate) fn version_module_ident(number: u32) -> Ident {
+    format_ident!("v{}", number)
+}
+
+/// `pub mod vN { ... }` for every version number any event has.
+pub(crate) fn version_modules(schema: &Schema) -> TokenStream {
+    let newest = schema.events.iter().map(Event::newest).max().unwrap_or(0);
+    let modules = (1..=newest).map(|number| {
+        let module = version_module_ident(number);
+        let doc = format!("Version {number} of every event that has one.");
+        let structs = schema.events.iter().filter_map(|event| {
+            event
+                .version(number)
+                .map(|version| version_struct(event, version))
+        });
+        quote! {
+            #[doc = #doc]
+            pub mod #module {
+                #(#structs)*
+            }
+        }
+    });
+    quote!(#(#modules)*)
+}
+
+fn version_struct(event: &Event, version: &Version) -> TokenStream {
+    let name = format_ident!("{}", event.name.text);
+    let mut doc = event.doc.clone().unwrap_or_default();
+    if !doc.is_empty() {
+        doc.push_str("\n\n");
+    }
+    let status = if event.retired {
+        " (retired: never written again, skipped by typed readers)"
+    } else if version.number == event.newest() {
+        " (newest)"
+    } else {
+        ""
+    };
+    doc.push_str(&format!(
+        "Version {} of event `{}`{status}.",
+        version.number, event.name.text
+    ));
+    let docs = doc_attrs(Some(&doc));
+    let serde = serde_attrs();
+    let fields = fields(&version.fields, Scope::Version);
+    quote! {
+        #docs
+        #[derive(
+            ::core::fmt::Debug,
+            ::core::clone::Clone,
+            ::core::cmp::PartialEq,
+            ::esdsl_runtime::__private::serde::Serialize,
+            ::esdsl_runtime::__private::serde::Deserialize,
+        )]
+        #serde
+        pub struct #name {
+            #(#fields,)*
+        }
+    }
+}
+
+/// Re-exports of each live event's newest version at the root: `pub use self::v3::MoneyDeposited;`.
+pub(crate) fn newest_reexports(schema: &Schema) -> TokenStream {
+    let uses = schema.events.iter().filter(|e| !e.retired).map(|event| {
+        let module = version_module_ident(event.newest());
+        let name = format_ident!("{}", event.name.text);
+        quote!(pub use self::#module::#name;)
+    });
+    quote!(#(#uses)*)
+}
+
+/// `impl Upcast<vN-1::X> for vN::X` for every automatic step of a live event.
+pub(crate) fn upcast_impls(schema: &Schema) -> TokenStream {
+    let impls = schema
+        .events
+        .iter()
+        .filter(|e| !e.retired)
+        .flat_map(|event| {
+            event.steps.iter().filter_map(move |step| {
+                let StepKind::Automatic(sources) = &step.kind else {
+                    return None;
+                };
+                let next = event.version(step.to)?;
+                let previous = event.version(step.to - 1)?;
+                Some(upcast_impl(event, previous, next, sources))
+            })
+        });
+    quote!(#(#impls)*)
+}
+
+fn upcast_impl(
+    event: &Event,
+    previous: &Version,
+    next: &Version,
+    sources: &[FieldSource],
+) -> TokenStream {
+    let name = format_ident!("{}", event.name.text);
+    let from_module = version_module_ident(previous.number);
+    let to_module = version_module_ident(next.number);
+    let uses_previous = sources
+        .iter()
+        .any(|s| matches!(s, FieldSource::Previous { .. }));
+    let binding = if uses_previous {
+        quote!(previous)
+    } else {
+        quote!(_previous)
+    };
+    let inits = next.fields.iter().zip(sources).map(|(field, source)| {
+        let field_name = format_ident!("{}", field.name.text);
+        let value = match source {
+            FieldSource::Previous {
+                field: from,
+                conversion,
+            } => {
+                let from = format_ident!("{}", from);
+                convert(quote!(previous.#from), conversion)
+            }
+            FieldSource::Default(value) => value_expr(&field.ty, value, Scope::Root),
+            FieldSource::None => quote!(::core::option::Option::None),
+        };
+        quote!(#field_name: #value)
+    });
+    quote! {
+        #[automatically_derived]
+        impl ::esdsl_runtime::Upcast<self::#from_module::#name> for self::#to_module::#name {
+            fn upcast(#binding: self::#from_module::#name) -> Self {
+                Self {
+                    #(#inits,)*
+                }
+            }
+        }
+    }
+}
+
+/// The expression converting `value` as `conversion` says.
+fn convert(value: TokenStream, conversion: &Conversion) -> TokenStream {
+    match conversion {
+        Conversion::Identity => value,
+        Conversion::WidenInt => quote!(::core::convert::From::from(#value)),
+        Conversion::IntToFloat { lossy: false } => {
+            quote!(<f64 as ::core::convert::From<_>>::from(#value))
+        }
+        Conversion::IntToFloat { lossy: true } => quote!((#value) as f64),
+        Conversion::WrapSome(inner) => {
+            let inner = convert(value, inner);
+            quote!(::core::option::Option::Some(#inner))
+        }
+        Conversion::Option(inner) => {
+            let body = convert(quote!(value), inner);
+            quote!(#value.map(|value| #body))
+        }
+        Conversion::List(inner) => {
+            let body = convert(quote!(value), inner);
+            quote!(#value.into_iter().map(|value| #body).collect())
+        }
+        Conversion::Map(inner) => {
+            let body = convert(quote!(value), inner);
+            quote!(#value.into_iter().map(|(key, value)| (key, #body)).collect())
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The esdsl schema language: TOML text to a validated model to Rust code.
+//!
+//! The pipeline has one function per stage, shared by the `schema!` macro and by
+//! `cargo esdsl generate`, so both produce the same code:
+//!
+//! 1. `parse`: TOML to raw structs that keep spans,
+//! 2. `validate`: raw structs to the [`model`], collecting every error with a location and a fix,
+//! 3. [`codegen`]: the model to Rust tokens.
+//!
+//! ```
+//! let schema = esdsl_schema::parse_schema("bank.toml", r#"
+//!     [aggregates.Account]
+//!     id = "uuid"
+//!
+//!     [events.AccountOpened]
+//!     aggregate = "Account"
+//!     [events.AccountOpened.v1]
+//!     owner = "string"
+//! "#)?;
+//! assert_eq!(schema.events[0].newest(), 1);
+//! let code = esdsl_schema::codegen::format_file(esdsl_schema::codegen::generate(&schema), "bank.toml")?;
+//! assert!(code.contains("pub enum AccountEvent"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod codegen;
+pub mod diag;
+pub mod model;
+mod parse;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use diag::{Diagnostic, Report, Severity, Span};
+pub use model::Schema;
+
+/// Parses and validates a schema's text. `path` is only used in messages.
+///
+/// # Errors
+///
+/// Returns a [`Report`] holding every problem found, each located in the text, when the schema
+/// has any error. It never panics on bad input.
+pub fn parse_schema(path: &str, source: &str) -> Result<Schema, Report> {
+    let mut diagnostics = Vec::new();
+    let raw = parse::parse(source, &mut diagnostics);
+    let schema = validate::validate(raw, &mut diagnostics);
+    let report = Report {
+        path: path.to_owned(),
+        source: source.to_owned(),
+        diagnostics,
+    };
+    if report.has_errors() {
+        Err(report)
+    } else {
+        Ok(schema)
+    }
+}
+
+/// Why a schema file could not be loaded.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file was read but the schema is invalid.
+    Invalid(Report),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Io { path, source } => {
+                write!(f, "cannot read schema `{}`: {source}", path.display())
+            }
+            LoadError::Invalid(report) => f.write_str(&report.render()),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Io { source, .. } => Some(source),
+            LoadError::Invalid(_) => None,
+        }
+    }
+}
+
+/// Reads, parses and validates a schema file; `display` is the path shown in messages.
+///
+/// # Errors
+///
+/// [`LoadError::Io`] when the file cannot be read (or is not UTF-8), [`LoadError::Invalid`]
+/// with every problem found when the schema is invalid.
+pub fn load_schema(path: &Path, display: &str) -> Result<Schema, LoadError> {
+    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_schema(display, &source).map_err(LoadError::Invalid)
+}
+
+/// What the `schema!` macro expands to: the generated items plus an `include_str!` of the
+/// schema file, so that cargo rebuilds the crate when the file changes.
+///
+/// `manifest_dir` is the crate's `CARGO_MANIFEST_DIR`; `relative` is the path literal.
+///
+/// # Errors
+///
+/// The message to show as a compile error: the rendered diagnostics (file, line, column,
+/// caret, help) or why the file could not be read.
+pub fn expand_schema_macro(
+    manifest_dir: &Path,
+    relative: &str,
+) -> Result<proc_macro2::TokenStream, String> {
+    let path = manifest_dir.join(relative);
+    let schema = load_schema(&path, relative).map_err(|e| e.to_string())?;
+    let items = codegen::generate(&schema);
+    let absolute = path.to_string_lossy().into_owned();
+    Ok(quote::quote! {
+        #items
+        const _: &str = ::core::include_str!(#absolute);
+    })
+}
