@@ -27,8 +27,10 @@ pub fn schema(input: TokenStream) -> TokenStream {
     };
     match esdsl_schema::expand_schema_macro(manifest_dir.as_ref(), &path.value()) {
         Ok(tokens) => tokens.into(),
-        Err(message) => syn::Error::new(path.span(), message)
-            .to_compile_error()
+        Err(messages) => messages
+            .into_iter()
+            .map(|message| syn::Error::new(path.span(), message).to_compile_error())
+            .collect::<proc_macro2::TokenStream>()
             .into(),
     }
 }

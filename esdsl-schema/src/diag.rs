@@ -148,6 +148,20 @@ impl Report {
         self.render_with(&Renderer::styled())
     }
 
+    /// Renders each diagnostic on its own, for a compiler that prints the severity itself:
+    /// the first line is the message and rule id, the rest the location, snippet and help.
+    pub fn render_each(&self) -> Vec<String> {
+        let renderer = Renderer::plain();
+        self.diagnostics
+            .iter()
+            .map(|diagnostic| {
+                let full = self.render_one(&renderer, diagnostic);
+                let rest = full.split_once('\n').map_or("", |(_, rest)| rest);
+                format!("{} [{}]\n{rest}", diagnostic.message, diagnostic.code)
+            })
+            .collect()
+    }
+
     fn render_with(&self, renderer: &Renderer) -> String {
         let mut out = String::new();
         for diagnostic in &self.diagnostics {
@@ -205,6 +219,8 @@ impl fmt::Display for Report {
         f.write_str(&self.render())
     }
 }
+
+impl std::error::Error for Report {}
 
 /// Keeps a span inside the text and on character boundaries.
 fn clamp(source: &str, range: Range<usize>) -> Range<usize> {

@@ -113,18 +113,61 @@ pub fn load_schema(path: &Path, display: &str) -> Result<Schema, LoadError> {
 ///
 /// # Errors
 ///
-/// The message to show as a compile error: the rendered diagnostics (file, line, column,
-/// caret, help) or why the file could not be read.
+/// The messages to show as compile errors: one per diagnostic (file, line, column, caret,
+/// help), or why the file could not be read.
 pub fn expand_schema_macro(
     manifest_dir: &Path,
     relative: &str,
-) -> Result<proc_macro2::TokenStream, String> {
+) -> Result<proc_macro2::TokenStream, Vec<String>> {
     let path = manifest_dir.join(relative);
-    let schema = load_schema(&path, relative).map_err(|e| e.to_string())?;
+    let schema = match load_schema(&path, relative) {
+        Ok(schema) => schema,
+        Err(LoadError::Invalid(report)) => return Err(report.render_each()),
+        Err(error) => return Err(vec![error.to_string()]),
+    };
     let items = codegen::generate(&schema);
     let absolute = path.to_string_lossy().into_owned();
     Ok(quote::quote! {
         #items
         const _: &str = ::core::include_str!(#absolute);
     })
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// Every diagnostic of a schema as (rule, "line:column", message, help).
+    pub(crate) fn diagnostics(source: &str) -> Vec<(String, String, String, String)> {
+        let report = match crate::parse_schema("test.toml", source) {
+            Ok(_) => return Vec::new(),
+            Err(report) => report,
+        };
+        report
+            .diagnostics
+            .iter()
+            .map(|d| {
+                let at = d.span.map_or_else(String::new, |span| {
+                    let (line, column) = report.line_col(span.start);
+                    format!("{line}:{column}")
+                });
+                (
+                    d.code.to_owned(),
+                    at,
+                    d.message.clone(),
+                    d.help.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// Shorthand for one expected diagnostic.
+    pub(crate) fn d(
+        code: &str,
+        at: &str,
+        message: &str,
+        help: &str,
+    ) -> (String, String, String, String) {
+        (code.into(), at.into(), message.into(), help.into())
+    }
+
+    pub(crate) const ACCOUNT: &str = "[aggregates.Account]\nid = \"uuid\"\n";
 }

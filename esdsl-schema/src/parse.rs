@@ -76,7 +76,8 @@ pub(crate) struct RawRecord {
 pub(crate) struct RawEnum {
     pub(crate) name: Name,
     pub(crate) doc: Option<String>,
-    pub(crate) variants: Vec<Name>,
+    /// `None` when the key is missing (reported here).
+    pub(crate) variants: Option<Vec<Name>>,
 }
 
 /// A TOML value with its location, for defaults.
@@ -267,20 +268,16 @@ impl Parser<'_> {
         let mut raw = RawEnum {
             name,
             doc: None,
-            variants: Vec::new(),
+            variants: None,
         };
-        let mut seen_variants = false;
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
-                "variants" => {
-                    seen_variants = true;
-                    raw.variants = self.strings(value, "`variants`");
-                }
+                "variants" => raw.variants = Some(self.strings(value, "`variants`")),
                 "doc" => raw.doc = self.string(value, "`doc`").map(|n| n.text),
                 _ => self.unknown_key(key, &ENUM_KEYS, &format!("in enum `{}`", raw.name)),
             }
         }
-        if !seen_variants {
+        if raw.variants.is_none() {
             self.diags.push(
                 Diagnostic::error(
                     "missing_key",
@@ -519,3 +516,6 @@ fn raw_value(value: &Spanned<DeValue<'_>>) -> RawValue {
         kind,
     }
 }
+
+#[cfg(test)]
+mod tests;

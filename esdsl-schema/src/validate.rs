@@ -258,8 +258,15 @@ impl Validator<'_> {
         );
     }
 
-    fn enumeration(&mut self, name: Name, doc: Option<String>, variants: Vec<Name>) -> EnumType {
-        if variants.is_empty() {
+    fn enumeration(
+        &mut self,
+        name: Name,
+        doc: Option<String>,
+        variants: Option<Vec<Name>>,
+    ) -> EnumType {
+        let missing = variants.is_none();
+        let variants = variants.unwrap_or_default();
+        if variants.is_empty() && !missing {
             self.diags.push(
                 Diagnostic::error("empty_enum", format!("enum `{name}` has no variants"))
                     .at(name.span)
@@ -946,3 +953,6 @@ fn parse_type_expr(text: &str) -> Result<TypeExpr, String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

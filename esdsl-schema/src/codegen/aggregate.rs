@@ -5,6 +5,7 @@ use quote::{format_ident, quote};
 
 use crate::model::{Aggregate, Event, IdType, Schema};
 
+use super::doc_attrs;
 use super::events::version_module_ident;
 
 pub(crate) fn aggregate(schema: &Schema, aggregate: &Aggregate) -> TokenStream {
@@ -39,8 +40,9 @@ fn id_type(aggregate: &Aggregate) -> TokenStream {
         IdType::U64 => (quote!(u64), quote!(::core::marker::Copy,), quote!()),
         IdType::I64 => (quote!(i64), quote!(::core::marker::Copy,), quote!()),
     };
+    let doc = doc_attrs(Some(&doc));
     quote! {
-        #[doc = #doc]
+        #doc
         #[derive(
             ::core::fmt::Debug,
             ::core::clone::Clone,
@@ -105,9 +107,11 @@ fn event_enum(aggregate: &Aggregate, events: &[&Event]) -> TokenStream {
     let stored: Vec<&str> = live.iter().map(|e| e.name.text.as_str()).collect();
     let newest: Vec<u32> = live.iter().map(|e| e.newest()).collect();
     let variant_docs = live.iter().map(|e| {
-        e.doc
+        let doc = e
+            .doc
             .clone()
-            .unwrap_or_else(|| format!("The `{}` event.", e.name.text))
+            .unwrap_or_else(|| format!("The `{}` event.", e.name.text));
+        doc_attrs(Some(&doc))
     });
     let type_infos = events.iter().map(|e| {
         let stored = &e.name.text;
@@ -144,12 +148,13 @@ fn event_enum(aggregate: &Aggregate, events: &[&Event]) -> TokenStream {
         quote!(codec)
     };
 
+    let doc = doc_attrs(Some(&doc));
     quote! {
-        #[doc = #doc]
+        #doc
         #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
         pub enum #name {
             #(
-                #[doc = #variant_docs]
+                #variant_docs
                 #variants(self::#variants),
             )*
         }

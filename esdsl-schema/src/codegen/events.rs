@@ -17,14 +17,16 @@ pub(crate) fn version_modules(schema: &Schema) -> TokenStream {
     let newest = schema.events.iter().map(Event::newest).max().unwrap_or(0);
     let modules = (1..=newest).map(|number| {
         let module = version_module_ident(number);
-        let doc = format!("Version {number} of every event that has one.");
+        let doc = doc_attrs(Some(&format!(
+            "Version {number} of every event that has one."
+        )));
         let structs = schema.events.iter().filter_map(|event| {
             event
                 .version(number)
                 .map(|version| version_struct(event, version))
         });
         quote! {
-            #[doc = #doc]
+            #doc
             pub mod #module {
                 #(#structs)*
             }
@@ -146,26 +148,45 @@ fn upcast_impl(
 fn convert(value: TokenStream, conversion: &Conversion) -> TokenStream {
     match conversion {
         Conversion::Identity => value,
-        Conversion::WidenInt => quote!(::core::convert::From::from(#value)),
-        Conversion::IntToFloat { lossy: false } => {
-            quote!(<f64 as ::core::convert::From<_>>::from(#value))
+        Conversion::WidenInt | Conversion::IntToFloat { lossy: false } => {
+            let function = conversion_fn(conversion);
+            quote!(#function(#value))
         }
-        Conversion::IntToFloat { lossy: true } => quote!((#value) as f64),
+        Conversion::IntToFloat { lossy: true } => quote!(#value as f64),
         Conversion::WrapSome(inner) => {
             let inner = convert(value, inner);
             quote!(::core::option::Option::Some(#inner))
         }
         Conversion::Option(inner) => {
-            let body = convert(quote!(value), inner);
-            quote!(#value.map(|value| #body))
+            let function = element_fn(inner);
+            quote!(#value.map(#function))
         }
         Conversion::List(inner) => {
-            let body = convert(quote!(value), inner);
-            quote!(#value.into_iter().map(|value| #body).collect())
+            let function = element_fn(inner);
+            quote!(#value.into_iter().map(#function).collect())
         }
         Conversion::Map(inner) => {
             let body = convert(quote!(value), inner);
             quote!(#value.into_iter().map(|(key, value)| (key, #body)).collect())
         }
+    }
+}
+
+/// A function (path or closure) applying `conversion` to one element.
+fn element_fn(conversion: &Conversion) -> TokenStream {
+    match conversion {
+        Conversion::WidenInt | Conversion::IntToFloat { lossy: false } => conversion_fn(conversion),
+        other => {
+            let body = convert(quote!(value), other);
+            quote!(|value| #body)
+        }
+    }
+}
+
+/// The function path of a lossless scalar conversion.
+fn conversion_fn(conversion: &Conversion) -> TokenStream {
+    match conversion {
+        Conversion::IntToFloat { .. } => quote!(<f64 as ::core::convert::From<_>>::from),
+        _ => quote!(::core::convert::From::from),
     }
 }

@@ -179,7 +179,9 @@ pub(crate) fn enumeration(enumeration: &EnumType) -> TokenStream {
         .iter()
         .map(|v| format_ident!("{}", v.to_upper_camel_case()))
         .collect();
-    let variant_docs = stored.iter().map(|v| format!("Stored as `{v}`."));
+    let variant_docs = stored
+        .iter()
+        .map(|v| doc_attrs(Some(&format!("Stored as `{v}`."))));
     let count = stored.len();
     quote! {
         #docs
@@ -198,7 +200,7 @@ pub(crate) fn enumeration(enumeration: &EnumType) -> TokenStream {
         #serde
         pub enum #name {
             #(
-                #[doc = #variant_docs]
+                #variant_docs
                 #[serde(rename = #stored)]
                 #idents,
             )*

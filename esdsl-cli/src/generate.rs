@@ -1,0 +1,170 @@
+//! `cargo esdsl generate`: schema files to formatted Rust files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use esdsl_schema::LoadError;
+
+use crate::Outcome;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GenerateArgs {
+    /// Schema files, or directories whose `*.toml` files are schemas.
+    #[arg(value_name = "SCHEMA_FILE_OR_DIR", default_value = "schemas")]
+    paths: Vec<PathBuf>,
+    /// Where to write the generated `.rs` files, one per schema, named after it.
+    #[arg(long, value_name = "DIR", default_value = "src/generated")]
+    out: PathBuf,
+    /// Write nothing; exit 1 when any generated file is missing or stale.
+    #[arg(long)]
+    check: bool,
+}
+
+/// One schema and the file generated from it.
+#[derive(Debug)]
+struct Job {
+    schema: PathBuf,
+    output: PathBuf,
+}
+
+pub(crate) fn run(
+    args: &GenerateArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    color: bool,
+) -> Result<Outcome> {
+    let jobs = jobs(args)?;
+    let mut invalid = 0;
+    let mut stale = Vec::new();
+    let mut written = 0;
+    for job in &jobs {
+        let display = display_path(&job.schema);
+        let schema = match esdsl_schema::load_schema(&job.schema, &display) {
+            Ok(schema) => schema,
+            Err(LoadError::Invalid(report)) => {
+                let text = if color {
+                    report.render_styled()
+                } else {
+                    report.render()
+                };
+                write!(stderr, "{text}")?;
+                invalid += 1;
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let tokens = esdsl_schema::codegen::generate(&schema);
+        let code =
+            esdsl_schema::codegen::format_file(tokens, &display).map_err(anyhow::Error::msg)?;
+        let current = match std::fs::read(&job.output) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read `{}`", job.output.display()));
+            }
+        };
+        if current.as_deref() == Some(code.as_bytes()) {
+            continue;
+        }
+        if args.check {
+            stale.push(job);
+            continue;
+        }
+        if let Some(parent) = job.output.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
+        std::fs::write(&job.output, code)
+            .with_context(|| format!("cannot write `{}`", job.output.display()))?;
+        writeln!(
+            stdout,
+            "wrote {} (from {display})",
+            display_path(&job.output)
+        )?;
+        written += 1;
+    }
+    for job in &stale {
+        writeln!(
+            stderr,
+            "error[stale_generated_file]: {} is not up to date with {}\n  = help: run `cargo esdsl generate` and commit the result",
+            display_path(&job.output),
+            display_path(&job.schema)
+        )?;
+    }
+    if invalid > 0 || !stale.is_empty() {
+        return Ok(Outcome::Problems);
+    }
+    if args.check {
+        writeln!(stdout, "{} generated file(s) up to date", jobs.len())?;
+    } else {
+        writeln!(
+            stdout,
+            "{written} file(s) written, {} unchanged",
+            jobs.len() - written
+        )?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// The schema files named by the arguments, each with its output path.
+fn jobs(args: &GenerateArgs) -> Result<Vec<Job>> {
+    let mut schemas = Vec::new();
+    for path in &args.paths {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        if meta.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot list `{}`", path.display()))?
+                .map(|entry| entry.map(|e| e.path()))
+                .collect::<std::io::Result<_>>()
+                .with_context(|| format!("cannot list `{}`", path.display()))?;
+            found.retain(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file());
+            found.sort();
+            if found.is_empty() {
+                bail!("no `*.toml` schema files in `{}`", path.display());
+            }
+            schemas.extend(found);
+        } else {
+            schemas.push(path.clone());
+        }
+    }
+    let mut jobs: Vec<Job> = Vec::new();
+    for schema in schemas {
+        let stem = schema
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .with_context(|| format!("`{}` has no UTF-8 file name", schema.display()))?;
+        let module: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let output = args.out.join(format!("{module}.rs"));
+        if let Some(other) = jobs.iter().find(|j| j.output == output) {
+            bail!(
+                "`{}` and `{}` would both generate `{}`",
+                other.schema.display(),
+                schema.display(),
+                output.display()
+            );
+        }
+        jobs.push(Job { schema, output });
+    }
+    Ok(jobs)
+}
+
+/// A path as shown in messages and headers: relative to the current directory when it is
+/// under it, with `/` separators, so generated files do not depend on the machine.
+fn display_path(path: &Path) -> String {
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf());
+    relative.to_string_lossy().replace('\\', "/")
+}

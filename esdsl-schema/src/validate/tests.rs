@@ -1,0 +1,368 @@
+use crate::model::{Conversion, FieldSource, StepKind, Type, Value};
+use crate::test_util::{ACCOUNT, d, diagnostics};
+
+fn event(body: &str) -> String {
+    format!("{ACCOUNT}[events.Opened]\naggregate = \"Account\"\n{body}")
+}
+
+#[test]
+fn the_bank_example_is_accepted_as_is() {
+    let source = include_str!("../../../schemas/bank.toml");
+    let schema = crate::parse_schema("bank.toml", source).expect("bank.toml is valid");
+    let deposited = schema.event("MoneyDeposited").expect("declared");
+    assert_eq!(deposited.newest(), 3);
+    assert_eq!(
+        deposited.manual_upcasts.iter().copied().collect::<Vec<_>>(),
+        [3]
+    );
+    assert_eq!(deposited.steps[1].kind, StepKind::Manual);
+    let StepKind::Automatic(sources) = &deposited.steps[0].kind else {
+        panic!("v1 -> v2 is automatic");
+    };
+    assert_eq!(
+        sources,
+        &[
+            FieldSource::Previous {
+                field: "amount".into(),
+                conversion: Conversion::WidenInt
+            },
+            FieldSource::None
+        ]
+    );
+    let opened = schema.event("AccountOpened").expect("declared");
+    let StepKind::Automatic(sources) = &opened.steps[0].kind else {
+        panic!("v1 -> v2 is automatic");
+    };
+    assert_eq!(
+        sources[1],
+        FieldSource::Default(Value::Variant("eur".into()))
+    );
+    assert!(schema.event("LegacyAudit").expect("declared").retired);
+    assert_eq!(
+        schema
+            .event("AccountClosed")
+            .expect("declared")
+            .renamed_from[0]
+            .text,
+        "AccountShut"
+    );
+    assert_eq!(
+        schema.record("Address").expect("declared").fields[0].ty,
+        Type::String
+    );
+}
+
+#[test]
+fn unknown_types_suggest_near_names() {
+    let source = format!(
+        "{}[events.Opened.v1]\na = \"strng\"\nb = \"lst<i64>\"\nc = \"option<Adress>\"\nd = \"Widget\"\n[types.Address]\nstreet = \"string\"\n",
+        event("")
+    );
+    assert_eq!(
+        diagnostics(&source),
+        [
+            d(
+                "unknown_type",
+                "6:5",
+                "unknown type `strng`",
+                "did you mean `string`?"
+            ),
+            d(
+                "unknown_type",
+                "7:5",
+                "unknown type `lst`",
+                "did you mean `list`?"
+            ),
+            d(
+                "unknown_type",
+                "8:5",
+                "unknown type `Adress`",
+                "did you mean `Address`?"
+            ),
+            d(
+                "unknown_type",
+                "9:5",
+                "unknown type `Widget`",
+                "use a scalar type (`string`, `i64`, `bool`, ...) or declare it in `[types.*]` or `[enums.*]`"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn malformed_type_strings_are_reported() {
+    let source = event("[events.Opened.v1]\na = \"option<i64\"\nb = \"map<string, i64>\"\n");
+    assert_eq!(
+        diagnostics(&source),
+        [
+            d(
+                "invalid_type",
+                "6:5",
+                "`option<i64` is not a valid type: `<` is not closed by a final `>`",
+                "write a type like `i64`, `option<string>`, `list<Address>`"
+            ),
+            d(
+                "invalid_type",
+                "7:5",
+                "`map<string, i64>` is not a valid type: generic types take one argument (`map<T>` has string keys)",
+                "write a type like `i64`, `option<string>`, `list<Address>`"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn duplicate_names_are_reported() {
+    let source = format!(
+        "{}[events.Opened.v1]\n[events.Closed]\naggregate = \"Account\"\nrenamed_from = [\"Opened\"]\n[events.Closed.v1]\n[types.Opened]\nx = \"i64\"\n[enums.AccountId]\nvariants = [\"a\", \"b\", \"A\"]\n",
+        event("")
+    );
+    assert_eq!(
+        diagnostics(&source),
+        [
+            d(
+                "duplicate_name",
+                "10:8",
+                "type `Opened` is declared twice (also as event)",
+                "aggregates, events, types and enums share one namespace: rename one of them"
+            ),
+            d(
+                "duplicate_name",
+                "12:8",
+                "enum `AccountId` has the name of a generated item",
+                "each aggregate `X` generates `XEvent` and `XId`: choose another name"
+            ),
+            d(
+                "duplicate_name",
+                "13:23",
+                "variant `A` of enum `AccountId` clashes with `a` (both become `A`)",
+                "remove or rename one of them"
+            ),
+            d(
+                "duplicate_name",
+                "8:17",
+                "stored name `Opened` of event `Closed` is already used by event `Opened`",
+                "a stored type name can decode as only one event: remove one of them"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn version_gaps_are_reported() {
+    let source = event("[events.Opened.v1]\n[events.Opened.v3]\n");
+    assert_eq!(
+        diagnostics(&source),
+        [d(
+            "version_gap",
+            "6:16",
+            "event `Opened` skips from v1 to v3",
+            "versions start at 1 and are contiguous: rename this table or add the missing ones"
+        )]
+    );
+    let source = event("[events.Opened.v2]\n");
+    assert_eq!(
+        diagnostics(&source)[0].2,
+        "event `Opened` skips from v0 to v2"
+    );
+}
+
+#[test]
+fn defaults_must_fit_their_type() {
+    let source = format!(
+        "{}[events.Opened.v1]\na = {{ type = \"i32\", default = \"zero\" }}\nb = {{ type = \"Currency\", default = \"euro\" }}\nc = {{ type = \"u32\", default = -1 }}\nd = {{ type = \"timestamp\", default = \"yesterday\" }}\n[enums.Currency]\nvariants = [\"eur\", \"usd\"]\n",
+        event("")
+    );
+    assert_eq!(
+        diagnostics(&source),
+        [
+            d(
+                "invalid_default",
+                "6:31",
+                "default of field `a` does not fit type `i32`: found a string",
+                "write an integer in range"
+            ),
+            d(
+                "invalid_default",
+                "7:36",
+                "default of field `b` does not fit type `Currency`: `euro` is not a variant of `Currency` (did you mean `eur`?)",
+                "write one of the variants of `Currency`: `eur`, `usd`"
+            ),
+            d(
+                "invalid_default",
+                "8:31",
+                "default of field `c` does not fit type `u32`: -1 is out of range (0 to 4294967295)",
+                "write an integer in range"
+            ),
+            d(
+                "invalid_default",
+                "9:37",
+                "default of field `d` does not fit type `timestamp`: `yesterday` is not an RFC 3339 timestamp with offset (premature end of input)",
+                "write an RFC 3339 timestamp such as `1970-01-01T00:00:00Z`"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn events_must_name_a_declared_aggregate() {
+    let source =
+        "[aggregates.Account]\n[events.Opened]\naggregate = \"Acount\"\n[events.Opened.v1]\n";
+    assert_eq!(
+        diagnostics(source),
+        [d(
+            "unknown_aggregate",
+            "3:13",
+            "event `Opened` belongs to unknown aggregate `Acount`",
+            "did you mean `Account`?"
+        )]
+    );
+}
+
+#[test]
+fn names_must_be_rust_identifiers_in_the_right_case() {
+    let source = "[aggregates.Account]\n[events.opened_event]\naggregate = \"Account\"\n[events.opened_event.v1]\ntype = \"string\"\nOwnerName = \"string\"\n\"first-name\" = \"string\"\n[enums.Kind]\nvariants = [\"1st\"]\n";
+    assert_eq!(
+        diagnostics(source),
+        [
+            d(
+                "invalid_name",
+                "2:9",
+                "event name `opened_event` is not usable: it is not in UpperCamelCase",
+                "rename it, e.g. to `OpenedEvent`"
+            ),
+            d(
+                "invalid_name",
+                "9:13",
+                "variant `1st` of enum `Kind` does not make a Rust identifier",
+                "variants start with a letter and hold letters, digits, `_` or `-`"
+            ),
+            d(
+                "invalid_name",
+                "5:1",
+                "field name `type` is not usable: it is a Rust keyword",
+                "rename it, e.g. to `type_`"
+            ),
+            d(
+                "invalid_name",
+                "6:1",
+                "field name `OwnerName` is not usable: it is not in snake_case",
+                "rename it, e.g. to `owner_name`"
+            ),
+            d(
+                "invalid_name",
+                "7:1",
+                "field name `first-name` is not usable: it holds characters other than ASCII letters, digits and `_`",
+                "rename it, e.g. to `first_name`"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn renamed_from_must_name_a_field_of_the_previous_version() {
+    let source = event(
+        "[events.Opened.v1]\nowner = { type = \"string\", renamed_from = \"holder\" }\n[events.Opened.v2]\nname = { type = \"string\", renamed_from = \"ownr\" }\n",
+    );
+    assert_eq!(
+        diagnostics(&source),
+        [
+            d(
+                "unknown_rename_source",
+                "6:43",
+                "field `owner` is `renamed_from` `holder` but there is no previous version",
+                "remove `renamed_from` from the first version"
+            ),
+            d(
+                "unknown_rename_source",
+                "8:42",
+                "field `name` is `renamed_from` `ownr`, which is not a field of v1",
+                "did you mean `owner`?"
+            ),
+            d(
+                "upcast_missing",
+                "8:1",
+                "event `Opened` cannot be upcast from v1 to v2 automatically: field `name` has no source",
+                "give the field a `default`, make it an `option<..>` or name its source with `renamed_from`; or add `manual_upcasts = [2]` and implement `esdsl_runtime::Upcast<v1::Opened>` for `v2::Opened`"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn steps_that_are_neither_automatic_nor_manual_say_why() {
+    let source = event(
+        "[events.Opened.v1]\nowner = \"string\"\ncount = \"i64\"\n[events.Opened.v2]\nowner = \"string\"\ncount = \"i32\"\nbalance = \"i64\"\n",
+    );
+    let help = "give the field a `default`, make it an `option<..>` or name its source with `renamed_from`; or add `manual_upcasts = [2]` and implement `esdsl_runtime::Upcast<v1::Opened>` for `v2::Opened`";
+    assert_eq!(
+        diagnostics(&source),
+        [
+            d(
+                "upcast_missing",
+                "10:9",
+                "event `Opened` cannot be upcast from v1 to v2 automatically: field `count` changes type from `i64` to `i32`, which is not a widening",
+                help
+            ),
+            d(
+                "upcast_missing",
+                "11:1",
+                "event `Opened` cannot be upcast from v1 to v2 automatically: field `balance` is new in v2, required and has no default",
+                help
+            ),
+        ]
+    );
+    // Listing the step as manual accepts it.
+    let source = source.replace(
+        "aggregate = \"Account\"\n",
+        "aggregate = \"Account\"\nmanual_upcasts = [2]\n",
+    );
+    assert_eq!(diagnostics(&source), []);
+}
+
+#[test]
+fn manual_upcasts_must_name_a_step() {
+    let source = event("manual_upcasts = [1, 3]\n[events.Opened.v1]\n[events.Opened.v2]\n");
+    let expected = |at: &str, n: u32| {
+        d(
+            "invalid_manual_upcast",
+            at,
+            &format!("event `Opened` lists {n} in `manual_upcasts`, but has no step to v{n}"),
+            "list the version a step leads to: 2 to 2",
+        )
+    };
+    assert_eq!(
+        diagnostics(&source),
+        [expected("5:19", 1), expected("5:22", 3)]
+    );
+}
+
+#[test]
+fn records_cannot_contain_themselves_by_value() {
+    let source = "[types.Node]\nnext = \"option<Node>\"\n[types.Tree]\nchildren = \"list<Tree>\"\n";
+    assert_eq!(
+        diagnostics(source),
+        [d(
+            "recursive_type",
+            "1:8",
+            "type `Node` contains itself (Node -> Node)",
+            "break the cycle with a `list<T>` or `map<T>`"
+        )]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    let source = "[aggregates.Account]\nid = \"uid\"\n[events.Opened]\naggregate = \"Acount\"\n[events.Opened.v1]\nowner = \"strng\"\n[events.Opened.v3]\n[enums.E]\nvariants = []\n";
+    let codes: Vec<String> = diagnostics(source).into_iter().map(|d| d.0).collect();
+    assert_eq!(
+        codes,
+        [
+            "unknown_type",
+            "empty_enum",
+            "unknown_aggregate",
+            "unknown_type",
+            "version_gap"
+        ]
+    );
+}

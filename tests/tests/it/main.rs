@@ -1,0 +1,6 @@
+//! Integration tests across crates: one binary, one module per area.
+
+mod generate;
+mod hygiene;
+mod ui;
+mod upcast;

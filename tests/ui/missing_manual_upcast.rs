@@ -1,0 +1,5 @@
+mod bank {
+    esdsl_runtime::schema!("../../../../tests/ui/schemas/manual.toml");
+}
+
+fn main() {}

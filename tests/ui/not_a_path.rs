@@ -1,0 +1,5 @@
+mod bank {
+    esdsl_runtime::schema!(schemas::bank);
+}
+
+fn main() {}
