@@ -10,12 +10,20 @@
 //! [`Upcast`].
 #![warn(missing_docs)]
 
+mod aggregate;
 mod codec;
+pub mod conformance;
+mod error;
 mod event;
+pub mod store;
+pub mod testing;
 
+pub use aggregate::{Aggregate, ExecuteError, Executed, Loaded, Repository};
 pub use codec::{Codec, CodecError};
+pub use error::{Error, Result, Undecodable};
 pub use esdsl_macros::schema;
 pub use event::{AggregateId, Decodability, DecodeError, Decoded, Event, EventTypeInfo, Upcast};
+pub use store::{EventStore, LmdbStore};
 
 /// Not public API: what generated code refers to.
 #[doc(hidden)]

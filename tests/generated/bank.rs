@@ -56,6 +56,8 @@ pub enum AccountEvent {
     AccountOpened(self::AccountOpened),
     /// The `MoneyDeposited` event.
     MoneyDeposited(self::MoneyDeposited),
+    /// The `MoneyWithdrawn` event.
+    MoneyWithdrawn(self::MoneyWithdrawn),
     /// The `AccountClosed` event.
     AccountClosed(self::AccountClosed),
 }
@@ -69,6 +71,12 @@ impl ::core::convert::From<self::AccountOpened> for AccountEvent {
 impl ::core::convert::From<self::MoneyDeposited> for AccountEvent {
     fn from(event: self::MoneyDeposited) -> Self {
         Self::MoneyDeposited(event)
+    }
+}
+#[automatically_derived]
+impl ::core::convert::From<self::MoneyWithdrawn> for AccountEvent {
+    fn from(event: self::MoneyWithdrawn) -> Self {
+        Self::MoneyWithdrawn(event)
     }
 }
 #[automatically_derived]
@@ -94,6 +102,12 @@ impl ::esdsl_runtime::Event for AccountEvent {
             retired: false,
         },
         ::esdsl_runtime::EventTypeInfo {
+            name: "MoneyWithdrawn",
+            renamed_from: &[],
+            newest_version: 1u32,
+            retired: false,
+        },
+        ::esdsl_runtime::EventTypeInfo {
             name: "AccountClosed",
             renamed_from: &["AccountShut"],
             newest_version: 1u32,
@@ -110,6 +124,7 @@ impl ::esdsl_runtime::Event for AccountEvent {
         match self {
             Self::AccountOpened(_) => "AccountOpened",
             Self::MoneyDeposited(_) => "MoneyDeposited",
+            Self::MoneyWithdrawn(_) => "MoneyWithdrawn",
             Self::AccountClosed(_) => "AccountClosed",
         }
     }
@@ -117,6 +132,7 @@ impl ::esdsl_runtime::Event for AccountEvent {
         match self {
             Self::AccountOpened(_) => 2u32,
             Self::MoneyDeposited(_) => 3u32,
+            Self::MoneyWithdrawn(_) => 1u32,
             Self::AccountClosed(_) => 1u32,
         }
     }
@@ -127,6 +143,7 @@ impl ::esdsl_runtime::Event for AccountEvent {
         match self {
             Self::AccountOpened(event) => codec.encode(event),
             Self::MoneyDeposited(event) => codec.encode(event),
+            Self::MoneyWithdrawn(event) => codec.encode(event),
             Self::AccountClosed(event) => codec.encode(event),
         }
     }
@@ -213,6 +230,27 @@ impl ::esdsl_runtime::Event for AccountEvent {
                     ::esdsl_runtime::Decoded::Event(Self::MoneyDeposited(event)),
                 )
             }
+            "MoneyWithdrawn" => {
+                let event = match version {
+                    1u32 => {
+                        ::esdsl_runtime::__private::decode_payload::<
+                            self::v1::MoneyWithdrawn,
+                        >(codec, payload, event_type, 1u32)?
+                    }
+                    _ => {
+                        return ::core::result::Result::Err(
+                            ::esdsl_runtime::__private::unknown_version(
+                                event_type,
+                                version,
+                                1u32,
+                            ),
+                        );
+                    }
+                };
+                ::core::result::Result::Ok(
+                    ::esdsl_runtime::Decoded::Event(Self::MoneyWithdrawn(event)),
+                )
+            }
             "AccountClosed" | "AccountShut" => {
                 let event = match version {
                     1u32 => {
@@ -247,6 +285,7 @@ impl ::esdsl_runtime::Event for AccountEvent {
 }
 pub use self::v2::AccountOpened;
 pub use self::v3::MoneyDeposited;
+pub use self::v1::MoneyWithdrawn;
 pub use self::v1::AccountClosed;
 /// Version 1 of every event that has one.
 pub mod v1 {
@@ -275,6 +314,19 @@ pub mod v1 {
     #[serde(crate = "::esdsl_runtime::__private::serde")]
     pub struct MoneyDeposited {
         pub amount: i32,
+    }
+    /// Version 1 of event `MoneyWithdrawn` (newest).
+    #[derive(
+        ::core::fmt::Debug,
+        ::core::clone::Clone,
+        ::core::cmp::PartialEq,
+        ::esdsl_runtime::__private::serde::Serialize,
+        ::esdsl_runtime::__private::serde::Deserialize,
+    )]
+    #[serde(crate = "::esdsl_runtime::__private::serde")]
+    pub struct MoneyWithdrawn {
+        pub amount_cents: i64,
+        pub memo: ::core::option::Option<::std::string::String>,
     }
     /// Version 1 of event `AccountClosed` (newest).
     #[derive(

@@ -7,7 +7,7 @@ fn event(body: &str) -> String {
 
 #[test]
 fn the_bank_example_is_accepted_as_is() {
-    let source = include_str!("../../../schemas/bank.toml");
+    let source = include_str!("../../tests/fixtures/bank_issue_example.toml");
     let schema = crate::parse_schema("bank.toml", source).expect("bank.toml is valid");
     let deposited = schema.event("MoneyDeposited").expect("declared");
     assert_eq!(deposited.newest(), 3);

@@ -1,0 +1,465 @@
+//! The event store contract as tests any backend can run against itself.
+//!
+//! Each function takes a fresh, empty store and panics (with a message naming the broken
+//! promise) when the store does not keep the contract. [`run_all`] runs them all:
+//!
+//! ```
+//! let dirs = std::cell::RefCell::new(Vec::new());
+//! esdsl_runtime::conformance::run_all(|| {
+//!     let dir = tempfile::tempdir().expect("temp dir");
+//!     let store = esdsl_runtime::LmdbStore::open(dir.path()).expect("opens");
+//!     dirs.borrow_mut().push(dir);
+//!     store
+//! });
+//! ```
+#![allow(clippy::missing_panics_doc)]
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use crate::codec::Codec;
+use crate::error::Error;
+use crate::store::{
+    Direction, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, RecordedEvent, StreamAppend,
+};
+
+/// Runs every conformance test, each on a new store from `fresh`.
+pub fn run_all<S: EventStore>(mut fresh: impl FnMut() -> S) {
+    expected_version_semantics(&fresh());
+    multi_event_appends_are_atomic(&fresh());
+    multi_stream_appends_are_atomic(&fresh());
+    envelope_fields_round_trip(&fresh());
+    stream_reads(&fresh());
+    global_log_reads(&fresh());
+    invalid_input_is_rejected(&fresh());
+    catalog_counts(&fresh());
+}
+
+/// A JSON event of type `event_type` whose payload is `{"n": n}`.
+pub fn event(event_type: &str, n: u64) -> NewEvent {
+    NewEvent {
+        event_type: event_type.to_owned(),
+        schema_version: 1,
+        codec: Codec::Json,
+        payload: format!("{{\"n\":{n}}}").into_bytes(),
+    }
+}
+
+fn append(
+    store: &dyn EventStore,
+    stream: &str,
+    expected: ExpectedVersion,
+    n: u64,
+) -> crate::Result<u64> {
+    let events = (1..=n).map(|i| event("Happened", i)).collect();
+    store
+        .append(stream, expected, events, &Metadata::default())
+        .map(|done| done.version)
+}
+
+fn read(store: &dyn EventStore, stream: &str) -> Vec<RecordedEvent> {
+    store
+        .read_stream(stream, 1, Direction::Forward, usize::MAX)
+        .expect("read starts")
+        .collect::<Result<_, _>>()
+        .expect("every event reads")
+}
+
+#[track_caller]
+fn assert_conflict(
+    result: crate::Result<u64>,
+    stream: &str,
+    expected: ExpectedVersion,
+    actual: Option<u64>,
+) {
+    match result {
+        Err(Error::Conflict {
+            stream: s,
+            expected: e,
+            actual: a,
+        }) => {
+            assert_eq!(
+                (s.as_str(), e, a),
+                (stream, expected, actual),
+                "conflict fields"
+            );
+        }
+        other => panic!("expected a conflict on `{stream}` ({expected}), got {other:?}"),
+    }
+}
+
+/// Every `ExpectedVersion` variant accepts and refuses what it promises.
+pub fn expected_version_semantics(store: &dyn EventStore) {
+    use ExpectedVersion::{Any, Exact, NoStream, StreamExists};
+    assert_conflict(
+        append(store, "T-1", StreamExists, 1),
+        "T-1",
+        StreamExists,
+        None,
+    );
+    assert_conflict(append(store, "T-1", Exact(1), 1), "T-1", Exact(1), None);
+    assert_eq!(
+        append(store, "T-1", NoStream, 2).expect("NoStream on a new stream"),
+        2
+    );
+    assert_conflict(append(store, "T-1", NoStream, 1), "T-1", NoStream, Some(2));
+    assert_conflict(append(store, "T-1", Exact(1), 1), "T-1", Exact(1), Some(2));
+    assert_conflict(append(store, "T-1", Exact(3), 1), "T-1", Exact(3), Some(2));
+    assert_eq!(append(store, "T-1", Exact(2), 1).expect("Exact matches"), 3);
+    assert_eq!(
+        append(store, "T-1", StreamExists, 1).expect("StreamExists"),
+        4
+    );
+    assert_eq!(
+        append(store, "T-1", Any, 1).expect("Any on an existing stream"),
+        5
+    );
+    assert_eq!(
+        append(store, "T-2", Any, 1).expect("Any on a new stream"),
+        1
+    );
+    assert_eq!(
+        append(store, "T-3", Exact(0), 1).expect("Exact(0) on a new stream"),
+        1
+    );
+    assert_eq!(store.stream_version("T-1").expect("reads"), Some(5));
+    assert_eq!(store.stream_version("T-9").expect("reads"), None);
+    assert_eq!(read(store, "T-1").len(), 5, "conflicts wrote nothing");
+}
+
+/// An append writes all its events, with dense versions and positions, or none.
+pub fn multi_event_appends_are_atomic(store: &dyn EventStore) {
+    let done = store
+        .append(
+            "A-1",
+            ExpectedVersion::NoStream,
+            (1..=3).map(|n| event("E", n)).collect(),
+            &Metadata::default(),
+        )
+        .expect("appends");
+    assert_eq!(done.version, 3);
+    assert_eq!(
+        (done.first_position, done.last_position),
+        (Some(1), Some(3))
+    );
+    let refused = store.append(
+        "A-1",
+        ExpectedVersion::Exact(1),
+        (4..=6).map(|n| event("E", n)).collect(),
+        &Metadata::default(),
+    );
+    assert!(
+        matches!(refused, Err(Error::Conflict { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.head_position().expect("reads"),
+        3,
+        "no event of a refused append is stored"
+    );
+    let versions: Vec<u64> = read(store, "A-1").iter().map(|e| e.version).collect();
+    assert_eq!(versions, [1, 2, 3]);
+    let empty = store
+        .append(
+            "A-1",
+            ExpectedVersion::Exact(3),
+            Vec::new(),
+            &Metadata::default(),
+        )
+        .expect("an empty append checks and succeeds");
+    assert_eq!((empty.version, empty.first_position), (3, None));
+}
+
+/// A multi-stream append writes every stream or none.
+pub fn multi_stream_appends_are_atomic(store: &dyn EventStore) {
+    append(store, "B-1", ExpectedVersion::NoStream, 1).expect("appends");
+    let refused = store.append_multi(
+        vec![
+            StreamAppend {
+                stream: "B-2".into(),
+                expected: ExpectedVersion::NoStream,
+                events: vec![event("E", 1)],
+            },
+            StreamAppend {
+                stream: "B-1".into(),
+                expected: ExpectedVersion::NoStream,
+                events: vec![event("E", 2)],
+            },
+        ],
+        &Metadata::default(),
+    );
+    assert!(
+        matches!(&refused, Err(Error::Conflict { stream, .. }) if stream == "B-1"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.stream_version("B-2").expect("reads"),
+        None,
+        "nothing of a refused multi-stream append is stored"
+    );
+    let done = store
+        .append_multi(
+            vec![
+                StreamAppend {
+                    stream: "B-2".into(),
+                    expected: ExpectedVersion::NoStream,
+                    events: vec![event("E", 1), event("E", 2)],
+                },
+                StreamAppend {
+                    stream: "B-1".into(),
+                    expected: ExpectedVersion::Exact(1),
+                    events: vec![event("E", 3)],
+                },
+            ],
+            &Metadata::default(),
+        )
+        .expect("both expectations hold");
+    assert_eq!(done[0].version, 2);
+    assert_eq!(done[1].version, 2);
+    assert_eq!(done[0].first_position, Some(2));
+    assert_eq!(done[1].first_position, Some(4));
+    let twice = store.append_multi(
+        vec![
+            StreamAppend {
+                stream: "B-3".into(),
+                expected: ExpectedVersion::Any,
+                events: vec![event("E", 1)],
+            },
+            StreamAppend {
+                stream: "B-3".into(),
+                expected: ExpectedVersion::Any,
+                events: vec![event("E", 2)],
+            },
+        ],
+        &Metadata::default(),
+    );
+    assert!(matches!(twice, Err(Error::InvalidInput(_))), "{twice:?}");
+}
+
+/// Every envelope field is stored and read back.
+pub fn envelope_fields_round_trip(store: &dyn EventStore) {
+    let metadata = Metadata {
+        correlation_id: Some(Uuid::from_u128(7)),
+        causation_id: Some(Uuid::from_u128(8)),
+        user: BTreeMap::from([
+            ("tenant".to_owned(), "acme".to_owned()),
+            ("empty".to_owned(), String::new()),
+        ]),
+    };
+    let before = chrono::Utc::now();
+    let events = vec![
+        NewEvent {
+            event_type: "Opened".into(),
+            schema_version: 3,
+            codec: Codec::Postcard,
+            payload: vec![0, 1, 2, 255],
+        },
+        NewEvent {
+            event_type: "Noted".into(),
+            schema_version: 1,
+            codec: Codec::Json,
+            payload: Vec::new(),
+        },
+    ];
+    store
+        .append("C-1", ExpectedVersion::NoStream, events.clone(), &metadata)
+        .expect("appends");
+    let after = chrono::Utc::now();
+    let read = read(store, "C-1");
+    assert_eq!(read.len(), 2);
+    for (recorded, sent) in read.iter().zip(&events) {
+        assert_eq!(recorded.stream, "C-1");
+        assert_eq!(recorded.event_type, sent.event_type);
+        assert_eq!(recorded.schema_version, sent.schema_version);
+        assert_eq!(recorded.codec_id, sent.codec.id());
+        assert_eq!(recorded.payload, sent.payload);
+        assert_eq!(recorded.correlation_id, metadata.correlation_id);
+        assert_eq!(recorded.causation_id, metadata.causation_id);
+        assert_eq!(recorded.metadata, metadata.user);
+        assert_eq!(
+            recorded.event_id.get_version_num(),
+            7,
+            "event ids are UUID v7"
+        );
+        assert!(
+            recorded.recorded_at >= before - chrono::Duration::seconds(1)
+                && recorded.recorded_at <= after + chrono::Duration::seconds(1)
+        );
+    }
+    assert_ne!(read[0].event_id, read[1].event_id);
+    assert_eq!((read[0].version, read[0].position), (1, 1));
+    assert_eq!((read[1].version, read[1].position), (2, 2));
+    assert_eq!(read[0].category(), "C");
+}
+
+/// Streams read forward and backward from a version, with a limit, lazily.
+pub fn stream_reads(store: &dyn EventStore) {
+    append(store, "D-1", ExpectedVersion::NoStream, 600).expect("appends");
+    append(store, "D-2", ExpectedVersion::NoStream, 3).expect("appends");
+    let versions = |from, direction, limit| -> Vec<u64> {
+        store
+            .read_stream("D-1", from, direction, limit)
+            .expect("read starts")
+            .map(|e| e.expect("reads").version)
+            .collect()
+    };
+    assert_eq!(
+        versions(1, Direction::Forward, usize::MAX),
+        (1..=600).collect::<Vec<_>>(),
+        "pages join without gaps"
+    );
+    assert_eq!(versions(598, Direction::Forward, 10), [598, 599, 600]);
+    assert_eq!(versions(5, Direction::Forward, 2), [5, 6]);
+    assert_eq!(versions(u64::MAX, Direction::Backward, 3), [600, 599, 598]);
+    assert_eq!(versions(3, Direction::Backward, 10), [3, 2, 1]);
+    assert_eq!(
+        versions(u64::MAX, Direction::Backward, usize::MAX).len(),
+        600
+    );
+    assert_eq!(versions(601, Direction::Forward, 10), Vec::<u64>::new());
+    assert_eq!(
+        store
+            .read_stream("nope", 1, Direction::Forward, 10)
+            .expect("read starts")
+            .count(),
+        0
+    );
+    let streams = store.streams().expect("lists");
+    let names: Vec<(&str, u64)> = streams
+        .iter()
+        .map(|s| (s.name.as_str(), s.version))
+        .collect();
+    assert_eq!(names, [("D-1", 600), ("D-2", 3)]);
+}
+
+/// The global log is dense, ordered, filterable and read lazily.
+pub fn global_log_reads(store: &dyn EventStore) {
+    for round in 0..300 {
+        let stream = format!(
+            "{}-{}",
+            if round % 3 == 0 { "Cart" } else { "Order" },
+            round % 7
+        );
+        let kind = if round % 2 == 0 { "Even" } else { "Odd" };
+        store
+            .append(
+                &stream,
+                ExpectedVersion::Any,
+                vec![event(kind, round)],
+                &Metadata::default(),
+            )
+            .expect("appends");
+    }
+    let all: Vec<RecordedEvent> = store
+        .read_all(1, &Filter::all(), usize::MAX)
+        .expect("read starts")
+        .collect::<Result<_, _>>()
+        .expect("reads");
+    assert_eq!(
+        all.iter().map(|e| e.position).collect::<Vec<_>>(),
+        (1..=300).collect::<Vec<_>>()
+    );
+    assert_eq!(store.head_position().expect("reads"), 300);
+    let from: Vec<u64> = store
+        .read_all(250, &Filter::all(), 5)
+        .expect("starts")
+        .map(|e| e.expect("reads").position)
+        .collect();
+    assert_eq!(from, [250, 251, 252, 253, 254]);
+    let carts = store
+        .read_all(0, &Filter::aggregate("Cart"), usize::MAX)
+        .expect("starts")
+        .count();
+    assert_eq!(carts, 100);
+    let filter = Filter {
+        aggregate_types: vec!["Order".into()],
+        event_types: vec!["Even".into()],
+    };
+    let even_orders: Vec<RecordedEvent> = store
+        .read_all(1, &filter, usize::MAX)
+        .expect("starts")
+        .collect::<Result<_, _>>()
+        .expect("reads");
+    assert_eq!(even_orders.len(), 100);
+    assert!(
+        even_orders
+            .iter()
+            .all(|e| e.category() == "Order" && e.event_type == "Even")
+    );
+    assert!(
+        even_orders
+            .windows(2)
+            .all(|w| w[0].position < w[1].position)
+    );
+}
+
+/// Names that cannot be keys are refused before anything is written.
+pub fn invalid_input_is_rejected(store: &dyn EventStore) {
+    for stream in [String::new(), "x".repeat(401), "nul\0byte".to_owned()] {
+        let refused = append(store, &stream, ExpectedVersion::Any, 1);
+        assert!(
+            matches!(refused, Err(Error::InvalidInput(_))),
+            "stream {stream:?}: {refused:?}"
+        );
+    }
+    let refused = store.append(
+        "E-1",
+        ExpectedVersion::Any,
+        vec![event("", 1)],
+        &Metadata::default(),
+    );
+    assert!(
+        matches!(refused, Err(Error::InvalidInput(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.head_position().expect("reads"), 0);
+}
+
+/// The catalog counts stored events by aggregate type, event type and version.
+pub fn catalog_counts(store: &dyn EventStore) {
+    let v2 = NewEvent {
+        schema_version: 2,
+        ..event("Opened", 1)
+    };
+    store
+        .append(
+            "Account-1",
+            ExpectedVersion::Any,
+            vec![event("Opened", 1), v2.clone(), v2],
+            &Metadata::default(),
+        )
+        .expect("appends");
+    store
+        .append(
+            "Account-2",
+            ExpectedVersion::Any,
+            vec![event("Closed", 1)],
+            &Metadata::default(),
+        )
+        .expect("appends");
+    store
+        .append(
+            "Cart-1",
+            ExpectedVersion::Any,
+            vec![event("Opened", 1)],
+            &Metadata::default(),
+        )
+        .expect("appends");
+    let mut catalog: Vec<(String, String, u32, u64)> = store
+        .catalog()
+        .expect("reads")
+        .into_iter()
+        .map(|e| (e.aggregate_type, e.event_type, e.schema_version, e.count))
+        .collect();
+    catalog.sort();
+    assert_eq!(
+        catalog,
+        [
+            ("Account".into(), "Closed".into(), 1, 1),
+            ("Account".into(), "Opened".into(), 1, 1),
+            ("Account".into(), "Opened".into(), 2, 2),
+            ("Cart".into(), "Opened".into(), 1, 1),
+        ]
+    );
+}

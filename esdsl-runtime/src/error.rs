@@ -1,0 +1,160 @@
+//! The runtime's error type.
+
+use crate::codec::CodecError;
+use crate::event::DecodeError;
+use crate::store::ExpectedVersion;
+
+/// Everything that can go wrong in the runtime.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An append's expected version did not match the stream. Nothing of that append was written.
+    #[error("wrong expected version for stream `{stream}`: expected {expected}, actual {}", display_version(*actual))]
+    Conflict {
+        /// The stream.
+        stream: String,
+        /// What the append expected.
+        expected: ExpectedVersion,
+        /// The stream's version when the append was checked (`None`: the stream does not exist).
+        actual: Option<u64>,
+    },
+
+    /// A stored event's payload could not be decoded into the program's types. The store is
+    /// unchanged and every other event stays readable.
+    #[error(
+        "cannot decode `{event_type}` v{schema_version} at position {position} \
+         (stream `{stream}`, version {stream_version})"
+    )]
+    Decode {
+        /// The stream.
+        stream: String,
+        /// The event's global position.
+        position: u64,
+        /// The event's version in its stream.
+        stream_version: u64,
+        /// The stored type name.
+        event_type: String,
+        /// The stored schema version.
+        schema_version: u32,
+        /// Why it failed: unknown type, unknown version or a payload that does not decode.
+        #[source]
+        source: DecodeError,
+    },
+
+    /// A stored event names a codec this program does not know.
+    #[error(
+        "unknown codec id {codec_id} for `{event_type}` v{schema_version} at position {position} \
+         (stream `{stream}`)"
+    )]
+    UnknownCodec {
+        /// The stream.
+        stream: String,
+        /// The event's global position.
+        position: u64,
+        /// The stored type name.
+        event_type: String,
+        /// The stored schema version.
+        schema_version: u32,
+        /// The stored codec id.
+        codec_id: u8,
+    },
+
+    /// A record in the store does not have the expected layout (damaged on disk, or written by
+    /// a newer esdsl).
+    #[error("corrupt record in `{table}` at key {key}: {reason}")]
+    Corrupt {
+        /// The LMDB database holding the record.
+        table: &'static str,
+        /// The record's key, e.g. the global position.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The store holds events that the program's schema cannot decode.
+    #[error(
+        "the store holds events of `{aggregate}` that this program cannot decode: {}",
+        list_undecodable(entries)
+    )]
+    Undecodable {
+        /// The aggregate type.
+        aggregate: String,
+        /// Each undecodable (type, version) with its count.
+        entries: Vec<Undecodable>,
+    },
+
+    /// An argument was not acceptable (an empty stream name, a name too long for a key, ...).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// An event could not be encoded.
+    #[error("cannot encode `{event_type}`")]
+    Encode {
+        /// The event's type name.
+        event_type: String,
+        /// What the codec reported.
+        #[source]
+        source: CodecError,
+    },
+
+    /// The store's directory is already open in this process.
+    #[error("the store at `{0}` is already open in this process: clone the existing handle")]
+    AlreadyOpen(String),
+
+    /// The store was written by an incompatible version of esdsl.
+    #[error("the store format version is {found}, this program reads version {supported}")]
+    FormatVersion {
+        /// The version on disk.
+        found: u32,
+        /// The version this program reads.
+        supported: u32,
+    },
+
+    /// LMDB reported an error.
+    #[error("lmdb: {0}")]
+    Lmdb(#[from] heed::Error),
+
+    /// A filesystem operation failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// The store's writer stopped (the store is shutting down, or its thread failed).
+    #[error("the store's writer has stopped")]
+    WriterStopped,
+}
+
+/// One (type, version) stored but not decodable by the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecodable {
+    /// The stored type name.
+    pub event_type: String,
+    /// The stored version.
+    pub schema_version: u32,
+    /// How many such events are stored.
+    pub count: u64,
+    /// Why the program cannot decode it.
+    pub reason: String,
+}
+
+fn display_version(version: Option<u64>) -> String {
+    match version {
+        None => "no stream".to_owned(),
+        Some(v) => v.to_string(),
+    }
+}
+
+fn list_undecodable(entries: &[Undecodable]) -> String {
+    entries
+        .iter()
+        .map(|e| {
+            format!(
+                "`{}` v{} ({} stored; {})",
+                e.event_type, e.schema_version, e.count, e.reason
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `Result` with the runtime's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

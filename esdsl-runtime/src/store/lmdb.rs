@@ -1,0 +1,715 @@
+//! [`LmdbStore`]: the event store on an LMDB environment (through `heed`).
+//!
+//! Databases (all keys and integers big-endian):
+//!
+//! | database | key | value |
+//! | --- | --- | --- |
+//! | `events` | global position `u64` | the record: envelope then payload (see `record.rs`) |
+//! | `stream_index` | stream id `u64`, version `u64` | global position `u64` |
+//! | `streams` | stream name | stream id `u64`, head version `u64` |
+//! | `catalog` | aggregate, NUL, event type, NUL, version `u32` | count `u64` |
+//! | `meta` | name | `format` (`u32`), `next_stream_id` (`u64`) |
+
+use std::collections::VecDeque;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock, mpsc};
+use std::thread::JoinHandle;
+
+use heed::types::Bytes;
+use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, WithoutTls};
+
+use super::keys::{split_catalog_key, split_pair, stream_key, u64_from};
+use super::record::RecordView;
+use super::writer::{self, Request};
+use super::{
+    AppendResult, CatalogEntry, Direction, EventStore, Events, Filter, Metadata, RecordedEvent,
+    StreamAppend, StreamInfo, validate_append, validate_metadata,
+};
+use crate::error::{Error, Result};
+
+/// The store format this version reads and writes.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+/// Events read per read transaction when iterating.
+const PAGE: usize = 256;
+/// Records looked at per read transaction when a filter skips most of them.
+const SCAN_PAGE: usize = 4096;
+
+/// How durable an acknowledged append is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// The default: `append` returns `Ok` only after the commit is synced to disk. Acknowledged
+    /// events survive a process crash, an OS crash and a power loss.
+    #[default]
+    Durable,
+    /// Commits are not synced (LMDB's `MDB_NOSYNC`). Acknowledged events survive a process
+    /// crash, but an OS crash or power loss can lose the most recent commits (never corrupting
+    /// the store: it reopens at an earlier, consistent commit). Use only for data you can
+    /// rebuild, such as tests or caches.
+    Relaxed,
+}
+
+/// Options for [`LmdbStore::open_with`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Whether appends wait for the disk. Default [`Durability::Durable`].
+    pub durability: Durability,
+    /// The memory map size to start with, in bytes; it doubles whenever it fills. Default 1 GiB.
+    pub initial_map_size: usize,
+    /// The most appends one group commit takes. Default 1024.
+    pub max_batch: usize,
+    /// Unix permission bits for the store directory when it is created. Default `0o700`
+    /// (the data files are always created `0o600`).
+    pub dir_mode: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            durability: Durability::Durable,
+            initial_map_size: 1 << 30,
+            max_batch: 1024,
+            dir_mode: 0o700,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Sets the durability.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> StoreOptions {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets the initial map size (rounded up to whole pages).
+    #[must_use]
+    pub fn initial_map_size(mut self, bytes: usize) -> StoreOptions {
+        self.initial_map_size = bytes;
+        self
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Dbs {
+    pub(crate) events: Database<'static, Bytes, Bytes>,
+    pub(crate) stream_index: Database<'static, Bytes, Bytes>,
+    pub(crate) streams: Database<'static, Bytes, Bytes>,
+    pub(crate) catalog: Database<'static, Bytes, Bytes>,
+    pub(crate) meta: Database<'static, Bytes, Bytes>,
+}
+
+/// What the handle, the writer thread and the iterators share.
+pub(crate) struct Shared {
+    pub(crate) env: Env<WithoutTls>,
+    pub(crate) dbs: Dbs,
+    /// Held shared by every transaction of this process, exclusively to resize the map
+    /// (LMDB requires that no transaction be open then).
+    pub(crate) gate: RwLock<()>,
+    /// Counts commits; waiters are woken on each.
+    pub(crate) commits: Mutex<u64>,
+    pub(crate) committed: Condvar,
+    path: PathBuf,
+}
+
+impl Shared {
+    /// Runs `f` in a short read transaction.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&RoTxn<'_, WithoutTls>, &Dbs) -> Result<T>,
+    ) -> Result<T> {
+        let mut attempts = 0;
+        loop {
+            let guard = self.gate.read().unwrap_or_else(|p| p.into_inner());
+            match self.env.read_txn() {
+                Ok(txn) => {
+                    let out = f(&txn, &self.dbs);
+                    drop(txn);
+                    drop(guard);
+                    return out;
+                }
+                Err(heed::Error::Mdb(MdbError::MapResized)) if attempts < 3 => {
+                    drop(guard);
+                    self.adopt_map_size()?;
+                    attempts += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Another process grew the map: take its size (LMDB's `mdb_env_set_mapsize(0)`).
+    pub(crate) fn adopt_map_size(&self) -> Result<()> {
+        let _exclusive = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: the exclusive gate guarantees no transaction of this process is open.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.env.resize(0)?;
+        }
+        Ok(())
+    }
+
+    /// Doubles the map after `MDB_MAP_FULL`.
+    pub(crate) fn grow_map(&self) -> Result<()> {
+        let _exclusive = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let current = self.env.info().map_size;
+        let page = page_size();
+        let doubled = current.saturating_mul(2).div_ceil(page) * page;
+        // SAFETY: the exclusive gate guarantees no transaction of this process is open.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.env.resize(doubled)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn notify_commit(&self) {
+        let mut commits = self.commits.lock().unwrap_or_else(|p| p.into_inner());
+        *commits += 1;
+        self.committed.notify_all();
+    }
+}
+
+fn page_size() -> usize {
+    4096
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    sender: Option<mpsc::Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after it has answered every queued append.
+        self.sender.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// An event store in a directory, on LMDB. Cheap to clone; all clones share one environment
+/// and one writer thread, which batches concurrent appends into group commits.
+///
+/// ```
+/// use esdsl_runtime::store::{Direction, EventStore, ExpectedVersion, LmdbStore, Metadata, NewEvent};
+/// use esdsl_runtime::Codec;
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = LmdbStore::open(dir.path())?;
+/// let event = NewEvent {
+///     event_type: "Opened".into(),
+///     schema_version: 1,
+///     codec: Codec::Json,
+///     payload: br#"{"owner":"ada"}"#.to_vec(),
+/// };
+/// let done = store.append("Account-1", ExpectedVersion::NoStream, vec![event], &Metadata::default())?;
+/// assert_eq!(done.version, 1);
+/// let events: Vec<_> = store
+///     .read_stream("Account-1", 1, Direction::Forward, 100)?
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(events[0].payload, br#"{"owner":"ada"}"#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct LmdbStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LmdbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LmdbStore")
+            .field("path", &self.inner.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LmdbStore {
+    /// Opens (creating if needed) the store in `dir`, durable by default.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyOpen`] when this process has the store open already (clone that handle
+    /// instead); [`Error::FormatVersion`] for a store of an incompatible format; I/O and LMDB
+    /// errors.
+    pub fn open(dir: impl AsRef<Path>) -> Result<LmdbStore> {
+        LmdbStore::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens (creating if needed) the store in `dir` with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`LmdbStore::open`].
+    pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<LmdbStore> {
+        let dir = dir.as_ref();
+        create_dir(dir, options.dir_mode)?;
+        let mut env_options = EnvOpenOptions::new().read_txn_without_tls();
+        let page = page_size();
+        env_options
+            .map_size(options.initial_map_size.max(page).div_ceil(page) * page)
+            .max_dbs(8)
+            .max_readers(1024);
+        let mut flags = EnvFlags::empty();
+        if options.durability == Durability::Relaxed {
+            flags |= EnvFlags::NO_SYNC;
+        }
+        // SAFETY: `flags` only holds NO_SYNC, whose risk is documented on `Durability::Relaxed`;
+        // `open` is unsafe because the memory map must not be modified by other means than
+        // LMDB, which holds for a store directory owned by esdsl.
+        #[allow(unsafe_code)]
+        let env = unsafe {
+            env_options.flags(flags);
+            env_options.open(dir)
+        }
+        .map_err(|e| match e {
+            heed::Error::EnvAlreadyOpened => Error::AlreadyOpen(dir.display().to_string()),
+            other => Error::Lmdb(other),
+        })?;
+
+        let names = ["events", "stream_index", "streams", "catalog", "meta"];
+        let [events, stream_index, streams, catalog, meta] = env
+            .create_databases_and_commit(env.write_txn()?, |opener, txn| {
+                let mut databases = Vec::with_capacity(names.len());
+                for name in names {
+                    databases.push(opener.create_database::<Bytes, Bytes>(txn, Some(name))?);
+                }
+                let databases: [Database<'_, Bytes, Bytes>; 5] = databases
+                    .try_into()
+                    .map_err(|_| Error::InvalidInput("database count".into()))?;
+                Ok::<_, Error>(heed::CommitOrAbort::<_, ()>::Commit(databases))
+            })?
+            .unwrap_commit();
+        let dbs = Dbs {
+            events,
+            stream_index,
+            streams,
+            catalog,
+            meta,
+        };
+        {
+            let mut txn = env.write_txn()?;
+            match dbs.meta.get(&txn, b"format")? {
+                None => dbs
+                    .meta
+                    .put(&mut txn, b"format", &FORMAT_VERSION.to_be_bytes())?,
+                Some(bytes) => {
+                    let found =
+                        bytes
+                            .try_into()
+                            .map(u32::from_be_bytes)
+                            .map_err(|_| Error::Corrupt {
+                                table: "meta",
+                                key: "format".into(),
+                                reason: format!("{} bytes instead of 4", bytes.len()),
+                            })?;
+                    if found != FORMAT_VERSION {
+                        return Err(Error::FormatVersion {
+                            found,
+                            supported: FORMAT_VERSION,
+                        });
+                    }
+                }
+            }
+            txn.commit()?;
+        }
+
+        let shared = Arc::new(Shared {
+            env,
+            dbs,
+            gate: RwLock::new(()),
+            commits: Mutex::new(0),
+            committed: Condvar::new(),
+            path: dir.to_path_buf(),
+        });
+        let (sender, receiver) = mpsc::channel();
+        let writer = {
+            let shared = Arc::clone(&shared);
+            let max_batch = options.max_batch.max(1);
+            std::thread::Builder::new()
+                .name("esdsl-writer".into())
+                .spawn(move || writer::run(&shared, &receiver, max_batch))?
+        };
+        Ok(LmdbStore {
+            inner: Arc::new(Inner {
+                shared,
+                sender: Some(sender),
+                writer: Some(writer),
+            }),
+        })
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.shared.path
+    }
+
+    /// Sends an append to the writer; the receiver resolves when its group commit is done.
+    pub(crate) fn submit(
+        &self,
+        appends: Vec<StreamAppend>,
+        metadata: &Metadata,
+    ) -> Result<oneshot::Receiver<Result<Vec<AppendResult>>>> {
+        validate_append(&appends)?;
+        validate_metadata(metadata)?;
+        let (reply, receiver) = oneshot::channel();
+        let sender = self.inner.sender.as_ref().ok_or(Error::WriterStopped)?;
+        sender
+            .send(Request {
+                appends,
+                metadata: metadata.clone(),
+                reply,
+            })
+            .map_err(|_| Error::WriterStopped)?;
+        Ok(receiver)
+    }
+
+    /// Like [`EventStore::append_multi`], for async code: awaits the group commit without
+    /// blocking an executor thread. Reads stay synchronous (they are memory-mapped and short).
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::append_multi`].
+    #[cfg(feature = "tokio")]
+    pub async fn append_multi_async(
+        &self,
+        appends: Vec<StreamAppend>,
+        metadata: &Metadata,
+    ) -> Result<Vec<AppendResult>> {
+        let receiver = self.submit(appends, metadata)?;
+        receiver.await.map_err(|_| Error::WriterStopped)?
+    }
+
+    /// Like [`EventStore::append`], for async code: awaits the group commit without blocking an
+    /// executor thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::append`].
+    #[cfg(feature = "tokio")]
+    pub async fn append_async(
+        &self,
+        stream: &str,
+        expected: super::ExpectedVersion,
+        events: Vec<super::NewEvent>,
+        metadata: &Metadata,
+    ) -> Result<AppendResult> {
+        let appends = vec![StreamAppend {
+            stream: stream.to_owned(),
+            expected,
+            events,
+        }];
+        let mut results = self.append_multi_async(appends, metadata).await?;
+        results.pop().ok_or(Error::WriterStopped)
+    }
+
+    /// Syncs the environment to disk (meaningful with [`Durability::Relaxed`]).
+    ///
+    /// # Errors
+    ///
+    /// LMDB errors.
+    pub fn sync(&self) -> Result<()> {
+        self.inner.shared.env.force_sync().map_err(Error::from)
+    }
+
+    fn stream_id(&self, stream: &str) -> Result<Option<(u64, u64)>> {
+        self.inner.shared.read(|txn, dbs| {
+            dbs.streams
+                .get(txn, stream.as_bytes())?
+                .map(|value| {
+                    split_pair(value).ok_or_else(|| corrupt("streams", stream, "bad head value"))
+                })
+                .transpose()
+        })
+    }
+}
+
+impl EventStore for LmdbStore {
+    fn append_multi(
+        &self,
+        appends: Vec<StreamAppend>,
+        metadata: &Metadata,
+    ) -> Result<Vec<AppendResult>> {
+        self.submit(appends, metadata)?
+            .recv()
+            .map_err(|_| Error::WriterStopped)?
+    }
+
+    fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Events<'_>> {
+        let Some((stream_id, _)) = self.stream_id(stream)? else {
+            return Ok(Box::new(std::iter::empty()));
+        };
+        Ok(Box::new(StreamIter {
+            shared: Arc::clone(&self.inner.shared),
+            stream_id,
+            next: Some(from),
+            direction,
+            remaining: limit,
+            buffer: VecDeque::new(),
+        }))
+    }
+
+    fn read_all(&self, from: u64, filter: &Filter, limit: usize) -> Result<Events<'_>> {
+        Ok(Box::new(AllIter {
+            shared: Arc::clone(&self.inner.shared),
+            filter: filter.clone(),
+            next: Some(from.max(1)),
+            remaining: limit,
+            buffer: VecDeque::new(),
+        }))
+    }
+
+    fn stream_version(&self, stream: &str) -> Result<Option<u64>> {
+        Ok(self.stream_id(stream)?.map(|(_, version)| version))
+    }
+
+    fn streams(&self) -> Result<Vec<StreamInfo>> {
+        self.inner.shared.read(|txn, dbs| {
+            let mut out = Vec::new();
+            for entry in dbs.streams.iter(txn)? {
+                let (name, value) = entry?;
+                let name = String::from_utf8_lossy(name).into_owned();
+                let (_, version) =
+                    split_pair(value).ok_or_else(|| corrupt("streams", &name, "bad head value"))?;
+                out.push(StreamInfo { name, version });
+            }
+            Ok(out)
+        })
+    }
+
+    fn head_position(&self) -> Result<u64> {
+        self.inner.shared.read(|txn, dbs| last_position(txn, dbs))
+    }
+
+    fn catalog(&self) -> Result<Vec<CatalogEntry>> {
+        self.inner.shared.read(|txn, dbs| {
+            let mut out = Vec::new();
+            for entry in dbs.catalog.iter(txn)? {
+                let (key, value) = entry?;
+                let (aggregate_type, event_type, schema_version) = split_catalog_key(key)
+                    .ok_or_else(|| corrupt("catalog", &String::from_utf8_lossy(key), "bad key"))?;
+                let count = u64_from(value).ok_or_else(|| {
+                    corrupt("catalog", &String::from_utf8_lossy(key), "bad count")
+                })?;
+                out.push(CatalogEntry {
+                    aggregate_type,
+                    event_type,
+                    schema_version,
+                    count,
+                });
+            }
+            Ok(out)
+        })
+    }
+}
+
+pub(crate) fn last_position(txn: &RoTxn<'_>, dbs: &Dbs) -> Result<u64> {
+    match dbs.events.last(txn)? {
+        None => Ok(0),
+        Some((key, _)) => u64_from(key)
+            .ok_or_else(|| corrupt("events", &format!("{key:?}"), "key is not 8 bytes")),
+    }
+}
+
+pub(crate) fn corrupt(table: &'static str, key: &str, reason: &str) -> Error {
+    Error::Corrupt {
+        table,
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Reads the record at `position` into an owned event.
+pub(crate) fn record_at(position: u64, bytes: &[u8]) -> Result<RecordedEvent> {
+    RecordView::parse(bytes)
+        .map(|view| view.to_recorded(position))
+        .map_err(|reason| corrupt("events", &position.to_string(), &reason))
+}
+
+struct StreamIter {
+    shared: Arc<Shared>,
+    stream_id: u64,
+    /// The next version to read; `None` when the end is reached.
+    next: Option<u64>,
+    direction: Direction,
+    remaining: usize,
+    buffer: VecDeque<Result<RecordedEvent>>,
+}
+
+impl StreamIter {
+    fn fill(&mut self) {
+        let Some(from) = self.next else { return };
+        let want = self.remaining.min(PAGE);
+        let (stream_id, direction) = (self.stream_id, self.direction);
+        let page = self.shared.read(|txn, dbs| {
+            let mut page = Vec::new();
+            let mut last = None;
+            let mut push = |entry: heed::Result<(&[u8], &[u8])>| -> Result<()> {
+                let (key, value) = entry?;
+                let (_, version) = split_pair(key)
+                    .ok_or_else(|| corrupt("stream_index", &format!("{key:?}"), "bad key"))?;
+                last = Some(version);
+                let position = u64_from(value).ok_or_else(|| {
+                    corrupt(
+                        "stream_index",
+                        &format!("{stream_id}/{version}"),
+                        "bad value",
+                    )
+                })?;
+                let item = match dbs.events.get(txn, &position.to_be_bytes())? {
+                    Some(bytes) => record_at(position, bytes),
+                    None => Err(corrupt(
+                        "stream_index",
+                        &format!("{stream_id}/{version}"),
+                        &format!("points at missing position {position}"),
+                    )),
+                };
+                page.push(item);
+                Ok(())
+            };
+            match direction {
+                Direction::Forward => {
+                    let start = stream_key(stream_id, from);
+                    let end = stream_key(stream_id, u64::MAX);
+                    let range = (Bound::Included(&start[..]), Bound::Included(&end[..]));
+                    for entry in dbs.stream_index.range(txn, &range)?.take(want) {
+                        push(entry)?;
+                    }
+                }
+                Direction::Backward => {
+                    let start = stream_key(stream_id, 0);
+                    let end = stream_key(stream_id, from);
+                    let range = (Bound::Included(&start[..]), Bound::Included(&end[..]));
+                    for entry in dbs.stream_index.rev_range(txn, &range)?.take(want) {
+                        push(entry)?;
+                    }
+                }
+            }
+            Ok((page, last))
+        });
+        match page {
+            Ok((page, last)) => {
+                let full = page.len() == want;
+                self.remaining -= page.len();
+                self.buffer.extend(page);
+                self.next = match (full && self.remaining > 0, last, self.direction) {
+                    (true, Some(v), Direction::Forward) => v.checked_add(1),
+                    (true, Some(v), Direction::Backward) => v.checked_sub(1).filter(|v| *v > 0),
+                    _ => None,
+                };
+            }
+            Err(error) => {
+                self.buffer.push_back(Err(error));
+                self.next = None;
+            }
+        }
+    }
+}
+
+impl Iterator for StreamIter {
+    type Item = Result<RecordedEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buffer.is_empty() && self.remaining > 0 {
+            self.fill();
+        }
+        self.buffer.pop_front()
+    }
+}
+
+struct AllIter {
+    shared: Arc<Shared>,
+    filter: Filter,
+    /// The next position to look at; `None` when the end is reached.
+    next: Option<u64>,
+    remaining: usize,
+    buffer: VecDeque<Result<RecordedEvent>>,
+}
+
+impl AllIter {
+    fn fill(&mut self) {
+        while self.buffer.is_empty() && self.remaining > 0 {
+            let Some(from) = self.next else { return };
+            let want = self.remaining.min(PAGE);
+            let filter = &self.filter;
+            let page = self.shared.read(|txn, dbs| {
+                let mut page = Vec::new();
+                let mut scanned = 0;
+                let mut last = None;
+                let start = from.to_be_bytes();
+                let range = (Bound::Included(&start[..]), Bound::Unbounded);
+                for entry in dbs.events.range(txn, &range)? {
+                    let (key, value) = entry?;
+                    let position = u64_from(key).ok_or_else(|| {
+                        corrupt("events", &format!("{key:?}"), "key is not 8 bytes")
+                    })?;
+                    last = Some(position);
+                    scanned += 1;
+                    match RecordView::parse(value) {
+                        Ok(view) => {
+                            if filter.matches(view.stream, view.event_type) {
+                                page.push(Ok(view.to_recorded(position)));
+                            }
+                        }
+                        Err(reason) => {
+                            page.push(Err(corrupt("events", &position.to_string(), &reason)))
+                        }
+                    }
+                    if page.len() == want || scanned == SCAN_PAGE {
+                        return Ok((page, last, false));
+                    }
+                }
+                Ok((page, last, true))
+            });
+            match page {
+                Ok((page, last, exhausted)) => {
+                    self.remaining -= page.len();
+                    self.buffer.extend(page);
+                    self.next = if exhausted {
+                        None
+                    } else {
+                        last.and_then(|p| p.checked_add(1))
+                    };
+                }
+                Err(error) => {
+                    self.buffer.push_back(Err(error));
+                    self.next = None;
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for AllIter {
+    type Item = Result<RecordedEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buffer.is_empty() {
+            self.fill();
+        }
+        self.buffer.pop_front()
+    }
+}
+
+fn create_dir(dir: &Path, mode: u32) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder.create(dir)?;
+    Ok(())
+}

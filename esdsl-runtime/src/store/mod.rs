@@ -1,0 +1,451 @@
+//! The event store contract and its embedded LMDB implementation.
+//!
+//! [`EventStore`] is the contract every backend implements; [`LmdbStore`] implements it on an
+//! LMDB environment in a directory. [`crate::conformance`] holds the tests of the contract that
+//! any backend can run against itself.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+use crate::event::{Decoded, Event};
+
+mod keys;
+mod lmdb;
+pub(crate) mod record;
+mod writer;
+
+pub use lmdb::{Durability, LmdbStore, StoreOptions};
+
+/// The longest stream name, in bytes (LMDB keys are at most 511 bytes).
+pub const MAX_STREAM_NAME: usize = 400;
+/// The longest event type name, in bytes.
+pub const MAX_EVENT_TYPE: usize = 255;
+
+/// What an append expects of its stream; a mismatch is an [`Error::Conflict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExpectedVersion {
+    /// No check.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must exist (have at least one event).
+    StreamExists,
+    /// The stream's version must be exactly this (`0`: it has no events).
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream at `actual` (`None`: no such stream) satisfies this expectation.
+    pub fn accepts(self, actual: Option<u64>) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => actual.is_none(),
+            ExpectedVersion::StreamExists => actual.is_some(),
+            ExpectedVersion::Exact(v) => actual.unwrap_or(0) == v,
+        }
+    }
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any"),
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::StreamExists => f.write_str("an existing stream"),
+            ExpectedVersion::Exact(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+/// An event to append: its type, schema version, codec and encoded payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The stored type name.
+    pub event_type: String,
+    /// The schema version of the payload.
+    pub schema_version: u32,
+    /// How the payload is encoded.
+    pub codec: Codec,
+    /// The encoded fields.
+    pub payload: Vec<u8>,
+}
+
+impl NewEvent {
+    /// Encodes a typed event at its newest version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the codec cannot encode the payload.
+    pub fn encode<E: Event>(event: &E, codec: Codec) -> Result<NewEvent> {
+        let payload = event.encode(codec).map_err(|source| Error::Encode {
+            event_type: event.event_type().to_owned(),
+            source,
+        })?;
+        Ok(NewEvent {
+            event_type: event.event_type().to_owned(),
+            schema_version: event.event_version(),
+            codec,
+            payload,
+        })
+    }
+}
+
+/// Metadata stored with every event of one append.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// Ties together everything done for one request or workflow.
+    pub correlation_id: Option<Uuid>,
+    /// The event or command that caused this one.
+    pub causation_id: Option<Uuid>,
+    /// Free-form string pairs.
+    pub user: BTreeMap<String, String>,
+}
+
+/// One stream's part of an atomic append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamAppend {
+    /// The stream.
+    pub stream: String,
+    /// What the stream's version must be.
+    pub expected: ExpectedVersion,
+    /// The events, in order.
+    pub events: Vec<NewEvent>,
+}
+
+/// Where an append's events landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The stream's version after the append (its last event's version).
+    pub version: u64,
+    /// The global position of the first event appended (`None` when no events were given).
+    pub first_position: Option<u64>,
+    /// The global position of the last event appended.
+    pub last_position: Option<u64>,
+}
+
+/// A stored event with its envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// Unique id (UUID v7, time-ordered).
+    pub event_id: Uuid,
+    /// The stream it belongs to.
+    pub stream: String,
+    /// Its version in the stream, from 1.
+    pub version: u64,
+    /// Its position in the global log, from 1.
+    pub position: u64,
+    /// When it was committed (UTC; non-decreasing in commit order within one process).
+    pub recorded_at: DateTime<Utc>,
+    /// The stored type name.
+    pub event_type: String,
+    /// The schema version of the payload.
+    pub schema_version: u32,
+    /// The codec id of the payload (see [`Codec::from_id`]).
+    pub codec_id: u8,
+    /// From the append's [`Metadata`].
+    pub correlation_id: Option<Uuid>,
+    /// From the append's [`Metadata`].
+    pub causation_id: Option<Uuid>,
+    /// From the append's [`Metadata`].
+    pub metadata: BTreeMap<String, String>,
+    /// The encoded payload.
+    pub payload: Vec<u8>,
+}
+
+impl RecordedEvent {
+    /// The aggregate type of the event's stream (see [`category`]).
+    pub fn category(&self) -> &str {
+        category(&self.stream)
+    }
+
+    /// Decodes the payload into the newest version of a typed event, through the upcasters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownCodec`] for a codec id this program does not know, [`Error::Decode`]
+    /// (naming stream, position, type and version) for an unknown type or version or a payload
+    /// that does not decode.
+    pub fn decode<E: Event>(&self) -> Result<Decoded<E>> {
+        let Some(codec) = Codec::from_id(self.codec_id) else {
+            return Err(Error::UnknownCodec {
+                stream: self.stream.clone(),
+                position: self.position,
+                event_type: self.event_type.clone(),
+                schema_version: self.schema_version,
+                codec_id: self.codec_id,
+            });
+        };
+        E::decode(&self.event_type, self.schema_version, &self.payload, codec).map_err(|source| {
+            Error::Decode {
+                stream: self.stream.clone(),
+                position: self.position,
+                stream_version: self.version,
+                event_type: self.event_type.clone(),
+                schema_version: self.schema_version,
+                source,
+            }
+        })
+    }
+}
+
+/// Which way to read a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Oldest first, from the given version up.
+    Forward,
+    /// Newest first, from the given version down.
+    Backward,
+}
+
+/// Which events a read of the global log returns. An empty list means no restriction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only events whose stream belongs to one of these aggregate types.
+    pub aggregate_types: Vec<String>,
+    /// Only events of these stored type names.
+    pub event_types: Vec<String>,
+}
+
+impl Filter {
+    /// Everything.
+    pub fn all() -> Filter {
+        Filter::default()
+    }
+
+    /// Only events of one aggregate type.
+    pub fn aggregate(aggregate_type: impl Into<String>) -> Filter {
+        Filter {
+            aggregate_types: vec![aggregate_type.into()],
+            event_types: Vec::new(),
+        }
+    }
+
+    /// Whether an event of `stream` and `event_type` passes.
+    pub fn matches(&self, stream: &str, event_type: &str) -> bool {
+        (self.aggregate_types.is_empty()
+            || self.aggregate_types.iter().any(|a| a == category(stream)))
+            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
+    }
+}
+
+/// A stream and its current version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// The stream's name.
+    pub name: String,
+    /// Its version (its last event's version).
+    pub version: u64,
+}
+
+/// How many events of one (aggregate type, event type, version) the store holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogEntry {
+    /// The aggregate type (stream category).
+    pub aggregate_type: String,
+    /// The stored type name.
+    pub event_type: String,
+    /// The schema version.
+    pub schema_version: u32,
+    /// How many are stored.
+    pub count: u64,
+}
+
+/// A lazily read sequence of events. Reads happen in pages, each in its own short read
+/// transaction, so iterating never holds the store open for long.
+pub type Events<'a> = Box<dyn Iterator<Item = Result<RecordedEvent>> + Send + 'a>;
+
+/// The aggregate type of a stream: the part of its name before the first `-` (the whole name
+/// when there is none). Streams written by a repository are named `<Aggregate>-<id>`.
+pub fn category(stream: &str) -> &str {
+    stream.split_once('-').map_or(stream, |(head, _)| head)
+}
+
+/// The name of the stream of one aggregate instance: `<Aggregate>-<id>`.
+pub fn stream_name<I: crate::event::AggregateId>(id: &I) -> String {
+    format!("{}-{id}", I::AGGREGATE)
+}
+
+/// The contract of an event store. Every method is safe to call from many threads.
+///
+/// Semantics every backend keeps:
+/// - stream versions are dense from 1; global positions are dense from 1 and increase in commit
+///   order, so a reader of the global log never misses an event committed before its read began;
+/// - an append writes all its events or none, and a multi-stream append all its streams or none;
+/// - a failed expected-version check fails only that append, with [`Error::Conflict`];
+/// - `Ok` from an append means the events are durable (unless the backend was configured
+///   otherwise).
+pub trait EventStore: Send + Sync {
+    /// Appends events to one stream, atomically.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Conflict`] when `expected` does not hold; [`Error::InvalidInput`] for an empty
+    /// or too long stream or type name; storage errors.
+    fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        metadata: &Metadata,
+    ) -> Result<AppendResult> {
+        let mut results = self.append_multi(
+            vec![StreamAppend {
+                stream: stream.to_owned(),
+                expected,
+                events,
+            }],
+            metadata,
+        )?;
+        results.pop().ok_or(Error::WriterStopped)
+    }
+
+    /// Appends to several streams in one atomic commit, each with its own expected version.
+    /// Results are in the order of `appends`.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::append`]; a conflict on any stream fails the whole call. A stream named
+    /// twice is [`Error::InvalidInput`].
+    fn append_multi(
+        &self,
+        appends: Vec<StreamAppend>,
+        metadata: &Metadata,
+    ) -> Result<Vec<AppendResult>>;
+
+    /// Reads a stream from `from` (a version; `u64::MAX` reads backward from the end), at most
+    /// `limit` events.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors when the read starts; each item may be a [`Error::Corrupt`].
+    fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Events<'_>>;
+
+    /// Reads the global log forward from position `from` (inclusive), keeping events that pass
+    /// `filter`, at most `limit` of them.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors when the read starts; each item may be a [`Error::Corrupt`].
+    fn read_all(&self, from: u64, filter: &Filter, limit: usize) -> Result<Events<'_>>;
+
+    /// The stream's version, `None` when it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn stream_version(&self, stream: &str) -> Result<Option<u64>>;
+
+    /// Every stream with its version, sorted by name.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn streams(&self) -> Result<Vec<StreamInfo>>;
+
+    /// The position of the last committed event, 0 when the store is empty.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn head_position(&self) -> Result<u64>;
+
+    /// How many events of each (aggregate type, event type, version) are stored.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn catalog(&self) -> Result<Vec<CatalogEntry>>;
+}
+
+/// Checks that every event stored for `E`'s aggregate type can be read by `E`.
+///
+/// # Errors
+///
+/// [`Error::Undecodable`] listing each stored (type, version) that `E` does not know, with its
+/// count; storage errors.
+pub fn check_decodable<E: Event>(store: &dyn EventStore) -> Result<()> {
+    use crate::event::Decodability;
+    let entries: Vec<crate::error::Undecodable> = store
+        .catalog()?
+        .into_iter()
+        .filter(|entry| entry.aggregate_type == E::AGGREGATE)
+        .filter_map(|entry| {
+            let reason = match E::decodability(&entry.event_type, entry.schema_version) {
+                Decodability::Decodable | Decodability::Skipped => return None,
+                Decodability::UnknownType => "unknown event type".to_owned(),
+                Decodability::UnknownVersion { newest } => {
+                    format!("newest known version is {newest}")
+                }
+            };
+            Some(crate::error::Undecodable {
+                event_type: entry.event_type,
+                schema_version: entry.schema_version,
+                count: entry.count,
+                reason,
+            })
+        })
+        .collect();
+    if entries.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Undecodable {
+            aggregate: E::AGGREGATE.to_owned(),
+            entries,
+        })
+    }
+}
+
+pub(crate) fn validate_append(appends: &[StreamAppend]) -> Result<()> {
+    for (i, append) in appends.iter().enumerate() {
+        validate_name("stream name", &append.stream, MAX_STREAM_NAME)?;
+        if appends[..i].iter().any(|a| a.stream == append.stream) {
+            return Err(Error::InvalidInput(format!(
+                "stream `{}` appears twice in one append",
+                append.stream
+            )));
+        }
+        for event in &append.events {
+            validate_name("event type", &event.event_type, MAX_EVENT_TYPE)?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_metadata(metadata: &Metadata) -> Result<()> {
+    for (key, value) in &metadata.user {
+        if u32::try_from(key.len()).is_err() || u32::try_from(value.len()).is_err() {
+            return Err(Error::InvalidInput("metadata entry over 4 GiB".into()));
+        }
+    }
+    Ok(())
+}
+
+fn validate_name(what: &str, name: &str, max: usize) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidInput(format!("{what} is empty")));
+    }
+    if name.len() > max {
+        return Err(Error::InvalidInput(format!(
+            "{what} `{}...` is {} bytes, the limit is {max}",
+            name.chars().take(20).collect::<String>(),
+            name.len()
+        )));
+    }
+    if name.contains('\0') {
+        return Err(Error::InvalidInput(format!(
+            "{what} `{name}` contains a NUL byte"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! The writer thread: group commit.
+//!
+//! Appends from every thread arrive on one channel. The writer takes the first, then everything
+//! else already queued (up to `max_batch`), checks each append's expected versions inside one
+//! LMDB write transaction, writes the appends that pass, commits once (one sync for the whole
+//! batch) and answers each caller with its own result. A conflicting append fails alone;
+//! `MDB_MAP_FULL` grows the map and retries the batch.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+
+use chrono::{DateTime, Utc};
+use heed::{MdbError, PutFlags, RwTxn};
+use uuid::Uuid;
+
+use super::keys::{catalog_key, split_pair, stream_head, stream_key, u64_from};
+use super::lmdb::{Dbs, Shared, corrupt, last_position};
+use super::record::{self, Envelope};
+use super::{AppendResult, Metadata, StreamAppend, category};
+use crate::error::{Error, Result};
+
+pub(crate) struct Request {
+    pub(crate) appends: Vec<StreamAppend>,
+    pub(crate) metadata: Metadata,
+    pub(crate) reply: oneshot::Sender<Result<Vec<AppendResult>>>,
+}
+
+pub(crate) fn run(shared: &Shared, requests: &mpsc::Receiver<Request>, max_batch: usize) {
+    let mut clock = Clock::default();
+    let mut buffer = Vec::new();
+    while let Ok(first) = requests.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let outcomes = commit_growing(shared, &batch, &mut clock, &mut buffer);
+        let committed = outcomes.iter().any(Result::is_ok);
+        for (request, outcome) in batch.into_iter().zip(outcomes) {
+            // A caller that stopped waiting is no reason to stop.
+            let _ = request.reply.send(outcome);
+        }
+        if committed {
+            shared.notify_commit();
+        }
+    }
+}
+
+/// Commits a batch, growing the map and retrying when it is full.
+fn commit_growing(
+    shared: &Shared,
+    batch: &[Request],
+    clock: &mut Clock,
+    buffer: &mut Vec<u8>,
+) -> Vec<Result<Vec<AppendResult>>> {
+    let mut resized_by_other = 0;
+    loop {
+        match commit(shared, batch, clock, buffer) {
+            Ok(outcomes) => return outcomes,
+            Err(Error::Lmdb(heed::Error::Mdb(MdbError::MapFull))) => {
+                if let Err(error) = shared.grow_map() {
+                    return fail_all(batch, &error);
+                }
+            }
+            Err(Error::Lmdb(heed::Error::Mdb(MdbError::MapResized))) if resized_by_other < 3 => {
+                resized_by_other += 1;
+                if let Err(error) = shared.adopt_map_size() {
+                    return fail_all(batch, &error);
+                }
+            }
+            Err(error) => return fail_all(batch, &error),
+        }
+    }
+}
+
+fn fail_all(batch: &[Request], error: &Error) -> Vec<Result<Vec<AppendResult>>> {
+    batch.iter().map(|_| Err(duplicate(error))).collect()
+}
+
+/// The same error for every caller of a failed batch.
+fn duplicate(error: &Error) -> Error {
+    match error {
+        Error::Lmdb(heed::Error::Mdb(mdb)) => Error::Lmdb(heed::Error::Mdb(*mdb)),
+        Error::Lmdb(heed::Error::Io(io)) | Error::Io(io) => {
+            Error::Io(std::io::Error::new(io.kind(), io.to_string()))
+        }
+        other => Error::Io(std::io::Error::other(other.to_string())),
+    }
+}
+
+/// Recorded times never go backwards within this writer, even if the wall clock does.
+#[derive(Default)]
+struct Clock {
+    last: Option<DateTime<Utc>>,
+}
+
+impl Clock {
+    fn now(&mut self) -> DateTime<Utc> {
+        let now = Utc::now();
+        let now = match self.last {
+            Some(last) if last > now => last,
+            _ => now,
+        };
+        self.last = Some(now);
+        now
+    }
+}
+
+/// One stream's state as the batch sees it.
+#[derive(Clone, Copy)]
+struct Head {
+    id: u64,
+    version: u64,
+}
+
+fn commit(
+    shared: &Shared,
+    batch: &[Request],
+    clock: &mut Clock,
+    buffer: &mut Vec<u8>,
+) -> Result<Vec<Result<Vec<AppendResult>>>> {
+    let _shared_gate = shared.gate.read().unwrap_or_else(|p| p.into_inner());
+    let dbs = shared.dbs;
+    let mut txn = shared.env.write_txn()?;
+    let mut next_position = last_position(&txn, &dbs)? + 1;
+    let mut next_stream_id = match dbs.meta.get(&txn, b"next_stream_id")? {
+        Some(bytes) => {
+            u64_from(bytes).ok_or_else(|| corrupt("meta", "next_stream_id", "not 8 bytes"))?
+        }
+        None => 1,
+    };
+    let first_stream_id = next_stream_id;
+    let now = clock.now();
+    let mut catalog: HashMap<Vec<u8>, u64> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(batch.len());
+
+    for request in batch {
+        // Check every stream of the request before writing any of it.
+        let mut heads = Vec::with_capacity(request.appends.len());
+        let mut conflict = None;
+        for append in &request.appends {
+            let head = read_head(&txn, &dbs, &append.stream)?;
+            let actual = head.map(|h| h.version).filter(|v| *v > 0);
+            if !append.expected.accepts(actual) {
+                conflict = Some(Error::Conflict {
+                    stream: append.stream.clone(),
+                    expected: append.expected,
+                    actual,
+                });
+                break;
+            }
+            heads.push(head);
+        }
+        if let Some(conflict) = conflict {
+            outcomes.push(Err(conflict));
+            continue;
+        }
+
+        let mut results = Vec::with_capacity(request.appends.len());
+        for (append, head) in request.appends.iter().zip(heads) {
+            if append.events.is_empty() {
+                results.push(AppendResult {
+                    version: head.map_or(0, |h| h.version),
+                    first_position: None,
+                    last_position: None,
+                });
+                continue;
+            }
+            let mut head = head.unwrap_or_else(|| {
+                let id = next_stream_id;
+                next_stream_id += 1;
+                Head { id, version: 0 }
+            });
+            let first_position = next_position;
+            for event in &append.events {
+                head.version += 1;
+                let position = next_position;
+                next_position += 1;
+                let envelope = Envelope {
+                    event_id: Uuid::now_v7(),
+                    recorded_at: now,
+                    stream: &append.stream,
+                    version: head.version,
+                    event_type: &event.event_type,
+                    schema_version: event.schema_version,
+                    codec: event.codec,
+                    correlation_id: request.metadata.correlation_id,
+                    causation_id: request.metadata.causation_id,
+                    metadata: &request.metadata.user,
+                };
+                record::encode(&envelope, &event.payload, buffer);
+                let position_key = position.to_be_bytes();
+                dbs.events
+                    .put_with_flags(&mut txn, PutFlags::APPEND, &position_key, buffer)?;
+                dbs.stream_index.put(
+                    &mut txn,
+                    &stream_key(head.id, head.version),
+                    &position_key,
+                )?;
+                *catalog
+                    .entry(catalog_key(
+                        category(&append.stream),
+                        &event.event_type,
+                        event.schema_version,
+                    ))
+                    .or_default() += 1;
+            }
+            dbs.streams.put(
+                &mut txn,
+                append.stream.as_bytes(),
+                &stream_head(head.id, head.version),
+            )?;
+            results.push(AppendResult {
+                version: head.version,
+                first_position: Some(first_position),
+                last_position: Some(next_position - 1),
+            });
+        }
+        outcomes.push(Ok(results));
+    }
+
+    for (key, added) in catalog {
+        let count = match dbs.catalog.get(&txn, &key)? {
+            Some(bytes) => {
+                u64_from(bytes).ok_or_else(|| corrupt("catalog", "count", "not 8 bytes"))?
+            }
+            None => 0,
+        };
+        dbs.catalog
+            .put(&mut txn, &key, &(count + added).to_be_bytes())?;
+    }
+    if next_stream_id != first_stream_id {
+        dbs.meta
+            .put(&mut txn, b"next_stream_id", &next_stream_id.to_be_bytes())?;
+    }
+    txn.commit()?;
+    Ok(outcomes)
+}
+
+fn read_head(txn: &RwTxn<'_>, dbs: &Dbs, stream: &str) -> Result<Option<Head>> {
+    match dbs.streams.get(txn, stream.as_bytes())? {
+        None => Ok(None),
+        Some(bytes) => {
+            let (id, version) =
+                split_pair(bytes).ok_or_else(|| corrupt("streams", stream, "bad head value"))?;
+            Ok(Some(Head { id, version }))
+        }
+    }
+}

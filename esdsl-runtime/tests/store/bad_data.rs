@@ -1,0 +1,173 @@
+//! Corrupt payloads, unknown types and versions, unknown codecs and damaged records: each is a
+//! typed error naming where it is, and the store keeps serving everything else.
+
+use esdsl_runtime::store::{
+    Direction, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, stream_name,
+};
+use esdsl_runtime::{Codec, DecodeError, Error, LmdbStore, Repository};
+use heed::types::Bytes;
+
+use crate::bank::{Account, AccountId, Command};
+
+fn raw(event_type: &str, version: u32, codec: Codec, payload: &[u8]) -> NewEvent {
+    NewEvent {
+        event_type: event_type.into(),
+        schema_version: version,
+        codec,
+        payload: payload.to_vec(),
+    }
+}
+
+#[test]
+fn undecodable_events_are_typed_errors_naming_their_place() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = LmdbStore::open(dir.path()).expect("opens");
+    let accounts = Repository::<Account>::new(store.clone()).expect("empty store");
+    let healthy = AccountId::now_v7();
+    accounts.execute(&healthy, &Command::Open).expect("opens");
+
+    type Check = fn(&DecodeError) -> bool;
+    let cases: [(NewEvent, Check); 3] = [
+        (
+            raw(
+                "MoneyDeposited",
+                3,
+                Codec::Json,
+                b"{\"amount_cents\": \"lots\"}",
+            ),
+            |e| matches!(e, DecodeError::Payload { .. }),
+        ),
+        (raw("MoneyMinted", 1, Codec::Json, b"{}"), |e| {
+            matches!(e, DecodeError::UnknownType { .. })
+        }),
+        (raw("MoneyDeposited", 9, Codec::Json, b"{}"), |e| {
+            matches!(e, DecodeError::UnknownVersion { newest: 3, .. })
+        }),
+    ];
+    for (event, expected) in cases {
+        let id = AccountId::now_v7();
+        let stream = stream_name(&id);
+        let event_type = event.event_type.clone();
+        let version = event.schema_version;
+        let done = store
+            .append(
+                &stream,
+                ExpectedVersion::NoStream,
+                vec![event],
+                &Metadata::default(),
+            )
+            .expect("the store takes any payload");
+        let position = done.last_position.expect("one event");
+        match accounts.load(&id) {
+            Err(Error::Decode {
+                stream: s,
+                position: p,
+                stream_version,
+                event_type: t,
+                schema_version,
+                source,
+            }) => {
+                assert_eq!(
+                    (s.as_str(), p, stream_version),
+                    (stream.as_str(), position, 1)
+                );
+                assert_eq!((t.as_str(), schema_version), (event_type.as_str(), version));
+                assert!(expected(&source), "{source:?}");
+            }
+            other => panic!("expected a decode error for {event_type} v{version}, got {other:?}"),
+        }
+    }
+    // Everything else still works.
+    assert!(accounts.load(&healthy).expect("loads").state.open);
+    accounts
+        .execute(&healthy, &Command::Deposit(5, None))
+        .expect("appends");
+    let all = store
+        .read_all(1, &Filter::all(), usize::MAX)
+        .expect("starts")
+        .count();
+    assert_eq!(all, 5);
+}
+
+#[test]
+fn damaged_records_on_disk_are_typed_errors_and_nothing_else_is_lost() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let victim = AccountId::now_v7();
+    let healthy = AccountId::now_v7();
+    {
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        let accounts = Repository::<Account>::new(store).expect("empty store");
+        accounts.execute(&victim, &Command::Open).expect("opens"); // position 1
+        accounts.execute(&healthy, &Command::Open).expect("opens"); // position 2
+        accounts
+            .execute(&victim, &Command::Deposit(1, None))
+            .expect("deposits"); // position 3
+    }
+    // Damage the disk behind esdsl's back: an unknown codec at 1, a truncated record at 3.
+    {
+        #[allow(unsafe_code)]
+        let env =
+            unsafe { heed::EnvOpenOptions::new().max_dbs(8).open(dir.path()) }.expect("opens raw");
+        let events: heed::Database<'static, Bytes, Bytes> = env
+            .open_databases_and_commit(env.read_txn().expect("txn"), |opener, txn| {
+                opener
+                    .open_database::<Bytes, Bytes>(txn, Some("events"))
+                    .map(heed::CommitOrAbort::<_, ()>::Commit)
+            })
+            .expect("opens")
+            .unwrap_commit()
+            .expect("exists");
+        let mut txn = env.write_txn().expect("txn");
+        let mut first = events
+            .get(&txn, &1u64.to_be_bytes())
+            .expect("reads")
+            .expect("exists")
+            .to_vec();
+        first[1] = 99;
+        events
+            .put(&mut txn, &1u64.to_be_bytes(), &first)
+            .expect("writes");
+        events
+            .put(&mut txn, &3u64.to_be_bytes(), &[1, 1, 0])
+            .expect("writes");
+        txn.commit().expect("commits");
+    }
+    let store = LmdbStore::open(dir.path()).expect("reopens");
+    let accounts = Repository::<Account>::new(store.clone()).expect("the catalog is intact");
+    let stream = stream_name(&victim);
+    match accounts.load(&victim) {
+        Err(Error::UnknownCodec {
+            stream: s,
+            position: 1,
+            event_type,
+            schema_version: 2,
+            codec_id: 99,
+        }) => {
+            assert_eq!(s, stream);
+            assert_eq!(event_type, "AccountOpened");
+        }
+        other => panic!("expected UnknownCodec, got {other:?}"),
+    }
+    let items: Vec<_> = store
+        .read_stream(&stream, 1, Direction::Forward, 10)
+        .expect("starts")
+        .collect();
+    assert_eq!(items.len(), 2, "a damaged record does not end the read");
+    assert!(
+        matches!(&items[1], Err(Error::Corrupt { table: "events", key, .. }) if key == "3"),
+        "{:?}",
+        items[1]
+    );
+    let all: Vec<_> = store
+        .read_all(1, &Filter::all(), 10)
+        .expect("starts")
+        .collect();
+    assert_eq!(all.len(), 3);
+    assert!(all[1].is_ok() && all[2].is_err());
+    // The healthy stream loads and takes appends.
+    assert!(accounts.load(&healthy).expect("loads").state.open);
+    accounts
+        .execute(&healthy, &Command::Deposit(7, None))
+        .expect("appends");
+    assert_eq!(store.head_position().expect("reads"), 4);
+}

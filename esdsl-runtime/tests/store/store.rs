@@ -1,0 +1,146 @@
+//! The store contract, reopening, map growth.
+
+use esdsl_runtime::store::{
+    Direction, Durability, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, StoreOptions,
+};
+use esdsl_runtime::{Codec, Error, LmdbStore, conformance};
+
+#[test]
+fn lmdb_keeps_the_event_store_contract() {
+    let mut dirs = Vec::new();
+    conformance::run_all(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        dirs.push(dir);
+        store
+    });
+}
+
+#[test]
+fn lmdb_keeps_the_contract_with_relaxed_durability() {
+    let mut dirs = Vec::new();
+    conformance::run_all(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = StoreOptions::default().durability(Durability::Relaxed);
+        let store = LmdbStore::open_with(dir.path(), options).expect("opens");
+        dirs.push(dir);
+        store
+    });
+}
+
+#[test]
+fn events_survive_closing_and_reopening() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        let events = (0..5).map(|n| conformance::event("E", n)).collect();
+        store
+            .append(
+                "S-1",
+                ExpectedVersion::NoStream,
+                events,
+                &Metadata::default(),
+            )
+            .expect("appends");
+    }
+    let store = LmdbStore::open(dir.path()).expect("reopens");
+    assert_eq!(store.stream_version("S-1").expect("reads"), Some(5));
+    let done = store
+        .append(
+            "S-1",
+            ExpectedVersion::Exact(5),
+            vec![conformance::event("E", 6)],
+            &Metadata::default(),
+        )
+        .expect("appends after reopening");
+    assert_eq!((done.version, done.first_position), (6, Some(6)));
+}
+
+#[test]
+fn opening_twice_in_one_process_is_a_typed_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _store = LmdbStore::open(dir.path()).expect("opens");
+    let again = LmdbStore::open(dir.path());
+    assert!(matches!(again, Err(Error::AlreadyOpen(_))), "{again:?}");
+}
+
+#[test]
+fn the_map_grows_instead_of_failing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = StoreOptions::default()
+        .initial_map_size(1 << 20)
+        .durability(Durability::Relaxed);
+    let store = LmdbStore::open_with(dir.path(), options).expect("opens");
+    let payload = vec![7u8; 16 * 1024];
+    // 8 MiB of payload into a 1 MiB map.
+    for batch in 0..16 {
+        let events = (0..32)
+            .map(|_| NewEvent {
+                event_type: "Blob".into(),
+                schema_version: 1,
+                codec: Codec::Postcard,
+                payload: payload.clone(),
+            })
+            .collect();
+        store
+            .append(
+                &format!("Blob-{batch}"),
+                ExpectedVersion::NoStream,
+                events,
+                &Metadata::default(),
+            )
+            .expect("a full map grows");
+    }
+    assert_eq!(store.head_position().expect("reads"), 16 * 32);
+    let all = store
+        .read_all(1, &Filter::all(), usize::MAX)
+        .expect("starts")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("reads");
+    assert!(all.iter().all(|e| e.payload == payload));
+    let last = store
+        .read_stream("Blob-15", u64::MAX, Direction::Backward, 1)
+        .expect("starts")
+        .next()
+        .expect("one event")
+        .expect("reads");
+    assert_eq!(last.version, 32);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_store_directory_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("temp dir");
+    let dir = parent.path().join("store");
+    let _store = LmdbStore::open(&dir).expect("opens");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("data.mdb")), 0o600);
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_appends_await_the_group_commit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = LmdbStore::open(dir.path()).expect("opens");
+    let mut tasks = Vec::new();
+    for n in 0..50u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .append_async(
+                    &format!("Async-{}", n % 5),
+                    ExpectedVersion::Any,
+                    vec![conformance::event("E", n)],
+                    &Metadata::default(),
+                )
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task runs").expect("appends");
+    }
+    assert_eq!(store.head_position().expect("reads"), 50);
+}
