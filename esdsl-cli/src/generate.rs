@@ -68,7 +68,7 @@ pub(crate) fn run(
             continue;
         }
         if args.check {
-            stale.push(job);
+            stale.push((job, current.is_none()));
             continue;
         }
         if let Some(parent) = job.output.parent() {
@@ -84,10 +84,15 @@ pub(crate) fn run(
         )?;
         written += 1;
     }
-    for job in &stale {
+    for (job, missing) in &stale {
+        let what = if *missing {
+            "is missing"
+        } else {
+            "is not up to date"
+        };
         writeln!(
             stderr,
-            "error[stale_generated_file]: {} is not up to date with {}\n  = help: run `cargo esdsl generate` and commit the result",
+            "error[stale_generated_file]: {} {what} (generated from {})\n  = help: run `cargo esdsl generate` and commit the result",
             display_path(&job.output),
             display_path(&job.schema)
         )?;

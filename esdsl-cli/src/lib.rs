@@ -1,4 +1,4 @@
-//! `cargo esdsl`: generate code from esdsl schemas.
+//! `cargo esdsl`: generate Rust code from esdsl schemas.
 //!
 //! The binary is a thin wrapper over [`run`], so the whole CLI is testable in-process.
 //!
@@ -18,7 +18,7 @@ mod generate;
 #[derive(Debug, Parser)]
 #[command(name = "cargo", bin_name = "cargo", styles = clap::builder::styling::Styles::default())]
 enum CargoCli {
-    /// Generate code from esdsl schemas and check their evolution.
+    /// Generate Rust code from esdsl schemas.
     Esdsl(EsdslCli),
 }
 

@@ -191,7 +191,20 @@ impl Validator<'_> {
         }
         for event in events {
             for old in &event.renamed_from {
-                if let Some(owner) = seen.get(old.text.as_str()) {
+                if old.text == event.name.text {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "duplicate_name",
+                            format!(
+                                "event `{}` lists its own name in `renamed_from`",
+                                event.name
+                            ),
+                        )
+                        .at(old.span)
+                        .label("its current name")
+                        .help("`renamed_from` lists the names the event was stored under before"),
+                    );
+                } else if let Some(owner) = seen.get(old.text.as_str()) {
                     self.diags.push(
                         Diagnostic::error(
                             "duplicate_name",
@@ -276,18 +289,22 @@ impl Validator<'_> {
         let mut rust_names: HashMap<String, &Name> = HashMap::new();
         for variant in &variants {
             let rust = variant.text.to_upper_camel_case();
-            if identifier_problem(&rust).is_some() {
+            if let Some(problem) = identifier_problem(&rust) {
                 self.diags.push(
                     Diagnostic::error(
                         "invalid_name",
                         format!(
-                            "variant `{}` of enum `{name}` does not make a Rust identifier",
+                            "variant `{}` of enum `{name}` does not make a Rust identifier: \
+                             as `{rust}`, {problem}",
                             variant.text
                         ),
                     )
                     .at(variant.span)
                     .label("invalid variant")
-                    .help("variants start with a letter and hold letters, digits, `_` or `-`"),
+                    .help(
+                        "a variant is stored as written and named in Rust in UpperCamelCase; \
+                         start it with a letter and avoid keywords",
+                    ),
                 );
             } else if let Some(first) = rust_names.get(&rust) {
                 self.diags.push(
@@ -313,27 +330,21 @@ impl Validator<'_> {
         }
     }
 
-    fn record_field(&mut self, record: &Name, raw: RawField) -> Option<Field> {
-        for (present, key, span) in [
-            (raw.default.as_ref().map(|d| d.span), "default", None),
-            (
-                raw.renamed_from.as_ref().map(|r| r.span),
-                "renamed_from",
-                None::<Span>,
-            ),
-        ] {
-            if let Some(at) = present.or(span) {
-                self.diags.push(
-                    Diagnostic::error(
-                        "unknown_key",
-                        format!("`{key}` has no meaning in type `{record}`"),
-                    )
-                    .at(at)
-                    .help(format!(
-                        "`{key}` belongs on event fields; record types have no versions"
-                    )),
-                );
-            }
+    fn record_field(&mut self, record: &Name, mut raw: RawField) -> Option<Field> {
+        let default = raw.default.take().map(|d| ("default", d.span));
+        let renamed = raw.renamed_from.take().map(|r| ("renamed_from", r.span));
+        for (key, at) in default.into_iter().chain(renamed) {
+            self.diags.push(
+                Diagnostic::error(
+                    "unknown_key",
+                    format!("`{key}` has no meaning in type `{record}`"),
+                )
+                .at(at)
+                .label("not allowed here")
+                .help(format!(
+                    "`{key}` belongs on event fields; record types have no versions"
+                )),
+            );
         }
         self.field(raw, None)
     }
@@ -557,9 +568,7 @@ impl Validator<'_> {
                     })
                 }
             }
-            (Type::Record(_), RawValueKind::Table(_)) => Err(
-                "record types have no literal defaults; make the field an option instead".into(),
-            ),
+            (Type::Record(name), _) => Err(format!("record type `{name}` has no literal defaults")),
             (_, RawValueKind::Invalid(text)) => {
                 Err(format!("`{text}` is not a number Rust can hold"))
             }
@@ -684,6 +693,7 @@ impl Validator<'_> {
                 )),
             );
         }
+        let errors_before = self.diags.len();
         let mut versions: Vec<Version> = Vec::new();
         for (expected, version) in (1u32..).zip(raw_versions) {
             if version.number != expected {
@@ -751,11 +761,14 @@ impl Validator<'_> {
             versions,
             steps: Vec::new(),
         };
-        event.steps = self.steps(&event);
+        // A field with a bad type, default or rename source is reported already; the steps it
+        // would block would only repeat that.
+        let report_steps = self.diags.len() == errors_before;
+        event.steps = self.steps(&event, report_steps);
         event
     }
 
-    fn steps(&mut self, event: &Event) -> Vec<Step> {
+    fn steps(&mut self, event: &Event, report: bool) -> Vec<Step> {
         let mut steps = Vec::new();
         for pair in event.versions.windows(2) {
             let [previous, next] = pair else { continue };
@@ -773,10 +786,10 @@ impl Validator<'_> {
                     kind: StepKind::Automatic(sources),
                 }),
                 Err(blockers) => {
-                    if event.retired {
+                    if event.retired || !report {
                         continue;
                     }
-                    for (span, why) in blockers {
+                    for Blocker { span, why, fix } in blockers {
                         self.diags.push(
                             Diagnostic::error(
                                 "upcast_missing",
@@ -788,9 +801,8 @@ impl Validator<'_> {
                             .at(span)
                             .label("needs a hand-written step")
                             .help(format!(
-                                "give the field a `default`, make it an `option<..>` or name its \
-                                 source with `renamed_from`; or add `manual_upcasts = [{to}]` and \
-                                 implement `esdsl_runtime::Upcast<v{}::{name}>` for `v{to}::{name}`",
+                                "{fix}add `manual_upcasts = [{to}]` and implement \
+                                 `esdsl_runtime::Upcast<v{}::{name}>` for `v{to}::{name}`",
                                 previous.number,
                                 name = event.name
                             )),
@@ -803,11 +815,19 @@ impl Validator<'_> {
     }
 }
 
+/// Why one field blocks an automatic step, and the fix short of a manual step.
+pub(crate) struct Blocker {
+    pub(crate) span: Span,
+    pub(crate) why: String,
+    /// A fix that keeps the step automatic, ending in "; or " (empty when there is none).
+    pub(crate) fix: String,
+}
+
 /// Plans an automatic step, or says for each field why it cannot be automatic.
 pub(crate) fn plan_step(
     previous: &Version,
     next: &Version,
-) -> Result<Vec<FieldSource>, Vec<(Span, String)>> {
+) -> Result<Vec<FieldSource>, Vec<Blocker>> {
     let mut sources = Vec::new();
     let mut blockers = Vec::new();
     for field in &next.fields {
@@ -818,32 +838,37 @@ pub(crate) fn plan_step(
                     field: source.name.text.clone(),
                     conversion,
                 }),
-                None => blockers.push((
-                    field.ty_span,
-                    format!(
+                None => blockers.push(Blocker {
+                    span: field.ty_span,
+                    why: format!(
                         "field `{}` changes type from `{}` to `{}`, which is not a widening",
                         field.name, source.ty, field.ty
                     ),
-                )),
+                    fix: "keep a type the old one widens to (see the widening table); or ".into(),
+                }),
             }
         } else if field.renamed_from.is_some() {
-            // Reported as `unknown_rename_source` already.
-            blockers.push((
-                field.name.span,
-                format!("field `{}` has no source", field.name),
-            ));
+            // Reported as `unknown_rename_source`; the step is not reported again.
+            blockers.push(Blocker {
+                span: field.name.span,
+                why: format!("field `{}` has no source", field.name),
+                fix: String::new(),
+            });
         } else if let Some(default) = &field.default {
             sources.push(FieldSource::Default(default.clone()));
         } else if matches!(field.ty, Type::Option(_)) {
             sources.push(FieldSource::None);
         } else {
-            blockers.push((
-                field.name.span,
-                format!(
+            blockers.push(Blocker {
+                span: field.name.span,
+                why: format!(
                     "field `{}` is new in v{}, required and has no default",
                     field.name, next.number
                 ),
-            ));
+                fix: "give it a `default`, make it an `option<..>` or name the field it comes \
+                      from with `renamed_from`; or "
+                    .into(),
+            });
         }
     }
     if blockers.is_empty() {
@@ -865,7 +890,10 @@ fn default_hint(ty: &Type, enums: &BTreeMap<String, Vec<String>>) -> String {
         Type::Option(inner) => default_hint(inner, enums),
         Type::List(_) => "write an array of elements, such as `[]`".into(),
         Type::Map(_) => "write an inline table, such as `{}`".into(),
-        Type::Record(_) => "make the field an `option<..>` so old events read as `None`".into(),
+        Type::Record(_) => {
+            "remove the default and declare the field `option<..>`: old events then read `None`"
+                .into()
+        }
         Type::Enum(name) => format!(
             "write one of the variants of `{name}`: {}",
             list(enums.get(name).into_iter().flatten().map(String::as_str))

@@ -484,6 +484,7 @@ pub mod v2 {
         pub wrapped: ::core::option::Option<i64>,
         /// Was `title` in v1.
         pub name: ::std::string::String,
+        pub heading: ::std::string::String,
         pub nested: ::std::vec::Vec<::core::option::Option<u64>>,
         pub note: ::core::option::Option<::std::string::String>,
         pub enabled: bool,
@@ -591,7 +592,8 @@ impl ::esdsl_runtime::Upcast<self::v1::Reading> for self::v2::Reading {
             wrapped: ::core::option::Option::Some(
                 ::core::convert::From::from(previous.wrapped),
             ),
-            name: previous.title,
+            name: ::core::clone::Clone::clone(&previous.title),
+            heading: previous.title,
             nested: previous
                 .nested
                 .into_iter()

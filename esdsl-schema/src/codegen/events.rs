@@ -1,9 +1,11 @@
 //! Version modules (`v1`, `v2`, ...), one struct per event version, and the generated upcasters.
 
+use std::collections::HashMap;
+
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::model::{Conversion, Event, FieldSource, Schema, StepKind, Version};
+use crate::model::{Conversion, Event, FieldSource, Schema, StepKind, Type, Version};
 
 use super::types::{Scope, fields, value_expr};
 use super::{doc_attrs, serde_attrs};
@@ -117,21 +119,42 @@ fn upcast_impl(
     } else {
         quote!(_previous)
     };
-    let inits = next.fields.iter().zip(sources).map(|(field, source)| {
-        let field_name = format_ident!("{}", field.name.text);
-        let value = match source {
-            FieldSource::Previous {
-                field: from,
-                conversion,
-            } => {
-                let from = format_ident!("{}", from);
-                convert(quote!(previous.#from), conversion)
-            }
-            FieldSource::Default(value) => value_expr(&field.ty, value, Scope::Root),
-            FieldSource::None => quote!(::core::option::Option::None),
-        };
-        quote!(#field_name: #value)
-    });
+    // A previous field can feed several new ones (kept and also renamed): every use but the
+    // last clones it, unless its type is `Copy`.
+    let mut uses_left: HashMap<&str, usize> = HashMap::new();
+    for source in sources {
+        if let FieldSource::Previous { field, .. } = source {
+            *uses_left.entry(field.as_str()).or_default() += 1;
+        }
+    }
+    let inits: Vec<TokenStream> = next
+        .fields
+        .iter()
+        .zip(sources)
+        .map(|(field, source)| {
+            let field_name = format_ident!("{}", field.name.text);
+            let value = match source {
+                FieldSource::Previous {
+                    field: from,
+                    conversion,
+                } => {
+                    let left = uses_left.entry(from.as_str()).or_default();
+                    *left = left.saturating_sub(1);
+                    let copy = previous.field(from).is_some_and(|f| is_copy(&f.ty));
+                    let from = format_ident!("{}", from);
+                    let value = if *left > 0 && !copy {
+                        quote!(::core::clone::Clone::clone(&previous.#from))
+                    } else {
+                        quote!(previous.#from)
+                    };
+                    convert(value, conversion)
+                }
+                FieldSource::Default(value) => value_expr(&field.ty, value, Scope::Root),
+                FieldSource::None => quote!(::core::option::Option::None),
+            };
+            quote!(#field_name: #value)
+        })
+        .collect();
     quote! {
         #[automatically_derived]
         impl ::esdsl_runtime::Upcast<self::#from_module::#name> for self::#to_module::#name {
@@ -188,5 +211,22 @@ fn conversion_fn(conversion: &Conversion) -> TokenStream {
     match conversion {
         Conversion::IntToFloat { .. } => quote!(<f64 as ::core::convert::From<_>>::from),
         _ => quote!(::core::convert::From::from),
+    }
+}
+
+/// Whether the generated Rust type is `Copy` (moving it twice is fine).
+fn is_copy(ty: &Type) -> bool {
+    match ty {
+        Type::Bool
+        | Type::I32
+        | Type::I64
+        | Type::U32
+        | Type::U64
+        | Type::F64
+        | Type::Uuid
+        | Type::Timestamp
+        | Type::Enum(_) => true,
+        Type::Option(inner) => is_copy(inner),
+        Type::String | Type::Bytes | Type::List(_) | Type::Map(_) | Type::Record(_) => false,
     }
 }

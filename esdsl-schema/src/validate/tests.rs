@@ -234,8 +234,8 @@ fn names_must_be_rust_identifiers_in_the_right_case() {
             d(
                 "invalid_name",
                 "9:13",
-                "variant `1st` of enum `Kind` does not make a Rust identifier",
-                "variants start with a letter and hold letters, digits, `_` or `-`"
+                "variant `1st` of enum `Kind` does not make a Rust identifier: as `1st`, it does not start with a letter or `_`",
+                "a variant is stored as written and named in Rust in UpperCamelCase; start it with a letter and avoid keywords"
             ),
             d(
                 "invalid_name",
@@ -279,12 +279,6 @@ fn renamed_from_must_name_a_field_of_the_previous_version() {
                 "field `name` is `renamed_from` `ownr`, which is not a field of v1",
                 "did you mean `owner`?"
             ),
-            d(
-                "upcast_missing",
-                "8:1",
-                "event `Opened` cannot be upcast from v1 to v2 automatically: field `name` has no source",
-                "give the field a `default`, make it an `option<..>` or name its source with `renamed_from`; or add `manual_upcasts = [2]` and implement `esdsl_runtime::Upcast<v1::Opened>` for `v2::Opened`"
-            ),
         ]
     );
 }
@@ -294,7 +288,7 @@ fn steps_that_are_neither_automatic_nor_manual_say_why() {
     let source = event(
         "[events.Opened.v1]\nowner = \"string\"\ncount = \"i64\"\n[events.Opened.v2]\nowner = \"string\"\ncount = \"i32\"\nbalance = \"i64\"\n",
     );
-    let help = "give the field a `default`, make it an `option<..>` or name its source with `renamed_from`; or add `manual_upcasts = [2]` and implement `esdsl_runtime::Upcast<v1::Opened>` for `v2::Opened`";
+    let manual = "add `manual_upcasts = [2]` and implement `esdsl_runtime::Upcast<v1::Opened>` for `v2::Opened`";
     assert_eq!(
         diagnostics(&source),
         [
@@ -302,13 +296,15 @@ fn steps_that_are_neither_automatic_nor_manual_say_why() {
                 "upcast_missing",
                 "10:9",
                 "event `Opened` cannot be upcast from v1 to v2 automatically: field `count` changes type from `i64` to `i32`, which is not a widening",
-                help
+                &format!("keep a type the old one widens to (see the widening table); or {manual}")
             ),
             d(
                 "upcast_missing",
                 "11:1",
                 "event `Opened` cannot be upcast from v1 to v2 automatically: field `balance` is new in v2, required and has no default",
-                help
+                &format!(
+                    "give it a `default`, make it an `option<..>` or name the field it comes from with `renamed_from`; or {manual}"
+                )
             ),
         ]
     );
@@ -364,5 +360,73 @@ fn every_problem_is_reported_in_one_run() {
             "unknown_type",
             "version_gap"
         ]
+    );
+}
+
+#[test]
+fn a_problem_is_reported_once_not_again_as_a_blocked_step() {
+    let source =
+        event("[events.Opened.v1]\n[events.Opened.v2]\nlimit = { type = \"u32\", default = -1 }\n");
+    let codes: Vec<String> = diagnostics(&source).into_iter().map(|d| d.0).collect();
+    assert_eq!(codes, ["invalid_default"]);
+    let source =
+        "[types.Place]\nname = { type = \"string\", renamed_from = \"title\", default = \"x\" }\n";
+    assert_eq!(
+        diagnostics(source),
+        [
+            d(
+                "unknown_key",
+                "2:61",
+                "`default` has no meaning in type `Place`",
+                "`default` belongs on event fields; record types have no versions"
+            ),
+            d(
+                "unknown_key",
+                "2:42",
+                "`renamed_from` has no meaning in type `Place`",
+                "`renamed_from` belongs on event fields; record types have no versions"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_event_cannot_be_renamed_from_itself_and_variants_cannot_be_keywords() {
+    let source = event(
+        "renamed_from = [\"Opened\"]\n[events.Opened.v1]\n[enums.Kind]\nvariants = [\"self\"]\n",
+    );
+    assert_eq!(
+        diagnostics(&source),
+        [
+            d(
+                "invalid_name",
+                "8:13",
+                "variant `self` of enum `Kind` does not make a Rust identifier: as `Self`, it is a Rust keyword",
+                "a variant is stored as written and named in Rust in UpperCamelCase; start it with a letter and avoid keywords"
+            ),
+            d(
+                "duplicate_name",
+                "5:17",
+                "event `Opened` lists its own name in `renamed_from`",
+                "`renamed_from` lists the names the event was stored under before"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn record_fields_have_no_literal_defaults() {
+    let source = format!(
+        "{}[events.Opened.v1]\nplace = {{ type = \"option<Place>\", default = {{ name = \"x\" }} }}\n[types.Place]\nname = \"string\"\n",
+        event("")
+    );
+    assert_eq!(
+        diagnostics(&source),
+        [d(
+            "invalid_default",
+            "6:45",
+            "default of field `place` does not fit type `option<Place>`: record type `Place` has no literal defaults",
+            "remove the default and declare the field `option<..>`: old events then read `None`"
+        )]
     );
 }

@@ -92,6 +92,7 @@ fn generate_writes_only_changed_files_and_check_finds_stale_ones() {
     let (code, _, stderr) = cli(&[args[0], args[1], args[2], args[3], "--check"]);
     assert_eq!(code, 1, "a missing file is stale");
     assert!(stderr.contains("error[stale_generated_file]"), "{stderr}");
+    assert!(stderr.contains("bank.rs is missing"), "{stderr}");
     assert!(!generated.exists(), "--check writes nothing");
 
     let (code, stdout, _) = cli(&args);
@@ -123,7 +124,10 @@ fn generate_writes_only_changed_files_and_check_finds_stale_ones() {
     std::fs::write(&generated, "// edited by hand\n").expect("writable");
     let (code, _, stderr) = cli(&[args[0], args[1], args[2], args[3], "--check"]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("bank.rs is not up to date"), "{stderr}");
+    assert!(
+        stderr.contains("bank.rs is not up to date (generated from "),
+        "{stderr}"
+    );
     assert_eq!(
         std::fs::read_to_string(&generated).expect("readable"),
         "// edited by hand\n",

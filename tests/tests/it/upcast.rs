@@ -207,8 +207,9 @@ fn every_automatic_rule_applies_in_the_v1_to_v2_step() {
     );
     assert_eq!(v2.wrapped, Some(42i64));
     assert_eq!(v2.nested, vec![Some(u64::from(u32::MAX)), None]);
-    // renamed_from.
+    // renamed_from, twice from the same field.
     assert_eq!(v2.name, "kitchen");
+    assert_eq!(v2.heading, "kitchen");
     // New option without default: None.
     assert_eq!(v2.note, None);
     assert_eq!(v2.location, None);
