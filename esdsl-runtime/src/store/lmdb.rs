@@ -42,11 +42,15 @@ pub enum Durability {
     /// events survive a process crash, an OS crash and a power loss.
     #[default]
     Durable,
-    /// Commits are not synced (LMDB's `MDB_NOSYNC`). Acknowledged events survive a process
-    /// crash, but an OS crash or power loss can lose the most recent commits (never corrupting
-    /// the store: it reopens at an earlier, consistent commit). Use only for data you can
-    /// rebuild, such as tests or caches.
+    /// One sync per commit instead of two (LMDB's `MDB_NOMETASYNC`: data pages are synced, the
+    /// meta page is written but not synced). Acknowledged events survive a process crash; an OS
+    /// crash or power loss can undo the most recent commits, but the store stays consistent and
+    /// reopens at an earlier commit.
     Relaxed,
+    /// No sync at all (LMDB's `MDB_NOSYNC`). Acknowledged events survive a process crash, but
+    /// LMDB documents that an OS crash or power loss can lose recent commits **or corrupt the
+    /// store**. Use only for data you can rebuild: tests, caches, scratch stores.
+    NoSync,
 }
 
 /// Options for [`LmdbStore::open_with`].
@@ -254,10 +258,13 @@ impl LmdbStore {
             .max_dbs(8)
             .max_readers(1024);
         let mut flags = EnvFlags::empty();
-        if options.durability == Durability::Relaxed {
-            flags |= EnvFlags::NO_SYNC;
+        match options.durability {
+            Durability::Durable => {}
+            Durability::Relaxed => flags |= EnvFlags::NO_META_SYNC,
+            Durability::NoSync => flags |= EnvFlags::NO_SYNC,
         }
-        // SAFETY: `flags` only holds NO_SYNC, whose risk is documented on `Durability::Relaxed`;
+        // SAFETY: `flags` holds at most NO_META_SYNC or NO_SYNC, whose risks are documented on
+        // `Durability`;
         // `open` is unsafe because the memory map must not be modified by other means than
         // LMDB, which holds for a store directory owned by esdsl.
         #[allow(unsafe_code)]
@@ -406,7 +413,8 @@ impl LmdbStore {
         results.pop().ok_or(Error::WriterStopped)
     }
 
-    /// Syncs the environment to disk (meaningful with [`Durability::Relaxed`]).
+    /// Syncs the environment to disk (meaningful with [`Durability::Relaxed`] and
+    /// [`Durability::NoSync`]).
     ///
     /// # Errors
     ///
