@@ -7,9 +7,12 @@ use chrono::{DateTime, Utc};
 use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::event::{AggregateId, Decoded, Event};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use crate::store::{
-    Direction, EventStore, ExpectedVersion, LmdbStore, Metadata, NewEvent, check_decodable,
-    stream_name,
+    Direction, EventStore, ExpectedVersion, LmdbStore, Metadata, NewEvent, Snapshot,
+    check_decodable, stream_name,
 };
 
 /// An aggregate: state rebuilt from its events, and the rules that decide which events a
@@ -148,7 +151,71 @@ pub struct Repository<A: Aggregate, S: EventStore = LmdbStore> {
     store: S,
     codec: Codec,
     max_retries: u32,
+    snapshots: Option<Snapshots<A>>,
     aggregate: PhantomData<fn() -> A>,
+}
+
+/// Aggregate state that can be stored as a snapshot.
+///
+/// The snapshot's fingerprint combines the type's name and `STATE_VERSION`: bump the version
+/// whenever the state's fields change meaning, and old snapshots are ignored (the aggregate is
+/// replayed in full and a new snapshot written). A snapshot that fails to decode is ignored
+/// the same way, never an error.
+pub trait SnapshotState: Aggregate + Serialize + DeserializeOwned {
+    /// The version of the state's shape.
+    const STATE_VERSION: u32 = 1;
+}
+
+/// When a repository writes snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotPolicy {
+    /// Never (the default): every load replays the whole stream.
+    #[default]
+    Never,
+    /// Whenever the stream's version crosses a multiple of this many events.
+    Every(u64),
+}
+
+/// Snapshot settings, with the encoding of the state erased so `load` needs no extra bounds.
+struct Snapshots<A> {
+    every: u64,
+    fingerprint: u64,
+    encode: fn(&A) -> Option<Vec<u8>>,
+    decode: fn(&[u8]) -> Option<A>,
+}
+
+impl<A> std::fmt::Debug for Snapshots<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshots")
+            .field("every", &self.every)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The fingerprint of a snapshot state type: FNV-1a of its name and `STATE_VERSION`.
+pub fn state_fingerprint<A: SnapshotState>() -> u64 {
+    let text = format!("{}:{}", std::any::type_name::<A>(), A::STATE_VERSION);
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl<A: SnapshotState, S: EventStore> Repository<A, S> {
+    /// Writes snapshots by `policy`; loads start from the newest valid one.
+    #[must_use]
+    pub fn with_snapshots(mut self, policy: SnapshotPolicy) -> Self {
+        self.snapshots = match policy {
+            SnapshotPolicy::Never => None,
+            SnapshotPolicy::Every(every) => Some(Snapshots {
+                every: every.max(1),
+                fingerprint: state_fingerprint::<A>(),
+                encode: |state| postcard::to_stdvec(state).ok(),
+                decode: |bytes| postcard::from_bytes(bytes).ok(),
+            }),
+        };
+        self
+    }
 }
 
 impl<A: Aggregate, S: EventStore> Repository<A, S> {
@@ -165,6 +232,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             store,
             codec: Codec::default(),
             max_retries: 10,
+            snapshots: None,
             aggregate: PhantomData,
         })
     }
@@ -188,13 +256,62 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         &self.store
     }
 
-    /// Replays the aggregate's events, upcast to their newest versions.
+    /// Replays the aggregate's events, upcast to their newest versions, starting from the
+    /// newest valid snapshot when snapshots are on (and writing a new one when the replay was
+    /// long).
     ///
     /// # Errors
     ///
     /// [`Error::Decode`] naming the event that cannot be read; storage errors.
     pub fn load(&self, id: &A::Id) -> Result<Loaded<A>> {
-        self.replay(id, u64::MAX, None)
+        let (loaded, replayed) = self.replay_counting(id, u64::MAX, None)?;
+        if let Some(snapshots) = &self.snapshots
+            && replayed >= snapshots.every
+        {
+            // A snapshot is a cache: failing to write one does not fail the load.
+            let _ = self.save_snapshot(id, &loaded);
+        }
+        Ok(loaded)
+    }
+
+    fn save_snapshot(&self, id: &A::Id, loaded: &Loaded<A>) -> Result<()> {
+        let Some(snapshots) = &self.snapshots else {
+            return Ok(());
+        };
+        let Some(state) = (snapshots.encode)(&loaded.state) else {
+            return Ok(());
+        };
+        self.store.save_snapshot(&Snapshot {
+            stream: stream_name(id),
+            version: loaded.version,
+            fingerprint: snapshots.fingerprint,
+            state,
+        })
+    }
+
+    /// The snapshot to start from: the newest at or below `up_to` whose fingerprint matches and
+    /// whose state decodes.
+    fn start_from(&self, stream: &str, up_to: u64) -> Result<Loaded<A>> {
+        let fresh = Loaded {
+            state: A::default(),
+            version: 0,
+        };
+        let Some(snapshots) = &self.snapshots else {
+            return Ok(fresh);
+        };
+        let Some(snapshot) = self.store.load_snapshot(stream, up_to)? else {
+            return Ok(fresh);
+        };
+        if snapshot.fingerprint != snapshots.fingerprint {
+            return Ok(fresh);
+        }
+        Ok(match (snapshots.decode)(&snapshot.state) {
+            Some(state) => Loaded {
+                state,
+                version: snapshot.version,
+            },
+            None => fresh,
+        })
     }
 
     /// The aggregate as it was at `version` (or at its last version, if it has fewer).
@@ -216,16 +333,35 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     }
 
     fn replay(&self, id: &A::Id, up_to: u64, as_of: Option<DateTime<Utc>>) -> Result<Loaded<A>> {
+        self.replay_counting(id, up_to, as_of)
+            .map(|(loaded, _)| loaded)
+    }
+
+    /// Replays up to version `up_to` (and time `as_of`); also returns how many events it read.
+    fn replay_counting(
+        &self,
+        id: &A::Id,
+        up_to: u64,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<(Loaded<A>, u64)> {
         let stream = stream_name(id);
-        let limit = usize::try_from(up_to).unwrap_or(usize::MAX);
-        let mut loaded = Loaded {
-            state: A::default(),
-            version: 0,
+        // Snapshots carry no recorded time: time travel by time replays from the start.
+        let mut loaded = match as_of {
+            None => self.start_from(&stream, up_to)?,
+            Some(_) => Loaded {
+                state: A::default(),
+                version: 0,
+            },
         };
-        for recorded in self
-            .store
-            .read_stream(&stream, 1, Direction::Forward, limit)?
-        {
+        let limit = usize::try_from(up_to - loaded.version).unwrap_or(usize::MAX);
+        let mut replayed = 0;
+        if limit == 0 {
+            return Ok((loaded, 0));
+        }
+        let events =
+            self.store
+                .read_stream(&stream, loaded.version + 1, Direction::Forward, limit)?;
+        for recorded in events {
             let recorded = recorded?;
             if as_of.is_some_and(|time| recorded.recorded_at > time) {
                 break;
@@ -234,8 +370,9 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 loaded.state.apply(&event);
             }
             loaded.version = recorded.version;
+            replayed += 1;
         }
-        Ok(loaded)
+        Ok((loaded, replayed))
     }
 
     /// Loads the aggregate, lets it handle `command` and appends the events it produces,
@@ -283,10 +420,34 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 new,
                 metadata,
             ) {
-                Ok(done) => return Ok(finish(loaded.state, done.version, events, retries)),
+                Ok(done) => {
+                    let before = loaded.version;
+                    let executed = finish(loaded.state, done.version, events, retries);
+                    self.snapshot_if_due(id, before, &executed);
+                    return Ok(executed);
+                }
                 Err(Error::Conflict { .. }) if retries < self.max_retries => retries += 1,
                 Err(error) => return Err(error.into()),
             }
+        }
+    }
+
+    /// Writes a snapshot when the version crossed a multiple of the policy's interval.
+    fn snapshot_if_due(&self, id: &A::Id, before: u64, executed: &Executed<A>) {
+        let Some(snapshots) = &self.snapshots else {
+            return;
+        };
+        if executed.version / snapshots.every > before / snapshots.every {
+            let Some(state) = (snapshots.encode)(&executed.state) else {
+                return;
+            };
+            // A snapshot is a cache: failing to write one does not fail the command.
+            let _ = self.store.save_snapshot(&Snapshot {
+                stream: stream_name(id),
+                version: executed.version,
+                fingerprint: snapshots.fingerprint,
+                state,
+            });
         }
     }
 
@@ -343,7 +504,12 @@ impl<A: Aggregate> Repository<A, LmdbStore> {
                 )
                 .await;
             match appended {
-                Ok(done) => return Ok(finish(loaded.state, done.version, events, retries)),
+                Ok(done) => {
+                    let before = loaded.version;
+                    let executed = finish(loaded.state, done.version, events, retries);
+                    self.snapshot_if_due(id, before, &executed);
+                    return Ok(executed);
+                }
                 Err(Error::Conflict { .. }) if retries < self.max_retries => retries += 1,
                 Err(error) => return Err(error.into()),
             }

@@ -110,6 +110,24 @@ pub enum Error {
         supported: u32,
     },
 
+    /// A projection parked an event that failed every attempt and stopped, as configured.
+    #[error(
+        "projection `{projection}` stopped at position {position} (`{event_type}` in stream \
+         `{stream}`): {error}"
+    )]
+    ProjectionStopped {
+        /// The projection.
+        projection: String,
+        /// The parked event's position.
+        position: u64,
+        /// The parked event's stream.
+        stream: String,
+        /// The parked event's type.
+        event_type: String,
+        /// The handler's last error.
+        error: String,
+    },
+
     /// LMDB reported an error.
     #[error("lmdb: {0}")]
     Lmdb(#[from] heed::Error),

@@ -15,10 +15,14 @@ mod codec;
 pub mod conformance;
 mod error;
 mod event;
+pub mod projection;
 pub mod store;
 pub mod testing;
 
-pub use aggregate::{Aggregate, ExecuteError, Executed, Loaded, Repository};
+pub use aggregate::{
+    Aggregate, ExecuteError, Executed, Loaded, Repository, SnapshotPolicy, SnapshotState,
+    state_fingerprint,
+};
 pub use codec::{Codec, CodecError};
 pub use error::{Error, Result, Undecodable};
 pub use esdsl_macros::schema;

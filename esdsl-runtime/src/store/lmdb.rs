@@ -15,16 +15,17 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use heed::types::Bytes;
-use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, WithoutTls};
+use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
 use super::keys::{split_catalog_key, split_pair, stream_key, u64_from};
 use super::record::RecordView;
 use super::writer::{self, Request};
 use super::{
     AppendResult, CatalogEntry, Direction, EventStore, Events, Filter, Metadata, RecordedEvent,
-    StreamAppend, StreamInfo, validate_append, validate_metadata,
+    Snapshot, StreamAppend, StreamInfo, validate_append, validate_consumer_name, validate_metadata,
 };
 use crate::error::{Error, Result};
 
@@ -34,6 +35,19 @@ pub(crate) const FORMAT_VERSION: u32 = 1;
 const PAGE: usize = 256;
 /// Records looked at per read transaction when a filter skips most of them.
 const SCAN_PAGE: usize = 4096;
+/// How often a waiting subscriber looks for commits made by another process.
+const CROSS_PROCESS_POLL: Duration = Duration::from_millis(50);
+/// Snapshots kept per stream.
+const KEPT_SNAPSHOTS: usize = 3;
+
+/// `snapshots` key: stream name, NUL, version.
+fn snapshot_key(stream: &str, version: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream.len() + 9);
+    key.extend_from_slice(stream.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
 
 /// How durable an acknowledged append is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,6 +116,10 @@ pub(crate) struct Dbs {
     pub(crate) streams: Database<'static, Bytes, Bytes>,
     pub(crate) catalog: Database<'static, Bytes, Bytes>,
     pub(crate) meta: Database<'static, Bytes, Bytes>,
+    pub(crate) read_models: Database<'static, Bytes, Bytes>,
+    pub(crate) checkpoints: Database<'static, Bytes, Bytes>,
+    pub(crate) parked: Database<'static, Bytes, Bytes>,
+    pub(crate) snapshots: Database<'static, Bytes, Bytes>,
 }
 
 /// What the handle, the writer thread and the iterators share.
@@ -141,6 +159,74 @@ impl Shared {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Runs `f` in a write transaction of its own and commits it. LMDB lets one write
+    /// transaction run at a time (across threads and processes), so this waits for the writer
+    /// thread's current commit. A full map is grown and `f` runs again: `f` must have no effects
+    /// outside the transaction.
+    pub(crate) fn write<T>(
+        &self,
+        mut f: impl FnMut(&Env<WithoutTls>, &mut RwTxn<'_>, &Dbs) -> Result<T>,
+    ) -> Result<T> {
+        let mut attempts = 0;
+        loop {
+            let guard = self.gate.read().unwrap_or_else(|p| p.into_inner());
+            let mut txn = match self.env.write_txn() {
+                Ok(txn) => txn,
+                Err(heed::Error::Mdb(MdbError::MapResized)) if attempts < 3 => {
+                    drop(guard);
+                    self.adopt_map_size()?;
+                    attempts += 1;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let result = f(&self.env, &mut txn, &self.dbs).and_then(|out| {
+                txn.commit()?;
+                Ok(out)
+            });
+            drop(guard);
+            match result {
+                Err(Error::Lmdb(heed::Error::Mdb(MdbError::MapFull))) if attempts < 32 => {
+                    self.grow_map()?;
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits until the log's head is past `after` or `timeout` passes; returns the head.
+    /// Commits of this process wake the wait at once; commits of another process are seen
+    /// within `poll`.
+    pub(crate) fn wait_for_commit(
+        &self,
+        after: u64,
+        timeout: Duration,
+        poll: Duration,
+    ) -> Result<u64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Read the commit counter before the head, so a commit in between is not missed.
+            let seen = *self.commits.lock().unwrap_or_else(|p| p.into_inner());
+            let head = self.read(|txn, dbs| last_position(txn, dbs))?;
+            let now = Instant::now();
+            if head > after || now >= deadline {
+                return Ok(head);
+            }
+            let wait = (deadline - now).min(poll);
+            let commits = self.commits.lock().unwrap_or_else(|p| p.into_inner());
+            let _woken = self
+                .committed
+                .wait_timeout_while(commits, wait, |count| *count == seen)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Wakes every `wait_for_commit` (to stop a subscription, say).
+    pub(crate) fn wake_waiters(&self) {
+        self.notify_commit();
     }
 
     /// Another process grew the map: take its size (LMDB's `mdb_env_set_mapsize(0)`).
@@ -255,7 +341,7 @@ impl LmdbStore {
         let page = page_size();
         env_options
             .map_size(options.initial_map_size.max(page).div_ceil(page) * page)
-            .max_dbs(8)
+            .max_dbs(16)
             .max_readers(1024);
         let mut flags = EnvFlags::empty();
         match options.durability {
@@ -277,14 +363,34 @@ impl LmdbStore {
             other => Error::Lmdb(other),
         })?;
 
-        let names = ["events", "stream_index", "streams", "catalog", "meta"];
-        let [events, stream_index, streams, catalog, meta] = env
+        let names = [
+            "events",
+            "stream_index",
+            "streams",
+            "catalog",
+            "meta",
+            "read_models",
+            "checkpoints",
+            "parked",
+            "snapshots",
+        ];
+        let [
+            events,
+            stream_index,
+            streams,
+            catalog,
+            meta,
+            read_models,
+            checkpoints,
+            parked,
+            snapshots,
+        ] = env
             .create_databases_and_commit(env.write_txn()?, |opener, txn| {
                 let mut databases = Vec::with_capacity(names.len());
                 for name in names {
                     databases.push(opener.create_database::<Bytes, Bytes>(txn, Some(name))?);
                 }
-                let databases: [Database<'_, Bytes, Bytes>; 5] = databases
+                let databases: [Database<'_, Bytes, Bytes>; 9] = databases
                     .try_into()
                     .map_err(|_| Error::InvalidInput("database count".into()))?;
                 Ok::<_, Error>(heed::CommitOrAbort::<_, ()>::Commit(databases))
@@ -296,6 +402,10 @@ impl LmdbStore {
             streams,
             catalog,
             meta,
+            read_models,
+            checkpoints,
+            parked,
+            snapshots,
         };
         {
             let mut txn = env.write_txn()?;
@@ -352,6 +462,10 @@ impl LmdbStore {
     /// The store's directory.
     pub fn path(&self) -> &Path {
         &self.inner.shared.path
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
     }
 
     /// Sends an append to the writer; the receiver resolves when its group commit is done.
@@ -496,6 +610,78 @@ impl EventStore for LmdbStore {
 
     fn head_position(&self) -> Result<u64> {
         self.inner.shared.read(|txn, dbs| last_position(txn, dbs))
+    }
+
+    fn wait_for_commit(&self, after: u64, timeout: Duration) -> Result<u64> {
+        self.inner
+            .shared
+            .wait_for_commit(after, timeout, CROSS_PROCESS_POLL)
+    }
+
+    fn load_checkpoint(&self, name: &str) -> Result<Option<u64>> {
+        validate_consumer_name(name)?;
+        self.inner.shared.read(|txn, dbs| {
+            dbs.checkpoints
+                .get(txn, name.as_bytes())?
+                .map(|bytes| {
+                    u64_from(bytes).ok_or_else(|| corrupt("checkpoints", name, "not 8 bytes"))
+                })
+                .transpose()
+        })
+    }
+
+    fn save_checkpoint(&self, name: &str, position: u64) -> Result<()> {
+        validate_consumer_name(name)?;
+        self.inner.shared.write(|_, txn, dbs| {
+            dbs.checkpoints
+                .put(txn, name.as_bytes(), &position.to_be_bytes())?;
+            Ok(())
+        })
+    }
+
+    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        let key = snapshot_key(&snapshot.stream, snapshot.version);
+        let mut value = Vec::with_capacity(8 + snapshot.state.len());
+        value.extend_from_slice(&snapshot.fingerprint.to_be_bytes());
+        value.extend_from_slice(&snapshot.state);
+        self.inner.shared.write(|_, txn, dbs| {
+            dbs.snapshots.put(txn, &key, &value)?;
+            // Keep the newest few per stream: older ones serve time travel, the rest is waste.
+            let start = snapshot_key(&snapshot.stream, 0);
+            let range = (Bound::Included(&start[..]), Bound::Excluded(&key[..]));
+            let older: Vec<Vec<u8>> = dbs
+                .snapshots
+                .rev_range(txn, &range)?
+                .skip(KEPT_SNAPSHOTS - 1)
+                .map(|entry| entry.map(|(k, _)| k.to_vec()))
+                .collect::<heed::Result<_>>()?;
+            for old in older {
+                dbs.snapshots.delete(txn, &old)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn load_snapshot(&self, stream: &str, at_most: u64) -> Result<Option<Snapshot>> {
+        self.inner.shared.read(|txn, dbs| {
+            let start = snapshot_key(stream, 0);
+            let end = snapshot_key(stream, at_most);
+            let range = (Bound::Included(&start[..]), Bound::Included(&end[..]));
+            for entry in dbs.snapshots.rev_range(txn, &range)? {
+                let (key, value) = entry?;
+                let version = key.len().checked_sub(8).and_then(|at| u64_from(&key[at..]));
+                let fingerprint = value.get(..8).and_then(u64_from);
+                if let (Some(version), Some(fingerprint)) = (version, fingerprint) {
+                    return Ok(Some(Snapshot {
+                        stream: stream.to_owned(),
+                        version,
+                        fingerprint,
+                        state: value[8..].to_vec(),
+                    }));
+                }
+            }
+            Ok(None)
+        })
     }
 
     fn catalog(&self) -> Result<Vec<CatalogEntry>> {

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -14,8 +15,8 @@ use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::event::{Decoded, Event};
 
-mod keys;
-mod lmdb;
+pub(crate) mod keys;
+pub(crate) mod lmdb;
 pub(crate) mod record;
 mod writer;
 
@@ -366,6 +367,62 @@ pub trait EventStore: Send + Sync {
     ///
     /// Storage errors.
     fn catalog(&self) -> Result<Vec<CatalogEntry>>;
+
+    /// Blocks until the head position is past `after` or `timeout` passes, and returns the
+    /// head. Woken by the commit, not by polling, for commits made through this handle.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn wait_for_commit(&self, after: u64, timeout: Duration) -> Result<u64>;
+
+    /// The last position a named consumer recorded as processed (`None`: never).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty or too long name; storage errors.
+    fn load_checkpoint(&self, name: &str) -> Result<Option<u64>>;
+
+    /// Records the last position a named consumer processed, durably.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::load_checkpoint`].
+    fn save_checkpoint(&self, name: &str, position: u64) -> Result<()>;
+
+    /// Stores a snapshot of an aggregate's state.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<()>;
+
+    /// The newest snapshot of `stream` at or below version `at_most`.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors; a damaged snapshot is not an error but `None` plus the next older one.
+    fn load_snapshot(&self, stream: &str, at_most: u64) -> Result<Option<Snapshot>>;
+}
+
+/// A stored copy of an aggregate's state at a stream version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The aggregate's stream.
+    pub stream: String,
+    /// The stream version the state reflects.
+    pub version: u64,
+    /// Identifies the state type's shape; a snapshot with another fingerprint is ignored.
+    pub fingerprint: u64,
+    /// The encoded state.
+    pub state: Vec<u8>,
+}
+
+/// The longest checkpoint or projection name, in bytes.
+pub const MAX_CONSUMER_NAME: usize = 200;
+
+pub(crate) fn validate_consumer_name(name: &str) -> Result<()> {
+    validate_name("consumer name", name, MAX_CONSUMER_NAME)
 }
 
 /// Checks that every event stored for `E`'s aggregate type can be read by `E`.

@@ -17,7 +17,7 @@ pub(crate) mod schema {
 
 pub(crate) use schema::{AccountEvent, AccountId};
 
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Account {
     pub(crate) open: bool,
     pub(crate) balance: i64,
@@ -89,3 +89,5 @@ impl Aggregate for Account {
         }
     }
 }
+
+impl esdsl_runtime::SnapshotState for Account {}

@@ -3,5 +3,8 @@
 mod bad_data;
 mod bank;
 mod concurrency;
+mod crash;
+mod projections;
 mod repository;
+mod snapshots;
 mod store;

@@ -1,0 +1,211 @@
+//! Subscriptions and projections: read models derived from the global log.
+//!
+//! - [`Subscription`] reads the global log from a position, then follows new commits as they
+//!   land (woken by the commit).
+//! - A [`StoreProjection`] keeps its read model in the store's own LMDB environment and updates
+//!   it and its checkpoint in one write transaction: **exactly once**, even across crashes. Run it
+//!   with a [`StoreRunner`].
+//! - An [`ExternalProjection`] writes elsewhere (a file, a SQL table, an HTTP call) and gets
+//!   **at least once** delivery: its checkpoint advances only after the handler succeeded, and
+//!   the event's global position is its idempotency key. Run it with an [`ExternalRunner`].
+//!
+//! Both runners can run as N partitions (threads or processes), retry failing handlers with
+//! backoff and park events that keep failing. See `docs/projections.md`.
+
+use std::time::Duration;
+
+use crate::event::Event;
+use crate::store::{Filter, RecordedEvent};
+
+mod read_model;
+mod runner;
+mod subscription;
+
+pub use read_model::{ReadModel, ReadModelView};
+pub use runner::{
+    ExternalRunner, ParkedEvent, Progress, RebuildReport, ReplayReport, RunReport, Stop,
+    StoreRunner,
+};
+pub use subscription::Subscription;
+
+/// What a handler returns on failure: any error.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What every projection declares: its name, its events and which of them it wants.
+pub trait Projection: Send {
+    /// The family of events the projection reads (events of other aggregates are filtered out).
+    type Event: Event;
+
+    /// A stable name: checkpoints, read models and parked events are kept under it.
+    fn name(&self) -> &str;
+
+    /// Which events to deliver; applied to the envelope before decoding. By default, every
+    /// event of `Self::Event`'s aggregate type.
+    fn filter(&self) -> Filter {
+        Filter::aggregate(<Self::Event as Event>::AGGREGATE)
+    }
+}
+
+/// A projection whose read model lives in the store's LMDB environment, updated exactly once.
+///
+/// Keep all of the read model in the [`ReadModel`]: `apply` may run again for the same event
+/// when a transaction is rolled back (a failure, a full map), and only the `ReadModel`'s writes
+/// are rolled back with it.
+pub trait StoreProjection: Projection {
+    /// Applies one event to the read model.
+    ///
+    /// # Errors
+    ///
+    /// Any error fails the event: the runner retries it and, if it keeps failing, parks it.
+    fn apply(
+        &mut self,
+        model: &mut ReadModel<'_, '_>,
+        event: &Self::Event,
+        recorded: &RecordedEvent,
+    ) -> Result<(), HandlerError>;
+}
+
+/// A projection whose read model lives outside the store, delivered at least once.
+///
+/// An event can be delivered again after a crash or a failed batch; use
+/// `recorded.position` as the idempotency key.
+pub trait ExternalProjection: Projection {
+    /// Handles one event.
+    ///
+    /// # Errors
+    ///
+    /// Any error fails the event: the runner retries it and, if it keeps failing, parks it.
+    fn apply(&mut self, event: &Self::Event, recorded: &RecordedEvent) -> Result<(), HandlerError>;
+}
+
+/// What a runner does with an event that still fails after its last attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    /// Park the event and stop the runner with an error (the default): nothing after it is
+    /// processed until the cause is fixed.
+    #[default]
+    Stop,
+    /// Park the event and go on with the next one.
+    Skip,
+}
+
+/// One of `count` workers of a projection. Events are assigned by a hash of their stream name,
+/// so all events of a stream go to the same worker, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    /// This worker's index, `0..count`.
+    pub index: u32,
+    /// How many workers share the projection.
+    pub count: u32,
+}
+
+impl Partition {
+    /// The only partition of an unpartitioned projection.
+    pub const ALL: Partition = Partition { index: 0, count: 1 };
+
+    /// Whether this partition handles events of `stream`.
+    pub fn owns(self, stream: &str) -> bool {
+        self.count <= 1 || stream_hash(stream) % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+/// FNV-1a: stable across builds and platforms, so partitions stay put between releases.
+fn stream_hash(stream: &str) -> u64 {
+    stream.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// How a runner processes events.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ProjectionOptions {
+    /// Events per transaction (store projections) or per checkpoint (external). Default 256.
+    pub batch_size: usize,
+    /// Attempts per event before it is parked. Default 5.
+    pub max_attempts: u32,
+    /// The wait before the first retry; it doubles up to `max_backoff`. Default 10 ms.
+    pub backoff: Duration,
+    /// The longest wait between retries. Default 1 s.
+    pub max_backoff: Duration,
+    /// Stop or skip after parking. Default [`OnFailure::Stop`].
+    pub on_failure: OnFailure,
+    /// Which worker this runner is. Default [`Partition::ALL`].
+    pub partition: Partition,
+}
+
+impl Default for ProjectionOptions {
+    fn default() -> ProjectionOptions {
+        ProjectionOptions {
+            batch_size: 256,
+            max_attempts: 5,
+            backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_secs(1),
+            on_failure: OnFailure::Stop,
+            partition: Partition::ALL,
+        }
+    }
+}
+
+impl ProjectionOptions {
+    /// Sets the partition (`index` of `count` workers).
+    #[must_use]
+    pub fn partition(mut self, index: u32, count: u32) -> ProjectionOptions {
+        self.partition = Partition { index, count };
+        self
+    }
+
+    /// Sets what happens after parking.
+    #[must_use]
+    pub fn on_failure(mut self, on_failure: OnFailure) -> ProjectionOptions {
+        self.on_failure = on_failure;
+        self
+    }
+
+    /// Sets the attempts per event and the first backoff.
+    #[must_use]
+    pub fn retries(mut self, max_attempts: u32, backoff: Duration) -> ProjectionOptions {
+        self.max_attempts = max_attempts.max(1);
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets the batch size.
+    #[must_use]
+    pub fn batch_size(mut self, batch_size: usize) -> ProjectionOptions {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_split_streams_and_cover_all() {
+        let streams: Vec<String> = (0..1000).map(|n| format!("Account-{n}")).collect();
+        let mut counts = [0; 4];
+        for stream in &streams {
+            let owners: Vec<u32> = (0..4)
+                .filter(|i| {
+                    Partition {
+                        index: *i,
+                        count: 4,
+                    }
+                    .owns(stream)
+                })
+                .collect();
+            assert_eq!(owners.len(), 1, "{stream} has exactly one owner");
+            counts[owners[0] as usize] += 1;
+        }
+        assert!(counts.iter().all(|c| *c > 150), "{counts:?}");
+        assert!(Partition::ALL.owns("anything"));
+    }
+
+    #[test]
+    fn the_stream_hash_is_fnv_1a() {
+        assert_eq!(stream_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(stream_hash("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}

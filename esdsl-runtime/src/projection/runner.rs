@@ -1,0 +1,918 @@
+//! Running projections: batches, checkpoints, retries, parking, partitions and rebuilds.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use heed::RoTxn;
+
+use super::read_model::ReadModel;
+use super::{ExternalProjection, HandlerError, OnFailure, ProjectionOptions, StoreProjection};
+use crate::error::{Error, Result};
+use crate::event::{Decoded, Event};
+use crate::store::keys::u64_from;
+use crate::store::lmdb::{Dbs, corrupt};
+use crate::store::{EventStore, Filter, LmdbStore, RecordedEvent, validate_consumer_name};
+
+/// Stops a running projection from another thread.
+#[derive(Debug, Clone)]
+pub struct Stop {
+    flag: Arc<AtomicBool>,
+    store: LmdbStore,
+}
+
+impl Stop {
+    /// A stop handle for runners on `store`.
+    pub fn new(store: &LmdbStore) -> Stop {
+        Stop {
+            flag: Arc::new(AtomicBool::new(false)),
+            store: store.clone(),
+        }
+    }
+
+    /// Asks the runners holding this handle to stop after their current batch.
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.store.shared().wake_waiters();
+    }
+
+    /// Whether a stop was asked.
+    pub fn is_stopped(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Events handled successfully.
+    pub handled: u64,
+    /// Events parked after their last failed attempt.
+    pub parked: u64,
+    /// The checkpoint when the run ended.
+    pub checkpoint: u64,
+}
+
+/// An event that failed every attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedEvent {
+    /// Its global position.
+    pub position: u64,
+    /// Its stream.
+    pub stream: String,
+    /// Its stored type name.
+    pub event_type: String,
+    /// The last error.
+    pub error: String,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// When it was parked.
+    pub parked_at: DateTime<Utc>,
+}
+
+/// What replaying parked events did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Parked events handled successfully now (and removed from the parked list).
+    pub handled: u64,
+    /// Parked events that failed again (and stay parked).
+    pub failed: u64,
+}
+
+/// A rebuild's progress, reported after each batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Positions processed so far.
+    pub done: u64,
+    /// The head position when the rebuild started (it can grow while the rebuild runs).
+    pub total: u64,
+    /// Positions per second so far.
+    pub rate: f64,
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// The generation that now serves reads.
+    pub generation: u64,
+    /// The generation it replaced.
+    pub replaced: u64,
+    /// Events handled into the new generation.
+    pub handled: u64,
+}
+
+// Keys in the `checkpoints` and `read_models` databases.
+
+fn generation_key(name: &str) -> Vec<u8> {
+    [b"\0generation\0".as_slice(), name.as_bytes()].concat()
+}
+
+fn next_generation_key(name: &str) -> Vec<u8> {
+    [b"\0next-generation\0".as_slice(), name.as_bytes()].concat()
+}
+
+fn checkpoint_key(name: &str, generation: u64, partition: super::Partition) -> Vec<u8> {
+    format!(
+        "{name}@{generation}#{}/{}",
+        partition.index, partition.count
+    )
+    .into_bytes()
+}
+
+pub(crate) fn model_prefix(name: &str, generation: u64) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(name.len() + 9);
+    prefix.extend_from_slice(name.as_bytes());
+    prefix.push(0);
+    prefix.extend_from_slice(&generation.to_be_bytes());
+    prefix
+}
+
+fn parked_key(name: &str, position: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 9);
+    key.extend_from_slice(name.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&position.to_be_bytes());
+    key
+}
+
+fn read_u64(
+    txn: &RoTxn<'_>,
+    db: heed::Database<'static, heed::types::Bytes, heed::types::Bytes>,
+    table: &'static str,
+    key: &[u8],
+) -> Result<Option<u64>> {
+    db.get(txn, key)?
+        .map(|bytes| {
+            u64_from(bytes)
+                .ok_or_else(|| corrupt(table, &String::from_utf8_lossy(key), "not 8 bytes"))
+        })
+        .transpose()
+}
+
+pub(crate) fn active_generation(txn: &RoTxn<'_>, dbs: &Dbs, name: &str) -> Result<u64> {
+    Ok(read_u64(txn, dbs.checkpoints, "checkpoints", &generation_key(name))?.unwrap_or(0))
+}
+
+fn encode_parked(parked: &ParkedEvent) -> Vec<u8> {
+    serde_json::json!({
+        "stream": parked.stream,
+        "event_type": parked.event_type,
+        "error": parked.error,
+        "attempts": parked.attempts,
+        "parked_at": parked.parked_at.to_rfc3339(),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn decode_parked(position: u64, bytes: &[u8]) -> Result<ParkedEvent> {
+    let bad = |reason: &str| corrupt("parked", &position.to_string(), reason);
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| bad(&e.to_string()))?;
+    let text = |field: &str| {
+        value[field]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| bad(field))
+    };
+    Ok(ParkedEvent {
+        position,
+        stream: text("stream")?,
+        event_type: text("event_type")?,
+        error: text("error")?,
+        attempts: value["attempts"]
+            .as_u64()
+            .and_then(|a| u32::try_from(a).ok())
+            .ok_or_else(|| bad("attempts"))?,
+        parked_at: DateTime::parse_from_rfc3339(&text("parked_at")?)
+            .map_err(|e| bad(&e.to_string()))?
+            .with_timezone(&Utc),
+    })
+}
+
+/// A batch read from the log: the events this partition handles, and how far the read got.
+struct Batch {
+    events: Vec<RecordedEvent>,
+    /// Every position up to here was read (handled here, or not this partition's).
+    reached: u64,
+}
+
+/// Reads the next batch after `checkpoint`.
+fn next_batch(
+    store: &dyn EventStore,
+    checkpoint: u64,
+    filter: &Filter,
+    options: &ProjectionOptions,
+) -> Result<Batch> {
+    let head = store.head_position()?;
+    if head <= checkpoint {
+        return Ok(Batch {
+            events: Vec::new(),
+            reached: checkpoint,
+        });
+    }
+    let mut events = Vec::new();
+    let mut last = checkpoint;
+    let mut matched = 0;
+    for event in store.read_all(checkpoint + 1, filter, options.batch_size)? {
+        let event = event?;
+        matched += 1;
+        last = event.position;
+        if options.partition.owns(&event.stream) {
+            events.push(event);
+        }
+    }
+    let reached = if matched < options.batch_size {
+        last.max(head)
+    } else {
+        last
+    };
+    Ok(Batch { events, reached })
+}
+
+/// Decodes an event for a projection: `Ok(None)` for a retired type.
+fn decode<E: Event>(recorded: &RecordedEvent) -> Result<Option<E>, HandlerError> {
+    match recorded.decode::<E>() {
+        Ok(Decoded::Event(event)) => Ok(Some(event)),
+        Ok(Decoded::Skipped) => Ok(None),
+        Err(error) => Err(Box::new(error)),
+    }
+}
+
+fn backoff(options: &ProjectionOptions, attempt: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+    options
+        .backoff
+        .saturating_mul(factor)
+        .min(options.max_backoff)
+}
+
+/// Runs a [`StoreProjection`]: its read model and checkpoint change in one LMDB transaction,
+/// so every event is applied exactly once, even across crashes.
+#[derive(Debug)]
+pub struct StoreRunner<P> {
+    store: LmdbStore,
+    projection: P,
+    options: ProjectionOptions,
+    filter: Filter,
+    name: String,
+}
+
+enum Applied {
+    /// The checkpoint moved since the batch was read (another runner, or a write that this
+    /// process's earlier read did not see yet): nothing was applied; read again.
+    Stale,
+    /// Every event of the batch was applied.
+    All,
+    /// The event at this index failed; the ones before it were applied.
+    FailedAt(usize, String),
+}
+
+impl<P: StoreProjection> StoreRunner<P> {
+    /// A runner for `projection` on `store`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a projection name that is empty, too long or holds `@`, `#`
+    /// or a NUL byte.
+    pub fn new(store: LmdbStore, projection: P, options: ProjectionOptions) -> Result<Self> {
+        let name = projection.name().to_owned();
+        validate_projection_name(&name)?;
+        let filter = projection.filter();
+        Ok(StoreRunner {
+            store,
+            projection,
+            options,
+            filter,
+            name,
+        })
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// This partition's checkpoint in the active generation.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn checkpoint(&self) -> Result<u64> {
+        let partition = self.options.partition;
+        self.store.shared().read(|txn, dbs| {
+            let generation = active_generation(txn, dbs, &self.name)?;
+            Ok(read_u64(
+                txn,
+                dbs.checkpoints,
+                "checkpoints",
+                &checkpoint_key(&self.name, generation, partition),
+            )?
+            .unwrap_or(0))
+        })
+    }
+
+    /// Processes events until the checkpoint reaches the head of the log.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ProjectionStopped`] when an event was parked under [`OnFailure::Stop`]; storage
+    /// errors.
+    pub fn run_until_caught_up(&mut self) -> Result<RunReport> {
+        let mut report = RunReport::default();
+        loop {
+            let generation = self.generation()?;
+            let progressed = self.step(generation, &mut report)?;
+            if !progressed {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Catches up, then follows new commits until `stop` is asked.
+    ///
+    /// # Errors
+    ///
+    /// As [`StoreRunner::run_until_caught_up`].
+    pub fn run(&mut self, stop: &Stop) -> Result<RunReport> {
+        let mut report = RunReport::default();
+        while !stop.is_stopped() {
+            let generation = self.generation()?;
+            if !self.step(generation, &mut report)? {
+                self.store
+                    .wait_for_commit(report.checkpoint, Duration::from_millis(500))?;
+            }
+        }
+        Ok(report)
+    }
+
+    fn generation(&self) -> Result<u64> {
+        self.store
+            .shared()
+            .read(|txn, dbs| active_generation(txn, dbs, &self.name))
+    }
+
+    /// Processes one batch into `generation`; returns whether the checkpoint moved.
+    fn step(&mut self, generation: u64, report: &mut RunReport) -> Result<bool> {
+        let key = checkpoint_key(&self.name, generation, self.options.partition);
+        let checkpoint = self
+            .store
+            .shared()
+            .read(|txn, dbs| read_u64(txn, dbs.checkpoints, "checkpoints", &key))?
+            .unwrap_or(0);
+        report.checkpoint = checkpoint;
+        let batch = next_batch(&self.store, checkpoint, &self.filter, &self.options)?;
+        if batch.reached <= checkpoint {
+            return Ok(false);
+        }
+        let prefix = model_prefix(&self.name, generation);
+        let (applied, handled) =
+            self.apply_batch(&batch.events, &prefix, &key, checkpoint, batch.reached)?;
+        match applied {
+            Applied::Stale => {}
+            Applied::All => {
+                report.handled += handled;
+                report.checkpoint = batch.reached;
+            }
+            Applied::FailedAt(index, first_error) => {
+                report.handled += handled;
+                let failed = &batch.events[index];
+                report.checkpoint = failed.position - 1;
+                self.retry_or_park(failed, &prefix, &key, first_error, report)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Applies events in one transaction, each in a nested one so a failing handler's writes
+    /// roll back alone; commits what succeeded with the checkpoint. The checkpoint is checked
+    /// inside the transaction: a batch read from an older checkpoint is not applied.
+    fn apply_batch(
+        &mut self,
+        events: &[RecordedEvent],
+        prefix: &[u8],
+        key: &[u8],
+        read_from: u64,
+        reached: u64,
+    ) -> Result<(Applied, u64)> {
+        let projection = &mut self.projection;
+        self.store.shared().write(|env, txn, dbs| {
+            if stored_checkpoint(txn, dbs, key)? != read_from {
+                return Ok((Applied::Stale, 0));
+            }
+            let mut handled = 0;
+            for (index, recorded) in events.iter().enumerate() {
+                let outcome = {
+                    let mut nested = env.nested_write_txn(txn)?;
+                    let outcome = apply_one(projection, &mut nested, dbs, prefix, recorded);
+                    match outcome {
+                        Ok(applied) => {
+                            nested.commit()?;
+                            Ok(applied)
+                        }
+                        Err(error) => Err(error),
+                    }
+                };
+                match outcome {
+                    Ok(applied) => handled += u64::from(applied),
+                    Err(error) => {
+                        let checkpoint = recorded.position - 1;
+                        dbs.checkpoints.put(txn, key, &checkpoint.to_be_bytes())?;
+                        return Ok((Applied::FailedAt(index, error.to_string()), handled));
+                    }
+                }
+            }
+            dbs.checkpoints.put(txn, key, &reached.to_be_bytes())?;
+            Ok((Applied::All, handled))
+        })
+    }
+
+    /// Retries one failed event with backoff; parks it after the last attempt.
+    fn retry_or_park(
+        &mut self,
+        failed: &RecordedEvent,
+        prefix: &[u8],
+        key: &[u8],
+        first_error: String,
+        report: &mut RunReport,
+    ) -> Result<()> {
+        let mut last_error = first_error;
+        for attempt in 2..=self.options.max_attempts {
+            std::thread::sleep(backoff(&self.options, attempt - 1));
+            let projection = &mut self.projection;
+            let outcome = self.store.shared().write(|env, txn, dbs| {
+                if stored_checkpoint(txn, dbs, key)? != failed.position - 1 {
+                    // Someone else moved past it meanwhile.
+                    return Ok(Ok(false));
+                }
+                let mut nested = env.nested_write_txn(txn)?;
+                match apply_one(projection, &mut nested, dbs, prefix, failed) {
+                    Ok(applied) => {
+                        nested.commit()?;
+                        dbs.checkpoints
+                            .put(txn, key, &failed.position.to_be_bytes())?;
+                        Ok(Ok(applied))
+                    }
+                    Err(error) => Ok(Err(error.to_string())),
+                }
+            })?;
+            match outcome {
+                Ok(applied) => {
+                    report.handled += u64::from(applied);
+                    report.checkpoint = failed.position;
+                    return Ok(());
+                }
+                Err(error) => last_error = error,
+            }
+        }
+        let parked = ParkedEvent {
+            position: failed.position,
+            stream: failed.stream.clone(),
+            event_type: failed.event_type.clone(),
+            error: last_error.clone(),
+            attempts: self.options.max_attempts,
+            parked_at: Utc::now(),
+        };
+        let skip = self.options.on_failure == OnFailure::Skip;
+        let parked_key = parked_key(&self.name, failed.position);
+        let value = encode_parked(&parked);
+        let current = self.store.shared().write(|_, txn, dbs| {
+            let current = stored_checkpoint(txn, dbs, key)?;
+            if current != failed.position - 1 {
+                return Ok(current);
+            }
+            dbs.parked.put(txn, &parked_key, &value)?;
+            if skip {
+                dbs.checkpoints
+                    .put(txn, key, &failed.position.to_be_bytes())?;
+            }
+            Ok(current)
+        })?;
+        if current != failed.position - 1 {
+            report.checkpoint = current;
+            return Ok(());
+        }
+        report.parked += 1;
+        if skip {
+            report.checkpoint = failed.position;
+            Ok(())
+        } else {
+            Err(Error::ProjectionStopped {
+                projection: self.name.clone(),
+                position: failed.position,
+                stream: failed.stream.clone(),
+                event_type: failed.event_type.clone(),
+                error: last_error,
+            })
+        }
+    }
+
+    /// The events parked for this projection, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn parked(&self) -> Result<Vec<ParkedEvent>> {
+        parked(&self.store, &self.name)
+    }
+
+    /// Runs the handler again on every parked event, in position order, into the active
+    /// generation; successes leave the parked list. The checkpoint does not move.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn replay_parked(&mut self) -> Result<ReplayReport> {
+        let mut report = ReplayReport::default();
+        for parked in self.parked()? {
+            let Some(recorded) = self
+                .store
+                .read_all(parked.position, &Filter::all(), 1)?
+                .next()
+                .transpose()?
+            else {
+                continue;
+            };
+            let generation = self.generation()?;
+            let prefix = model_prefix(&self.name, generation);
+            let key = parked_key(&self.name, parked.position);
+            let projection = &mut self.projection;
+            let ok = self.store.shared().write(|env, txn, dbs| {
+                let mut nested = env.nested_write_txn(txn)?;
+                match apply_one(projection, &mut nested, dbs, &prefix, &recorded) {
+                    Ok(_) => {
+                        nested.commit()?;
+                        dbs.parked.delete(txn, &key)?;
+                        Ok(true)
+                    }
+                    Err(_) => Ok(false),
+                }
+            })?;
+            if ok {
+                report.handled += 1;
+            } else {
+                report.failed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Rebuilds the read model from position 0 into a new generation while the current one
+    /// keeps serving reads (and keeps being updated by running workers), then switches reads
+    /// to the new generation in one transaction and deletes the old one. `progress` is called
+    /// after each batch.
+    ///
+    /// The new generation gets a checkpoint for each of `options.partition.count` partitions,
+    /// so this is also how the number of workers changes: rebuild with the new count, then
+    /// start that many workers.
+    ///
+    /// # Errors
+    ///
+    /// As [`StoreRunner::run_until_caught_up`].
+    pub fn rebuild(&mut self, mut progress: impl FnMut(&Progress)) -> Result<RebuildReport> {
+        let name = self.name.clone();
+        let next_key = next_generation_key(&name);
+        let (replaced, generation) = self.store.shared().write(|_, txn, dbs| {
+            let active = active_generation(txn, dbs, &name)?;
+            let next = read_u64(txn, dbs.checkpoints, "checkpoints", &next_key)?
+                .unwrap_or(active + 1)
+                .max(active + 1);
+            dbs.checkpoints
+                .put(txn, &next_key, &(next + 1).to_be_bytes())?;
+            Ok((active, next))
+        })?;
+        let total = self.store.head_position()?;
+        let started = Instant::now();
+        let partitions = self.options.partition;
+        self.options.partition = super::Partition::ALL;
+        let mut report = RunReport::default();
+        let result: Result<()> = (|| {
+            loop {
+                let progressed = self.step(generation, &mut report)?;
+                let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+                progress(&Progress {
+                    done: report.checkpoint,
+                    total,
+                    rate: report.checkpoint as f64 / elapsed,
+                });
+                if !progressed {
+                    return Ok(());
+                }
+            }
+        })();
+        self.options.partition = partitions;
+        result?;
+
+        // Switch: the new generation serves, with a checkpoint for every partition.
+        let source = checkpoint_key(&name, generation, super::Partition::ALL);
+        self.store.shared().write(|_, txn, dbs| {
+            let reached = read_u64(txn, dbs.checkpoints, "checkpoints", &source)?.unwrap_or(0);
+            for index in 0..partitions.count.max(1) {
+                let partition = super::Partition {
+                    index,
+                    count: partitions.count.max(1),
+                };
+                dbs.checkpoints.put(
+                    txn,
+                    &checkpoint_key(&name, generation, partition),
+                    &reached.to_be_bytes(),
+                )?;
+            }
+            dbs.checkpoints
+                .put(txn, &generation_key(&name), &generation.to_be_bytes())?;
+            Ok(())
+        })?;
+        self.delete_generation(replaced)?;
+        Ok(RebuildReport {
+            generation,
+            replaced,
+            handled: report.handled,
+        })
+    }
+
+    /// Deletes a generation's read model and checkpoints, a chunk per transaction.
+    fn delete_generation(&self, generation: u64) -> Result<()> {
+        let prefix = model_prefix(&self.name, generation);
+        loop {
+            let deleted = self.store.shared().write(|_, txn, dbs| {
+                let keys: Vec<Vec<u8>> = dbs
+                    .read_models
+                    .prefix_iter(txn, &prefix)?
+                    .take(10_000)
+                    .map(|entry| entry.map(|(k, _)| k.to_vec()))
+                    .collect::<heed::Result<_>>()?;
+                for key in &keys {
+                    dbs.read_models.delete(txn, key)?;
+                }
+                Ok(keys.len())
+            })?;
+            if deleted == 0 {
+                break;
+            }
+        }
+        let checkpoints = format!("{}@{generation}#", self.name).into_bytes();
+        self.store.shared().write(|_, txn, dbs| {
+            let keys: Vec<Vec<u8>> = dbs
+                .checkpoints
+                .prefix_iter(txn, &checkpoints)?
+                .map(|entry| entry.map(|(k, _)| k.to_vec()))
+                .collect::<heed::Result<_>>()?;
+            for key in &keys {
+                dbs.checkpoints.delete(txn, key)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn stored_checkpoint(txn: &heed::RwTxn<'_>, dbs: &Dbs, key: &[u8]) -> Result<u64> {
+    Ok(read_u64(txn, dbs.checkpoints, "checkpoints", key)?.unwrap_or(0))
+}
+
+/// Decodes and applies one event in `txn`; `Ok(false)` for a retired type (nothing to apply).
+fn apply_one<P: StoreProjection>(
+    projection: &mut P,
+    txn: &mut heed::RwTxn<'_>,
+    dbs: &Dbs,
+    prefix: &[u8],
+    recorded: &RecordedEvent,
+) -> Result<bool, HandlerError> {
+    let Some(event) = decode::<P::Event>(recorded)? else {
+        return Ok(false);
+    };
+    let mut model = ReadModel { txn, dbs, prefix };
+    projection.apply(&mut model, &event, recorded)?;
+    Ok(true)
+}
+
+fn parked(store: &LmdbStore, name: &str) -> Result<Vec<ParkedEvent>> {
+    let prefix = [name.as_bytes(), &[0]].concat();
+    store.shared().read(|txn, dbs| {
+        let mut out = Vec::new();
+        for entry in dbs.parked.prefix_iter(txn, &prefix)? {
+            let (key, value) = entry?;
+            let position =
+                u64_from(&key[prefix.len()..]).ok_or_else(|| corrupt("parked", name, "bad key"))?;
+            out.push(decode_parked(position, value)?);
+        }
+        Ok(out)
+    })
+}
+
+fn validate_projection_name(name: &str) -> Result<()> {
+    validate_consumer_name(name)?;
+    if name.contains(['@', '#']) {
+        return Err(Error::InvalidInput(format!(
+            "projection name `{name}` contains `@` or `#`"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs an [`ExternalProjection`]: events are delivered at least once, and the checkpoint
+/// advances only after the handler succeeded.
+#[derive(Debug)]
+pub struct ExternalRunner<P> {
+    store: LmdbStore,
+    projection: P,
+    options: ProjectionOptions,
+    filter: Filter,
+    name: String,
+}
+
+impl<P: ExternalProjection> ExternalRunner<P> {
+    /// A runner for `projection` on `store`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a bad projection name.
+    pub fn new(store: LmdbStore, projection: P, options: ProjectionOptions) -> Result<Self> {
+        let name = projection.name().to_owned();
+        validate_projection_name(&name)?;
+        let filter = projection.filter();
+        Ok(ExternalRunner {
+            store,
+            projection,
+            options,
+            filter,
+            name,
+        })
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    fn checkpoint_name(&self) -> String {
+        let partition = self.options.partition;
+        format!("{}#{}/{}", self.name, partition.index, partition.count)
+    }
+
+    /// This partition's checkpoint.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn checkpoint(&self) -> Result<u64> {
+        Ok(self
+            .store
+            .load_checkpoint(&self.checkpoint_name())?
+            .unwrap_or(0))
+    }
+
+    /// Processes events until the checkpoint reaches the head of the log.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ProjectionStopped`] when an event was parked under [`OnFailure::Stop`]; storage
+    /// errors.
+    pub fn run_until_caught_up(&mut self) -> Result<RunReport> {
+        let mut report = RunReport::default();
+        while self.step(&mut report)? {}
+        Ok(report)
+    }
+
+    /// Catches up, then follows new commits until `stop` is asked.
+    ///
+    /// # Errors
+    ///
+    /// As [`ExternalRunner::run_until_caught_up`].
+    pub fn run(&mut self, stop: &Stop) -> Result<RunReport> {
+        let mut report = RunReport::default();
+        while !stop.is_stopped() {
+            if !self.step(&mut report)? {
+                self.store
+                    .wait_for_commit(report.checkpoint, Duration::from_millis(500))?;
+            }
+        }
+        Ok(report)
+    }
+
+    fn step(&mut self, report: &mut RunReport) -> Result<bool> {
+        let name = self.checkpoint_name();
+        let checkpoint = self.store.load_checkpoint(&name)?.unwrap_or(0);
+        report.checkpoint = checkpoint;
+        let batch = next_batch(&self.store, checkpoint, &self.filter, &self.options)?;
+        if batch.reached <= checkpoint {
+            return Ok(false);
+        }
+        for recorded in &batch.events {
+            let mut attempt = 1;
+            loop {
+                match self.handle(recorded) {
+                    Ok(applied) => {
+                        report.handled += u64::from(applied);
+                        break;
+                    }
+                    Err(error) if attempt >= self.options.max_attempts => {
+                        // Everything before this event is done: keep that.
+                        self.store.save_checkpoint(&name, recorded.position - 1)?;
+                        report.checkpoint = recorded.position - 1;
+                        self.park(recorded, &error.to_string(), report)?;
+                        report.checkpoint = recorded.position;
+                        break;
+                    }
+                    Err(_) => {
+                        std::thread::sleep(backoff(&self.options, attempt));
+                        attempt += 1;
+                    }
+                }
+            }
+        }
+        self.store.save_checkpoint(&name, batch.reached)?;
+        report.checkpoint = batch.reached;
+        Ok(true)
+    }
+
+    fn handle(&mut self, recorded: &RecordedEvent) -> Result<bool, HandlerError> {
+        let Some(event) = decode::<P::Event>(recorded)? else {
+            return Ok(false);
+        };
+        self.projection.apply(&event, recorded)?;
+        Ok(true)
+    }
+
+    fn park(
+        &mut self,
+        recorded: &RecordedEvent,
+        error: &str,
+        report: &mut RunReport,
+    ) -> Result<()> {
+        let parked = ParkedEvent {
+            position: recorded.position,
+            stream: recorded.stream.clone(),
+            event_type: recorded.event_type.clone(),
+            error: error.to_owned(),
+            attempts: self.options.max_attempts,
+            parked_at: Utc::now(),
+        };
+        let key = parked_key(&self.name, recorded.position);
+        let value = encode_parked(&parked);
+        let skip = self.options.on_failure == OnFailure::Skip;
+        let checkpoint = self.checkpoint_name();
+        self.store.shared().write(|_, txn, dbs| {
+            dbs.parked.put(txn, &key, &value)?;
+            if skip {
+                dbs.checkpoints.put(
+                    txn,
+                    checkpoint.as_bytes(),
+                    &recorded.position.to_be_bytes(),
+                )?;
+            }
+            Ok(())
+        })?;
+        report.parked += 1;
+        if skip {
+            Ok(())
+        } else {
+            Err(Error::ProjectionStopped {
+                projection: self.name.clone(),
+                position: recorded.position,
+                stream: recorded.stream.clone(),
+                event_type: recorded.event_type.clone(),
+                error: error.to_owned(),
+            })
+        }
+    }
+
+    /// The events parked for this projection, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn parked(&self) -> Result<Vec<ParkedEvent>> {
+        parked(&self.store, &self.name)
+    }
+
+    /// Delivers every parked event again; successes leave the parked list.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn replay_parked(&mut self) -> Result<ReplayReport> {
+        let mut report = ReplayReport::default();
+        for parked in self.parked()? {
+            let Some(recorded) = self
+                .store
+                .read_all(parked.position, &Filter::all(), 1)?
+                .next()
+                .transpose()?
+            else {
+                continue;
+            };
+            if self.handle(&recorded).is_ok() {
+                let key = parked_key(&self.name, parked.position);
+                self.store.shared().write(|_, txn, dbs| {
+                    dbs.parked.delete(txn, &key)?;
+                    Ok(())
+                })?;
+                report.handled += 1;
+            } else {
+                report.failed += 1;
+            }
+        }
+        Ok(report)
+    }
+}

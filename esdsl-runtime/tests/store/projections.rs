@@ -1,0 +1,512 @@
+//! Projections: exactly-once read models, at-least-once sinks, partitions, rebuilds, parking.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use esdsl_runtime::projection::{
+    ExternalProjection, ExternalRunner, HandlerError, OnFailure, Projection, ProjectionOptions,
+    ReadModel, ReadModelView, Stop, StoreProjection, StoreRunner, Subscription,
+};
+use esdsl_runtime::store::{EventStore, Filter, RecordedEvent};
+use esdsl_runtime::{Error, LmdbStore, Repository};
+
+use crate::bank::{Account, AccountEvent, AccountId, Command};
+
+/// Per stream: balance, events seen, last version (to check per-stream order).
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Line {
+    pub(crate) balance: i64,
+    pub(crate) events: u64,
+    pub(crate) last_version: u64,
+}
+
+/// Balances per stream, kept in the store: exactly once.
+pub(crate) struct Balances {
+    pub(crate) name: String,
+    /// Multiplies amounts (a rebuild with another factor shows which generation serves).
+    pub(crate) factor: i64,
+    /// Fails on deposits with this memo while set.
+    pub(crate) poison: Option<(String, Arc<AtomicBool>)>,
+    /// Fails an event that does not follow the last one of its stream.
+    pub(crate) strict_order: bool,
+    /// Sleeps in the first `apply` (inside the write transaction), to widen races.
+    pub(crate) slow_start: Option<Duration>,
+}
+
+impl Balances {
+    pub(crate) fn named(name: &str) -> Balances {
+        Balances {
+            name: name.into(),
+            factor: 1,
+            poison: None,
+            strict_order: true,
+            slow_start: None,
+        }
+    }
+}
+
+impl Projection for Balances {
+    type Event = AccountEvent;
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl StoreProjection for Balances {
+    fn apply(
+        &mut self,
+        model: &mut ReadModel<'_, '_>,
+        event: &AccountEvent,
+        recorded: &RecordedEvent,
+    ) -> Result<(), HandlerError> {
+        if let Some(pause) = self.slow_start.take() {
+            std::thread::sleep(pause);
+        }
+        let mut line: Line = model.get_json(&recorded.stream)?.unwrap_or_default();
+        if self.strict_order && recorded.version != line.last_version + 1 {
+            return Err(format!(
+                "{} out of order: v{} after v{}",
+                recorded.stream, recorded.version, line.last_version
+            )
+            .into());
+        }
+        match event {
+            AccountEvent::MoneyDeposited(e) => {
+                if let Some((memo, active)) = &self.poison
+                    && active.load(Ordering::SeqCst)
+                    && e.memo.as_deref() == Some(memo.as_str())
+                {
+                    // Write first, then fail: the write must roll back.
+                    model.put_json("poisoned-write", &true)?;
+                    return Err("poisoned deposit".into());
+                }
+                line.balance += e.amount_cents * self.factor;
+            }
+            AccountEvent::MoneyWithdrawn(e) => line.balance -= e.amount_cents * self.factor,
+            _ => {}
+        }
+        line.events += 1;
+        line.last_version = recorded.version;
+        model.put_json(&recorded.stream, &line)?;
+        Ok(())
+    }
+}
+
+/// The read model a projection should hold: a fold over the log.
+pub(crate) fn fold(store: &LmdbStore, factor: i64) -> BTreeMap<String, Line> {
+    let mut lines: BTreeMap<String, Line> = BTreeMap::new();
+    for recorded in store
+        .read_all(1, &Filter::aggregate("Account"), usize::MAX)
+        .expect("starts")
+    {
+        let recorded = recorded.expect("reads");
+        let line = lines.entry(recorded.stream.clone()).or_default();
+        if let Some(event) = recorded
+            .decode::<AccountEvent>()
+            .expect("decodes")
+            .into_event()
+        {
+            match event {
+                AccountEvent::MoneyDeposited(e) => line.balance += e.amount_cents * factor,
+                AccountEvent::MoneyWithdrawn(e) => line.balance -= e.amount_cents * factor,
+                _ => {}
+            }
+        }
+        line.events += 1;
+        line.last_version = recorded.version;
+    }
+    lines
+}
+
+pub(crate) fn view(store: &LmdbStore, name: &str) -> BTreeMap<String, Line> {
+    ReadModelView::new(store, name)
+        .entries()
+        .expect("reads")
+        .into_iter()
+        .filter(|(key, _)| key.starts_with(b"Account-"))
+        .map(|(key, value)| {
+            (
+                String::from_utf8(key).expect("utf-8"),
+                serde_json::from_slice(&value).expect("json"),
+            )
+        })
+        .collect()
+}
+
+/// Appends `streams` accounts with `deposits` deposits each; returns the ids.
+pub(crate) fn populate(store: &LmdbStore, streams: usize, deposits: usize) -> Vec<AccountId> {
+    let accounts = Repository::<Account>::new(store.clone()).expect("opens");
+    let ids: Vec<AccountId> = (0..streams).map(|_| AccountId::now_v7()).collect();
+    for id in &ids {
+        accounts.execute(id, &Command::Open).expect("opens");
+    }
+    for n in 0..deposits {
+        for id in &ids {
+            accounts
+                .execute(id, &Command::Deposit(n as i64 + 1, Some(format!("d{n}"))))
+                .expect("deposits");
+        }
+    }
+    ids
+}
+
+fn fresh() -> (tempfile::TempDir, LmdbStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = LmdbStore::open(dir.path()).expect("opens");
+    (dir, store)
+}
+
+#[test]
+fn a_store_projection_equals_a_fold_over_the_log() {
+    let (_dir, store) = fresh();
+    populate(&store, 5, 20);
+    let mut runner = StoreRunner::new(
+        store.clone(),
+        Balances::named("balances"),
+        ProjectionOptions::default().batch_size(7),
+    )
+    .expect("runner");
+    let report = runner.run_until_caught_up().expect("runs");
+    assert_eq!(report.handled, 5 * 21);
+    assert_eq!(report.checkpoint, store.head_position().expect("reads"));
+    assert_eq!(view(&store, "balances"), fold(&store, 1));
+    // Running again handles nothing: exactly once.
+    assert_eq!(runner.run_until_caught_up().expect("runs").handled, 0);
+    assert_eq!(view(&store, "balances"), fold(&store, 1));
+}
+
+#[test]
+fn two_runners_on_one_partition_still_apply_each_event_once() {
+    let (_dir, store) = fresh();
+    populate(&store, 6, 40);
+    // Several rounds, so the runners' start order varies and the race is hit.
+    for round in 0..6 {
+        let name = format!("twice-{round}");
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                let store = store.clone();
+                let name = name.clone();
+                scope.spawn(move || {
+                    let options = ProjectionOptions::default().batch_size(3);
+                    // The first runner to write holds the write lock while the other reads the
+                    // same checkpoint and batch; the second must notice the checkpoint moved.
+                    // No order check: a double application must show as a wrong count.
+                    let projection = Balances {
+                        slow_start: Some(Duration::from_millis(50)),
+                        strict_order: false,
+                        ..Balances::named(&name)
+                    };
+                    let mut runner = StoreRunner::new(store, projection, options).expect("runner");
+                    let report = runner.run_until_caught_up().expect("runs");
+                    assert_eq!(report.parked, 0);
+                });
+            }
+        });
+        assert_eq!(view(&store, &name), fold(&store, 1), "round {round}");
+    }
+}
+
+#[test]
+fn a_live_runner_follows_new_commits() {
+    let (_dir, store) = fresh();
+    let ids = populate(&store, 1, 1);
+    let stop = Stop::new(&store);
+    let worker = {
+        let store = store.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut runner =
+                StoreRunner::new(store, Balances::named("live"), ProjectionOptions::default())
+                    .expect("runner");
+            runner.run(&stop).expect("runs")
+        })
+    };
+    let accounts = Repository::<Account>::new(store.clone()).expect("opens");
+    for n in 0..20 {
+        accounts
+            .execute(&ids[0], &Command::Deposit(10, Some(format!("live{n}"))))
+            .expect("deposits");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while view(&store, "live") != fold(&store, 1) {
+        assert!(
+            Instant::now() < deadline,
+            "the live runner did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.stop();
+    let report = worker.join().expect("joins");
+    assert_eq!(report.handled, 22);
+}
+
+#[test]
+fn a_subscription_catches_up_then_is_woken_by_commits() {
+    let (_dir, store) = fresh();
+    populate(&store, 2, 3);
+    let mut subscription = Subscription::new(&store, 0, Filter::all());
+    let mut seen = Vec::new();
+    while let Some(event) = subscription
+        .next_timeout(Duration::from_millis(50))
+        .expect("reads")
+    {
+        seen.push(event.position);
+    }
+    assert_eq!(seen, (1..=8).collect::<Vec<_>>());
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            populate(&store, 1, 0);
+        })
+    };
+    let started = Instant::now();
+    let next = subscription
+        .next_timeout(Duration::from_secs(10))
+        .expect("reads")
+        .expect("an event");
+    assert_eq!(next.position, 9);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    writer.join().expect("joins");
+}
+
+#[test]
+fn four_partitions_build_the_same_model_as_one_and_keep_stream_order() {
+    let (_dir, store) = fresh();
+    populate(&store, 12, 15);
+    let mut single = StoreRunner::new(
+        store.clone(),
+        Balances::named("one"),
+        ProjectionOptions::default(),
+    )
+    .expect("runner");
+    single.run_until_caught_up().expect("runs");
+    std::thread::scope(|scope| {
+        for index in 0..4 {
+            let store = store.clone();
+            scope.spawn(move || {
+                let options = ProjectionOptions::default()
+                    .partition(index, 4)
+                    .batch_size(5);
+                let mut runner =
+                    StoreRunner::new(store, Balances::named("four"), options).expect("runner");
+                let report = runner.run_until_caught_up().expect("runs");
+                assert_eq!(
+                    report.parked, 0,
+                    "no out-of-order event in partition {index}"
+                );
+            });
+        }
+    });
+    let expected = fold(&store, 1);
+    assert_eq!(view(&store, "one"), expected);
+    assert_eq!(view(&store, "four"), expected);
+}
+
+#[test]
+fn a_rebuild_serves_the_old_model_until_it_switches() {
+    let (_dir, store) = fresh();
+    populate(&store, 3, 30);
+    let mut live = StoreRunner::new(
+        store.clone(),
+        Balances::named("swap"),
+        ProjectionOptions::default(),
+    )
+    .expect("runner");
+    live.run_until_caught_up().expect("runs");
+    let before = view(&store, "swap");
+    assert_eq!(before, fold(&store, 1));
+
+    let mut rebuilder = StoreRunner::new(
+        store.clone(),
+        Balances {
+            factor: 2,
+            ..Balances::named("swap")
+        },
+        ProjectionOptions::default().batch_size(10),
+    )
+    .expect("runner");
+    let mut reports = Vec::new();
+    let report = rebuilder
+        .rebuild(|progress| {
+            // While the rebuild runs, readers still see the old generation.
+            assert_eq!(view(&store, "swap"), before);
+            reports.push(*progress);
+        })
+        .expect("rebuilds");
+    assert_eq!((report.replaced, report.generation), (0, 1));
+    assert!(reports.len() > 3, "progress after each batch");
+    let last = reports.last().expect("progress");
+    assert_eq!((last.done, last.total), (93, 93));
+    assert!(last.rate > 0.0);
+    assert_eq!(
+        view(&store, "swap"),
+        fold(&store, 2),
+        "the switch shows the rebuilt model"
+    );
+
+    // The live runner continues in the new generation from its checkpoint.
+    populate(&store, 1, 2);
+    live.run_until_caught_up().expect("runs");
+    let mut expected = fold(&store, 2);
+    // `live` applies factor 1 to the new stream's events.
+    let new_stream = expected
+        .keys()
+        .find(|k| !before.contains_key(*k))
+        .cloned()
+        .expect("new stream");
+    expected.get_mut(&new_stream).expect("line").balance /= 2;
+    assert_eq!(view(&store, "swap"), expected);
+}
+
+#[test]
+fn failing_events_are_retried_then_parked_and_can_be_replayed() {
+    let (_dir, store) = fresh();
+    populate(&store, 2, 3);
+    let poisoned = Arc::new(AtomicBool::new(true));
+    // Skipping breaks a stream's sequence, so this projection does not insist on it.
+    let projection = Balances {
+        poison: Some(("d1".into(), Arc::clone(&poisoned))),
+        strict_order: false,
+        ..Balances::named("parking")
+    };
+    let options = ProjectionOptions::default()
+        .retries(3, Duration::from_millis(1))
+        .on_failure(OnFailure::Skip);
+    let mut runner = StoreRunner::new(store.clone(), projection, options).expect("runner");
+    let report = runner.run_until_caught_up().expect("skips");
+    assert_eq!(report.parked, 2, "one poisoned deposit per stream");
+    let parked = runner.parked().expect("lists");
+    assert_eq!(parked.len(), 2);
+    assert!(parked.iter().all(|p| p.error == "poisoned deposit"
+        && p.attempts == 3
+        && p.event_type == "MoneyDeposited"));
+    assert_eq!(
+        parked.iter().map(|p| p.position).collect::<Vec<_>>(),
+        [5, 6]
+    );
+    let skipped = fold(&store, 1);
+    let model = view(&store, "parking");
+    for (stream, line) in &model {
+        assert_eq!(
+            line.balance,
+            skipped[stream].balance - 2,
+            "the parked deposit of 2 is missing"
+        );
+    }
+    assert_eq!(
+        ReadModelView::new(&store, "parking")
+            .get(b"poisoned-write")
+            .expect("reads"),
+        None,
+        "a failed handler's writes roll back"
+    );
+
+    poisoned.store(false, Ordering::SeqCst);
+    let replay = runner.replay_parked().expect("replays");
+    assert_eq!((replay.handled, replay.failed), (2, 0));
+    assert!(runner.parked().expect("lists").is_empty());
+    let replayed = view(&store, "parking");
+    for (stream, line) in &replayed {
+        assert_eq!(
+            line.balance, skipped[stream].balance,
+            "the replayed deposit is applied"
+        );
+    }
+}
+
+#[test]
+fn a_parked_event_stops_the_runner_by_default() {
+    let (_dir, store) = fresh();
+    populate(&store, 1, 3);
+    let projection = Balances {
+        poison: Some(("d1".into(), Arc::new(AtomicBool::new(true)))),
+        ..Balances::named("stopping")
+    };
+    let options = ProjectionOptions::default().retries(2, Duration::from_millis(1));
+    let mut runner = StoreRunner::new(store.clone(), projection, options).expect("runner");
+    let stopped = runner.run_until_caught_up();
+    let Err(Error::ProjectionStopped {
+        projection,
+        position,
+        event_type,
+        ..
+    }) = stopped
+    else {
+        panic!("expected a stop, got {stopped:?}");
+    };
+    assert_eq!(
+        (projection.as_str(), position, event_type.as_str()),
+        ("stopping", 3, "MoneyDeposited")
+    );
+    assert_eq!(
+        runner.checkpoint().expect("reads"),
+        2,
+        "the checkpoint stays before the parked event"
+    );
+}
+
+/// Records every delivery in memory, like an external table would; fails some at first.
+struct Sink {
+    deliveries: Arc<Mutex<Vec<u64>>>,
+    fail_first: Arc<Mutex<BTreeMap<u64, u32>>>,
+}
+
+impl Projection for Sink {
+    type Event = AccountEvent;
+    fn name(&self) -> &str {
+        "sink"
+    }
+}
+
+impl ExternalProjection for Sink {
+    fn apply(
+        &mut self,
+        _event: &AccountEvent,
+        recorded: &RecordedEvent,
+    ) -> Result<(), HandlerError> {
+        let mut failures = self.fail_first.lock().expect("lock");
+        if let Some(left) = failures.get_mut(&recorded.position)
+            && *left > 0
+        {
+            *left -= 1;
+            return Err("the sink is down".into());
+        }
+        self.deliveries
+            .lock()
+            .expect("lock")
+            .push(recorded.position);
+        Ok(())
+    }
+}
+
+#[test]
+fn an_external_projection_gets_every_event_at_least_once_in_order() {
+    let (_dir, store) = fresh();
+    populate(&store, 3, 10);
+    let deliveries = Arc::new(Mutex::new(Vec::new()));
+    let fail_first = Arc::new(Mutex::new(BTreeMap::from([(5, 2), (17, 1)])));
+    let sink = Sink {
+        deliveries: Arc::clone(&deliveries),
+        fail_first,
+    };
+    let options = ProjectionOptions::default()
+        .retries(5, Duration::from_millis(1))
+        .batch_size(4);
+    let mut runner = ExternalRunner::new(store.clone(), sink, options).expect("runner");
+    let report = runner.run_until_caught_up().expect("runs");
+    assert_eq!(report.parked, 0);
+    let head = store.head_position().expect("reads");
+    assert_eq!(
+        *deliveries.lock().expect("lock"),
+        (1..=head).collect::<Vec<_>>(),
+        "transient failures retried in place"
+    );
+    assert_eq!(runner.checkpoint().expect("reads"), head);
+    assert_eq!(
+        store.load_checkpoint("sink#0/1").expect("reads"),
+        Some(head)
+    );
+}
