@@ -11,12 +11,14 @@
 
 use std::path::PathBuf;
 
+use esdsl_runtime::projection::{ProjectionOptions, ReadModelView, StoreRunner};
 use esdsl_runtime::store::{
     Direction, EventStore, ExpectedVersion, Metadata, NewEvent, stream_name,
 };
 use esdsl_runtime::{Codec, Decoded, Error, ExecuteError, LmdbStore, Repository};
 
 mod account;
+mod projection;
 
 mod bank {
     esdsl_runtime::schema!("../../schemas/bank.toml");
@@ -47,7 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.head_position()?,
         store.streams()?.len()
     );
-    let accounts = Repository::<Account>::new(store.clone())?;
+    // Two threads will write one stream as fast as they can: allow many retries.
+    let accounts = Repository::<Account>::new(store.clone())?.with_max_retries(1_000);
 
     // Open an account and move money.
     let ada = AccountId::now_v7();
@@ -99,7 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("expected a conflict, got {other:?}").into()),
     }
     // ...and `execute` reloads and retries: two threads deposit into one account at once.
-    let retries: u32 = std::thread::scope(|scope| {
+    let retries = std::thread::scope(|scope| -> Result<u32, Box<dyn std::error::Error>> {
         let workers: Vec<_> = (0..2)
             .map(|worker| {
                 let accounts = &accounts;
@@ -116,11 +119,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or(Ok(0)).unwrap_or(0))
-            .sum()
-    });
+        let mut retries = 0;
+        for worker in workers {
+            retries += worker.join().map_err(|_| "a worker panicked")??;
+        }
+        Ok(retries)
+    })?;
     let after = accounts.load(&ada)?;
     println!(
         "  two threads made 50 deposits of 1.00 with {retries} retries after conflicts: balance {}, version {}",
@@ -198,9 +202,32 @@ Grace's account is closed; a deposit is refused: {refused}"
         );
     }
 
+    // A projection: balances by currency, updated exactly once in the store.
+    let mut balances = StoreRunner::new(
+        store.clone(),
+        projection::BalancesByCurrency,
+        ProjectionOptions::default(),
+    )?;
+    let run = balances.run_until_caught_up()?;
     println!(
-        "
-the store now holds {} events in {} stream(s)",
+        "\nprojection `{}` handled {} new events (checkpoint {}):",
+        projection::NAME,
+        run.handled,
+        run.checkpoint
+    );
+    for (key, value) in ReadModelView::new(&store, projection::NAME).entries()? {
+        if let Some(currency) = key.strip_prefix(b"balance/") {
+            let cents: i64 = serde_json::from_slice(&value)?;
+            println!(
+                "  {}: {}",
+                String::from_utf8_lossy(currency).to_uppercase(),
+                money(cents).trim_end_matches(" EUR")
+            );
+        }
+    }
+
+    println!(
+        "\nthe store now holds {} events in {} stream(s)",
         store.head_position()?,
         store.streams()?.len()
     );
