@@ -81,6 +81,13 @@ fn main() -> Result<()> {
         })?);
     }
 
+    if wanted("live-subscription") {
+        rows.push(live_subscription(
+            &args.data,
+            if args.quick { 500 } else { 2_000 },
+        )?);
+    }
+
     print_table(&rows);
     if let Some(path) = &args.json {
         let mut file =
@@ -210,9 +217,108 @@ fn esdsl_appends(
     Ok(((per_thread * threads) as u64, start.elapsed()))
 }
 
+/// Commit-to-handler latency of a live subscription while one writer appends steadily (one
+/// durable append every 2 ms). Latency runs from the moment the append is acknowledged to the
+/// moment the subscriber has the event (0 when the subscriber had it first).
+fn live_subscription(base: &Path, events: usize) -> Result<Row> {
+    use std::sync::{Arc, Mutex};
+
+    use esdsl_runtime::projection::Subscription;
+    use esdsl_runtime::store::Filter;
+
+    let dir = fresh_dir(base)?;
+    let store = LmdbStore::open(dir.path())?;
+    let acked: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; events + 1]));
+    let received: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; events + 1]));
+    let started = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let subscriber = {
+            let store = store.clone();
+            let received = Arc::clone(&received);
+            scope.spawn(move || -> Result<()> {
+                let mut subscription = Subscription::new(&store, 0, Filter::all());
+                let mut seen = 0;
+                while seen < events {
+                    if let Some(event) = subscription.next_timeout(Duration::from_secs(10))? {
+                        let at = Instant::now();
+                        let mut received =
+                            received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+                        if let Some(slot) = received.get_mut(event.position as usize) {
+                            *slot = Some(at);
+                        }
+                        seen += 1;
+                    } else {
+                        anyhow::bail!("the subscription stalled");
+                    }
+                }
+                Ok(())
+            })
+        };
+        for n in 0..events {
+            let next = started + Duration::from_millis(2 * n as u64);
+            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let event = NewEvent {
+                event_type: "Ping".into(),
+                schema_version: 1,
+                codec: Codec::Json,
+                payload: b"{}".to_vec(),
+            };
+            let done = store.append(
+                "Ping-1",
+                ExpectedVersion::Any,
+                vec![event],
+                &Metadata::default(),
+            )?;
+            let at = Instant::now();
+            if let Some(position) = done.first_position {
+                let mut acked = acked.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+                if let Some(slot) = acked.get_mut(position as usize) {
+                    *slot = Some(at);
+                }
+            }
+        }
+        subscriber
+            .join()
+            .map_err(|_| anyhow::anyhow!("the subscriber panicked"))??;
+        Ok(())
+    })?;
+    let elapsed = started.elapsed();
+    let acked = acked.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let received = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let mut latencies: Vec<f64> = acked
+        .iter()
+        .zip(received.iter())
+        .filter_map(|(a, r)| {
+            Some(
+                r.as_ref()?
+                    .saturating_duration_since(*a.as_ref()?)
+                    .as_secs_f64()
+                    * 1e6,
+            )
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+    };
+    Ok(Row {
+        scenario: "live-subscription",
+        system: "esdsl (commit to handler)",
+        events_per_sec: events as f64 / elapsed.as_secs_f64(),
+        p50_us: percentile(0.5),
+        p99_us: percentile(0.99),
+    })
+}
+
 fn print_table(rows: &[Row]) {
-    println!("| scenario | system | events/s | ratio to the scenario's first row |");
-    println!("| --- | --- | ---: | ---: |");
+    println!(
+        "| scenario | system | events/s | p50 µs | p99 µs | ratio to the scenario's first row |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: |");
     let mut first: Option<(&str, f64)> = None;
     for row in rows {
         let base = match first {
@@ -222,11 +328,14 @@ fn print_table(rows: &[Row]) {
                 row.events_per_sec
             }
         };
+        let micros = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
         println!(
-            "| {} | {} | {:.0} | {:.2} |",
+            "| {} | {} | {:.0} | {} | {} | {:.2} |",
             row.scenario,
             row.system,
             row.events_per_sec,
+            micros(row.p50_us),
+            micros(row.p99_us),
             row.events_per_sec / base
         );
     }
