@@ -128,9 +128,14 @@ pub enum Error {
         error: String,
     },
 
+    /// The disk (or filesystem) holding the store is full. Nothing of the failed commit was
+    /// written; the store stays readable, and appends succeed again once space is freed.
+    #[error("no space left for the store: {0}")]
+    NoSpace(std::io::Error),
+
     /// LMDB reported an error.
     #[error("lmdb: {0}")]
-    Lmdb(#[from] heed::Error),
+    Lmdb(heed::Error),
 
     /// A filesystem operation failed.
     #[error("i/o: {0}")]
@@ -139,6 +144,19 @@ pub enum Error {
     /// The store's writer stopped (the store is shutting down, or its thread failed).
     #[error("the store's writer has stopped")]
     WriterStopped,
+}
+
+impl From<heed::Error> for Error {
+    fn from(error: heed::Error) -> Error {
+        const ENOSPC: i32 = 28;
+        match error {
+            heed::Error::Io(io) if io.raw_os_error() == Some(ENOSPC) => Error::NoSpace(io),
+            heed::Error::Mdb(heed::MdbError::Other(ENOSPC)) => {
+                Error::NoSpace(std::io::Error::from_raw_os_error(ENOSPC))
+            }
+            other => Error::Lmdb(other),
+        }
+    }
 }
 
 /// One (type, version) stored but not decodable by the program.

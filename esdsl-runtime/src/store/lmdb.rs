@@ -254,6 +254,11 @@ impl Shared {
         Ok(())
     }
 
+    /// The store's directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub(crate) fn notify_commit(&self) {
         let mut commits = self.commits.lock().unwrap_or_else(|p| p.into_inner());
         *commits += 1;
@@ -360,7 +365,7 @@ impl LmdbStore {
         }
         .map_err(|e| match e {
             heed::Error::EnvAlreadyOpened => Error::AlreadyOpen(dir.display().to_string()),
-            other => Error::Lmdb(other),
+            other => Error::from(other),
         })?;
 
         let names = [

@@ -18,9 +18,11 @@ use crate::event::{Decoded, Event};
 pub(crate) mod keys;
 pub(crate) mod lmdb;
 pub(crate) mod record;
+mod verify;
 mod writer;
 
 pub use lmdb::{Durability, LmdbStore, StoreOptions};
+pub use verify::{BackupReport, VerifyReport, Violation};
 
 /// The longest stream name, in bytes (LMDB keys are at most 511 bytes).
 pub const MAX_STREAM_NAME: usize = 400;

@@ -277,6 +277,45 @@ mod tests {
         }
     }
 
+    fn fuzz_cases() -> u32 {
+        std::env::var("ESDSL_FUZZ_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(2_000)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(fuzz_cases()))]
+
+        /// Random bytes never panic the record decoder.
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            if let Ok(view) = RecordView::parse(&bytes) {
+                let _ = view.to_recorded(1);
+            }
+        }
+
+        /// A valid record with bytes flipped, cut or inserted decodes or fails, never panics.
+        #[test]
+        fn mutated_records_never_panic(
+            at in 0usize..200,
+            byte in proptest::prelude::any::<u8>(),
+            mode in 0u8..3,
+        ) {
+            let mut bytes = sample();
+            let at = at % bytes.len();
+            match mode {
+                0 => bytes[at] ^= byte | 1,
+                1 => bytes.truncate(at),
+                _ => bytes.insert(at, byte),
+            }
+            if let Ok(view) = RecordView::parse(&bytes) {
+                let recorded = view.to_recorded(1);
+                proptest::prop_assert!(recorded.payload.len() <= bytes.len());
+            }
+        }
+    }
+
     #[test]
     fn a_forged_metadata_count_is_rejected_without_allocating() {
         let mut bytes = sample();

@@ -70,10 +70,32 @@ fn commit_growing(
                     return fail_all(batch, &error);
                 }
             }
-            Err(error) => return fail_all(batch, &error),
+            Err(error) => return fail_all(batch, &no_space_or(error, shared)),
         }
     }
 }
+
+/// LMDB reports a write cut short by a full disk as `EIO`, not `ENOSPC`: an I/O error while
+/// the store's filesystem is (nearly) out of space is taken for a full disk.
+fn no_space_or(error: Error, shared: &Shared) -> Error {
+    let io_like = matches!(
+        &error,
+        Error::Lmdb(heed::Error::Io(_) | heed::Error::Mdb(MdbError::Other(_))) | Error::Io(_)
+    );
+    if !io_like {
+        return error;
+    }
+    match fs4::available_space(shared.path()) {
+        Ok(free) if free < LOW_SPACE => Error::NoSpace(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            format!("{error}; {free} bytes free"),
+        )),
+        _ => error,
+    }
+}
+
+/// Below this much free space, a failed write is taken for a full disk.
+const LOW_SPACE: u64 = 4 << 20;
 
 fn fail_all(batch: &[Request], error: &Error) -> Vec<Result<Vec<AppendResult>>> {
     batch.iter().map(|_| Err(duplicate(error))).collect()
@@ -83,6 +105,7 @@ fn fail_all(batch: &[Request], error: &Error) -> Vec<Result<Vec<AppendResult>>> 
 fn duplicate(error: &Error) -> Error {
     match error {
         Error::Lmdb(heed::Error::Mdb(mdb)) => Error::Lmdb(heed::Error::Mdb(*mdb)),
+        Error::NoSpace(io) => Error::NoSpace(std::io::Error::new(io.kind(), io.to_string())),
         Error::Lmdb(heed::Error::Io(io)) | Error::Io(io) => {
             Error::Io(std::io::Error::new(io.kind(), io.to_string()))
         }

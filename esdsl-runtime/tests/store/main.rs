@@ -1,10 +1,12 @@
 //! The LMDB store, the repository and time travel, on real environments in temp dirs.
 
 mod bad_data;
+mod bad_input;
 mod bank;
 mod concurrency;
 mod crash;
 mod projections;
+mod reliability;
 mod repository;
 mod snapshots;
 mod store;
