@@ -1,12 +1,13 @@
 //! `cargo esdsl generate`: schema files to formatted Rust files.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use esdsl_schema::LoadError;
 
 use crate::Outcome;
+use crate::files::{display_path, schema_files};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct GenerateArgs {
@@ -114,26 +115,7 @@ pub(crate) fn run(
 
 /// The schema files named by the arguments, each with its output path.
 fn jobs(args: &GenerateArgs) -> Result<Vec<Job>> {
-    let mut schemas = Vec::new();
-    for path in &args.paths {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-        if meta.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("cannot list `{}`", path.display()))?
-                .map(|entry| entry.map(|e| e.path()))
-                .collect::<std::io::Result<_>>()
-                .with_context(|| format!("cannot list `{}`", path.display()))?;
-            found.retain(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file());
-            found.sort();
-            if found.is_empty() {
-                bail!("no `*.toml` schema files in `{}`", path.display());
-            }
-            schemas.extend(found);
-        } else {
-            schemas.push(path.clone());
-        }
-    }
+    let schemas = schema_files(&args.paths)?;
     let mut jobs: Vec<Job> = Vec::new();
     for schema in schemas {
         let stem = schema
@@ -162,14 +144,4 @@ fn jobs(args: &GenerateArgs) -> Result<Vec<Job>> {
         jobs.push(Job { schema, output });
     }
     Ok(jobs)
-}
-
-/// A path as shown in messages and headers: relative to the current directory when it is
-/// under it, with `/` separators, so generated files do not depend on the machine.
-fn display_path(path: &Path) -> String {
-    let relative = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf());
-    relative.to_string_lossy().replace('\\', "/")
 }

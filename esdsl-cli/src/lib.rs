@@ -1,10 +1,14 @@
-//! `cargo esdsl`: generate Rust code from esdsl schemas.
+//! `cargo esdsl`: generate Rust code from esdsl schemas and check their evolution.
+//!
+//! - `generate`: write the code for schema files (the code `schema!` expands to);
+//! - `lock`: append what the schemas add to `esdsl.lock`, the evolution baseline;
+//! - `check`: compare the schemas with the lock, a git ref or a store (`docs/evolution.md`).
 //!
 //! The binary is a thin wrapper over [`run`], so the whole CLI is testable in-process.
 //!
 //! Exit codes, for every command: 0 success, 1 the command ran and found problems (an invalid
-//! schema, stale generated files), 2 it could not run (bad arguments, unreadable files,
-//! internal errors).
+//! schema, stale generated files, a deny finding), 2 it could not run (bad arguments,
+//! unreadable files, an invalid lock, a bad git ref, internal errors).
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -12,13 +16,18 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod check;
+mod files;
 mod generate;
+mod git;
+mod lock;
+mod output;
 
 /// `cargo` runs `cargo-esdsl esdsl ARGS...`.
 #[derive(Debug, Parser)]
 #[command(name = "cargo", bin_name = "cargo", styles = clap::builder::styling::Styles::default())]
 enum CargoCli {
-    /// Generate Rust code from esdsl schemas.
+    /// Generate Rust code from esdsl schemas and check their evolution.
     Esdsl(EsdslCli),
 }
 
@@ -33,6 +42,11 @@ struct EsdslCli {
 enum Command {
     /// Write the Rust code for schema files (the same code `schema!` expands to).
     Generate(generate::GenerateArgs),
+    /// Check that the schemas keep stored events readable: against the lock file, a git ref
+    /// or a store.
+    Check(check::CheckArgs),
+    /// Append what the schemas add to the lock file (refuses changes `check` denies).
+    Lock(lock::LockArgs),
 }
 
 /// What a command found, mapped to the exit code.
@@ -93,6 +107,8 @@ where
     let CargoCli::Esdsl(cli) = cli;
     let result = match cli.command {
         Command::Generate(args) => generate::run(&args, stdout, stderr, color),
+        Command::Check(args) => check::run(&args, stdout, stderr, color),
+        Command::Lock(args) => lock::run(&args, stdout, stderr, color),
     };
     match result {
         Ok(Outcome::Success) => 0,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
 
 /// A byte range in a schema's source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -162,6 +162,18 @@ impl Report {
             .collect()
     }
 
+    /// Renders one diagnostic like rustc does, with colors when `styled`, and without the
+    /// closing count. Unlike [`Report::render`], a diagnostic without a span still names the
+    /// file (` --> path`), unless the path is empty.
+    pub fn render_diagnostic(&self, diagnostic: &Diagnostic, styled: bool) -> String {
+        let renderer = if styled {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        self.render_located(&renderer, diagnostic, !self.path.is_empty())
+    }
+
     fn render_with(&self, renderer: &Renderer) -> String {
         let mut out = String::new();
         for diagnostic in &self.diagnostics {
@@ -184,6 +196,11 @@ impl Report {
     }
 
     fn render_one(&self, renderer: &Renderer, diagnostic: &Diagnostic) -> String {
+        self.render_located(renderer, diagnostic, false)
+    }
+
+    /// `origin`: name the file when the diagnostic has no span.
+    fn render_located(&self, renderer: &Renderer, diagnostic: &Diagnostic, origin: bool) -> String {
         let level = match diagnostic.severity {
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
@@ -205,6 +222,7 @@ impl Report {
                         .annotation(annotation),
                 )
             }
+            None if origin => Group::with_title(title).element(Origin::path(self.path.as_str())),
             None => Group::with_title(title),
         };
         if let Some(help) = &diagnostic.help {

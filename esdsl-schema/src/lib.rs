@@ -7,6 +7,9 @@
 //! 2. `validate`: raw structs to the [`model`], collecting every error with a location and a fix,
 //! 3. [`codegen`]: the model to Rust tokens.
 //!
+//! Beside it, [`evolve`] checks a schema's evolution against a baseline, the [`lock`] file that
+//! `cargo esdsl lock` writes: no change may strand events already stored.
+//!
 //! ```
 //! let schema = esdsl_schema::parse_schema("bank.toml", r#"
 //!     [aggregates.Account]
@@ -26,6 +29,8 @@
 
 pub mod codegen;
 pub mod diag;
+pub mod evolve;
+pub mod lock;
 pub mod model;
 mod parse;
 mod validate;
@@ -42,9 +47,19 @@ pub use model::Schema;
 /// Returns a [`Report`] holding every problem found, each located in the text, when the schema
 /// has any error. It never panics on bad input.
 pub fn parse_schema(path: &str, source: &str) -> Result<Schema, Report> {
+    parse_with(path, source, validate::Steps::Report)
+}
+
+/// Parses and validates like [`parse_schema`], leaving steps that cannot be generated to the
+/// evolution check (they are missing from `Event::steps`).
+pub(crate) fn parse_for_evolution(path: &str, source: &str) -> Result<Schema, Report> {
+    parse_with(path, source, validate::Steps::Defer)
+}
+
+fn parse_with(path: &str, source: &str, steps: validate::Steps) -> Result<Schema, Report> {
     let mut diagnostics = Vec::new();
     let raw = parse::parse(source, &mut diagnostics);
-    let schema = validate::validate(raw, &mut diagnostics);
+    let schema = validate::validate(raw, &mut diagnostics, steps);
     let report = Report {
         path: path.to_owned(),
         source: source.to_owned(),
@@ -123,7 +138,11 @@ pub fn expand_schema_macro(
     let schema = match load_schema(&path, relative) {
         Ok(schema) => schema,
         Err(LoadError::Invalid(report)) => return Err(report.render_each()),
-        Err(error) => return Err(vec![error.to_string()]),
+        Err(LoadError::Io { source, .. }) => {
+            return Err(vec![format!(
+                "cannot read schema `{relative}` (relative to the crate's Cargo.toml): {source}"
+            )]);
+        }
     };
     let items = codegen::generate(&schema);
     let absolute = path.to_string_lossy().into_owned();

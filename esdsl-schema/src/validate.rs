@@ -42,9 +42,20 @@ impl Kind {
     }
 }
 
-pub(crate) fn validate(raw: RawSchema, diags: &mut Vec<Diagnostic>) -> Schema {
+/// Whether validation reports upcast steps that can be neither generated nor are manual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Steps {
+    /// Report them as `upcast_missing` (generation needs every step).
+    Report,
+    /// Leave them out of `Event::steps` unreported: the evolution check reports them with rules
+    /// that know which versions are locked.
+    Defer,
+}
+
+pub(crate) fn validate(raw: RawSchema, diags: &mut Vec<Diagnostic>, steps: Steps) -> Schema {
     let mut v = Validator {
         diags,
+        steps,
         records: raw.types.iter().map(|t| t.name.text.clone()).collect(),
         enums: BTreeMap::new(),
     };
@@ -130,6 +141,7 @@ pub(crate) fn validate(raw: RawSchema, diags: &mut Vec<Diagnostic>) -> Schema {
 
 struct Validator<'d> {
     diags: &'d mut Vec<Diagnostic>,
+    steps: Steps,
     records: BTreeSet<String>,
     /// Enum name to its stored variant names.
     enums: BTreeMap<String, Vec<String>>,
@@ -786,10 +798,10 @@ impl Validator<'_> {
                     kind: StepKind::Automatic(sources),
                 }),
                 Err(blockers) => {
-                    if event.retired || !report {
+                    if event.retired || !report || self.steps == Steps::Defer {
                         continue;
                     }
-                    for Blocker { span, why, fix } in blockers {
+                    for Blocker { span, why, fix, .. } in blockers {
                         self.diags.push(
                             Diagnostic::error(
                                 "upcast_missing",
@@ -817,10 +829,24 @@ impl Validator<'_> {
 
 /// Why one field blocks an automatic step, and the fix short of a manual step.
 pub(crate) struct Blocker {
+    /// The field of the newer version that blocks the step.
+    pub(crate) field: String,
+    pub(crate) kind: BlockerKind,
     pub(crate) span: Span,
     pub(crate) why: String,
     /// A fix that keeps the step automatic, ending in "; or " (empty when there is none).
     pub(crate) fix: String,
+}
+
+/// What keeps a field from being filled automatically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlockerKind {
+    /// Its type changed to one the old type does not widen to.
+    TypeChange,
+    /// It is new, required and has no default.
+    NewRequired,
+    /// Its `renamed_from` names no field of the previous version.
+    NoSource,
 }
 
 /// Plans an automatic step, or says for each field why it cannot be automatic.
@@ -839,6 +865,8 @@ pub(crate) fn plan_step(
                     conversion,
                 }),
                 None => blockers.push(Blocker {
+                    field: field.name.text.clone(),
+                    kind: BlockerKind::TypeChange,
                     span: field.ty_span,
                     why: format!(
                         "field `{}` changes type from `{}` to `{}`, which is not a widening",
@@ -850,6 +878,8 @@ pub(crate) fn plan_step(
         } else if field.renamed_from.is_some() {
             // Reported as `unknown_rename_source`; the step is not reported again.
             blockers.push(Blocker {
+                field: field.name.text.clone(),
+                kind: BlockerKind::NoSource,
                 span: field.name.span,
                 why: format!("field `{}` has no source", field.name),
                 fix: String::new(),
@@ -860,6 +890,8 @@ pub(crate) fn plan_step(
             sources.push(FieldSource::None);
         } else {
             blockers.push(Blocker {
+                field: field.name.text.clone(),
+                kind: BlockerKind::NewRequired,
                 span: field.name.span,
                 why: format!(
                     "field `{}` is new in v{}, required and has no default",

@@ -10,13 +10,37 @@ const SCHEMAS: [&str; 2] = [
 
 /// Fragments that make mutations land on meaningful syntax more often than random bytes would.
 const FRAGMENTS: [&str; 24] = [
-    "[", "]", "{", "}", "\"", "=", ",", "\n", ".", "v1", "v0", "v99", "option<", ">", "list<",
-    "map<", "type", "default", "renamed_from", "manual_upcasts = [2]", "retired = true",
-    "aggregate = \"Nope\"", "\u{feff}", "é",
+    "[",
+    "]",
+    "{",
+    "}",
+    "\"",
+    "=",
+    ",",
+    "\n",
+    ".",
+    "v1",
+    "v0",
+    "v99",
+    "option<",
+    ">",
+    "list<",
+    "map<",
+    "type",
+    "default",
+    "renamed_from",
+    "manual_upcasts = [2]",
+    "retired = true",
+    "aggregate = \"Nope\"",
+    "\u{feff}",
+    "é",
 ];
 
 fn cases() -> u32 {
-    std::env::var("ESDSL_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(2_000)
+    std::env::var("ESDSL_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000)
 }
 
 #[derive(Debug, Clone)]
@@ -30,7 +54,8 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         (any::<usize>(), 1usize..40).prop_map(|(at, len)| Mutation::Delete { at, len }),
-        (any::<usize>(), 0..FRAGMENTS.len()).prop_map(|(at, fragment)| Mutation::Insert { at, fragment }),
+        (any::<usize>(), 0..FRAGMENTS.len())
+            .prop_map(|(at, fragment)| Mutation::Insert { at, fragment }),
         (any::<usize>(), 0x20u8..0x7f).prop_map(|(at, byte)| Mutation::Byte { at, byte }),
         any::<usize>().prop_map(|at| Mutation::DuplicateLine { at }),
     ]

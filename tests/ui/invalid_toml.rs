@@ -1,5 +1,5 @@
 mod bank {
-    esdsl_runtime::schema!("../../../../tests/ui/schemas/syntax.toml");
+    esdsl_runtime::schema!("ui-schemas/syntax.toml");
 }
 
 fn main() {}

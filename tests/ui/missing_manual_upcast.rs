@@ -1,5 +1,5 @@
 mod bank {
-    esdsl_runtime::schema!("../../../../tests/ui/schemas/manual.toml");
+    esdsl_runtime::schema!("ui-schemas/manual.toml");
 }
 
 fn main() {}

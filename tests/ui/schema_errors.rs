@@ -1,5 +1,5 @@
 mod bank {
-    esdsl_runtime::schema!("../../../../tests/ui/schemas/typos.toml");
+    esdsl_runtime::schema!("ui-schemas/typos.toml");
 }
 
 fn main() {}

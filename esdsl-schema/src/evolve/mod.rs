@@ -1,0 +1,206 @@
+//! The evolution check: current schemas against a baseline, so that no change strands events
+//! already stored.
+//!
+//! The baseline is a [`Lock`]: the lock file next to the schemas, or one built from the schemas
+//! and lock at a git ref. The check runs on [`model::Schema`](crate::model::Schema) values
+//! wrapped in [`SchemaFile`]s, whatever produced them: [`SchemaFile::parse`] for TOML text,
+//! [`SchemaFile::from_model`] for a model built another way (a derive's descriptor).
+//!
+//! Each rule has a stable id and a severity; [`RULES`] documents them all (`cargo esdsl check
+//! --explain <rule>` prints an entry, `docs/evolution.md` holds them all). A [`Finding`] is a
+//! [`Diagnostic`] (rule id as its code, `Error` for deny and `Warning` for warn, span into the
+//! schema file) plus the file, event, version and field it concerns.
+//!
+//! - [`check`]: every schema rule against a baseline;
+//! - [`lock_out_of_date`]: schemas against the lock file itself;
+//! - [`lock_history`]: the lock file against the lock at a git ref;
+//! - [`check_store`]: what a store holds against the schemas.
+
+mod events;
+mod lockfile;
+mod rules;
+mod steps;
+mod store;
+mod types;
+
+use crate::diag::{Diagnostic, Report, Severity};
+use crate::lock::Lock;
+use crate::lock::baseline::{Baseline, Matches};
+use crate::model::Schema;
+
+pub use lockfile::{lock_history, lock_out_of_date};
+pub use rules::{Example, RULES, Rule, markdown as rules_markdown, rule};
+pub use store::{StoredVersion, check_store};
+
+/// One schema file as the check sees it.
+#[derive(Debug, Clone)]
+pub struct SchemaFile {
+    /// The path shown in messages, e.g. `schemas/bank.toml`.
+    pub path: String,
+    /// The file's name in the lock: its path relative to the lock's directory, e.g. `bank.toml`.
+    pub key: String,
+    /// The file's text, when the schema came from one; findings then point into it.
+    pub source: Option<String>,
+    /// The validated schema.
+    pub schema: Schema,
+}
+
+impl SchemaFile {
+    /// Parses and validates a schema's text for the check.
+    ///
+    /// Unlike [`parse_schema`](crate::parse_schema), an upcast step that can be neither
+    /// generated nor is listed in `manual_upcasts` is not an error here: the check reports it
+    /// with the rule that fits (`field_added_without_default`, `field_type_incompatible`,
+    /// `field_renamed_without_alias` or `upcast_missing`).
+    ///
+    /// # Errors
+    ///
+    /// The [`Report`] of every other problem, when the schema is invalid.
+    pub fn parse(path: &str, key: &str, source: &str) -> Result<SchemaFile, Report> {
+        let schema = crate::parse_for_evolution(path, source)?;
+        Ok(SchemaFile {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            source: Some(source.to_owned()),
+            schema,
+        })
+    }
+
+    /// Wraps a schema that did not come from a file's text (findings then have no span).
+    pub fn from_model(path: &str, key: &str, schema: Schema) -> SchemaFile {
+        SchemaFile {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            source: None,
+            schema,
+        }
+    }
+}
+
+/// One thing the check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule id (as `code`), severity, message, span, label and help.
+    pub diagnostic: Diagnostic,
+    /// The file the span points into (a schema or the lock), or the file concerned when there
+    /// is no span; `None` when no file is concerned.
+    pub path: Option<String>,
+    /// The event concerned.
+    pub event: Option<String>,
+    /// The version concerned.
+    pub version: Option<u32>,
+    /// The field concerned (or the enum variant).
+    pub field: Option<String>,
+}
+
+impl Finding {
+    /// A finding in a file (a schema file or the lock), or in none.
+    pub(crate) fn new(diagnostic: Diagnostic, path: Option<&str>) -> Finding {
+        Finding {
+            diagnostic,
+            path: path.map(str::to_owned),
+            event: None,
+            version: None,
+            field: None,
+        }
+    }
+
+    /// Whether the finding fails the check.
+    pub fn is_deny(&self) -> bool {
+        self.diagnostic.severity == Severity::Error
+    }
+
+    #[must_use]
+    pub(crate) fn event(mut self, event: &str) -> Finding {
+        self.event = Some(event.to_owned());
+        self
+    }
+
+    #[must_use]
+    pub(crate) fn version(mut self, version: u32) -> Finding {
+        self.version = Some(version);
+        self
+    }
+
+    #[must_use]
+    pub(crate) fn field(mut self, field: &str) -> Finding {
+        self.field = Some(field.to_owned());
+        self
+    }
+}
+
+/// Runs every schema rule on `files` against `baseline` (the lock, or a lock built from a git
+/// ref): locked versions, events, types and enums kept as they are, every step from a locked
+/// version up to the newest one automatic or written by hand, and new versions that read old
+/// events without losing data.
+///
+/// The lock rules (`lock_out_of_date`, `lock_history_rewritten`) and the store rule are
+/// separate: [`lock_out_of_date`], [`lock_history`], [`check_store`].
+pub fn check(files: &[SchemaFile], baseline: &Lock) -> Vec<Finding> {
+    let baseline = baseline.baseline();
+    let matches = baseline.match_schemas(files);
+    let mut cx = Cx {
+        files,
+        baseline: &baseline,
+        matches: &matches,
+        findings: Vec::new(),
+    };
+    events::check(&mut cx);
+    steps::check(&mut cx);
+    types::check(&mut cx);
+    let mut findings = cx.findings;
+    sort(files, &mut findings);
+    findings
+}
+
+/// What the rules share: the files, the baseline and how they match.
+pub(crate) struct Cx<'a> {
+    pub(crate) files: &'a [SchemaFile],
+    pub(crate) baseline: &'a Baseline,
+    pub(crate) matches: &'a Matches,
+    pub(crate) findings: Vec<Finding>,
+}
+
+impl Cx<'_> {
+    /// A finding located in file `fi`, to complete and [`Cx::add`].
+    pub(crate) fn at(&self, fi: usize, diagnostic: Diagnostic) -> Finding {
+        in_file(&self.files[fi], diagnostic)
+    }
+
+    pub(crate) fn add(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+}
+
+/// A finding in a schema file; its span is dropped when the schema has no text to point into.
+pub(crate) fn in_file(file: &SchemaFile, mut diagnostic: Diagnostic) -> Finding {
+    if file.source.is_none() {
+        diagnostic.span = None;
+    }
+    Finding::new(diagnostic, Some(&file.path))
+}
+
+/// Orders findings by file (in the order given, other files after), then by position.
+pub(crate) fn sort(files: &[SchemaFile], findings: &mut [Finding]) {
+    findings.sort_by_key(|f| {
+        let file = f
+            .path
+            .as_deref()
+            .and_then(|p| files.iter().position(|s| s.path == p))
+            .unwrap_or(files.len());
+        (file, f.diagnostic.span.map_or(0, |s| s.start))
+    });
+}
+
+/// `a`, `b` and `c`.
+pub(crate) fn list<S: AsRef<str>>(items: &[S]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("`{}`", i.as_ref())).collect();
+    match quoted.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,97 @@
+//! What a store holds against the schemas: `stored_version_undeclared`.
+
+use crate::diag::Diagnostic;
+
+use super::{Finding, SchemaFile, in_file, sort};
+
+/// How many events of one (aggregate type, event type, version) a store holds: a row of its
+/// catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    /// The aggregate type (the stream category).
+    pub aggregate: String,
+    /// The stored event type name.
+    pub event_type: String,
+    /// The stored schema version.
+    pub version: u32,
+    /// How many such events are stored.
+    pub count: u64,
+}
+
+/// `stored_version_undeclared`: every (type, version) the store holds must be decodable by the
+/// schemas: an event of that aggregate, named so or listing the name in `renamed_from`, with
+/// that version (retired events are skipped, so any of their versions is fine). `store` names
+/// the store in messages.
+pub fn check_store(files: &[SchemaFile], stored: &[StoredVersion], store: &str) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for row in stored {
+        let declared = files.iter().enumerate().find_map(|(fi, f)| {
+            f.schema
+                .events
+                .iter()
+                .find(|e| {
+                    e.aggregate.text == row.aggregate
+                        && (e.name.text == row.event_type
+                            || e.renamed_from.iter().any(|r| r.text == row.event_type))
+                })
+                .map(|e| (fi, e))
+        });
+        let plural = if row.count == 1 { "" } else { "s" };
+        let what = format!(
+            "`{store}` holds {} `{}` v{} event{plural} of aggregate `{}`",
+            row.count, row.event_type, row.version, row.aggregate
+        );
+        let finding = match declared {
+            Some((_, event)) if event.retired => continue,
+            Some((_, event)) if (1..=event.newest()).contains(&row.version) => continue,
+            Some((fi, event)) => in_file(
+                &files[fi],
+                Diagnostic::error(
+                    "stored_version_undeclared",
+                    format!(
+                        "{what}, but event `{}` declares v1 to v{}",
+                        event.name,
+                        event.newest()
+                    ),
+                )
+                .at(event.name.span)
+                .label(format!("no v{}", row.version))
+                .help(format!(
+                    "declare v{} as it was stored (a program that wrote it has the schema), or \
+                     check that this is the right store",
+                    row.version
+                )),
+            )
+            .event(&event.name.text)
+            .version(row.version),
+            None => {
+                let aggregate = files.iter().enumerate().find_map(|(fi, f)| {
+                    f.schema
+                        .aggregate(&row.aggregate)
+                        .map(|a| (fi, a.name.span))
+                });
+                let diagnostic = Diagnostic::error(
+                    "stored_version_undeclared",
+                    format!("{what}, but no schema declares that event"),
+                )
+                .help(format!(
+                    "declare event `{}` (or list `{}` in the `renamed_from` of the event it \
+                     became), and mark it `retired = true` if it is never written again",
+                    row.event_type, row.event_type
+                ));
+                match aggregate {
+                    Some((fi, span)) => in_file(
+                        &files[fi],
+                        diagnostic.at(span).label("stored events of this aggregate"),
+                    ),
+                    None => Finding::new(diagnostic, None),
+                }
+                .event(&row.event_type)
+                .version(row.version)
+            }
+        };
+        findings.push(finding);
+    }
+    sort(files, &mut findings);
+    findings
+}
