@@ -1,0 +1,493 @@
+//! esdsl itself: the store, the repository, snapshots, projections and subscriptions, each
+//! measured the way a user calls them.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use esdsl_runtime::projection::{
+    HandlerError, Projection, ProjectionOptions, ReadModel, StoreProjection, StoreRunner,
+    Subscription,
+};
+use esdsl_runtime::store::{
+    Direction, Durability, EventStore, ExpectedVersion, Filter, Metadata, RecordedEvent,
+    StoreOptions, StreamAppend,
+};
+use esdsl_runtime::{Codec, Decoded, LmdbStore, Repository, SnapshotPolicy};
+
+use crate::domain::{Account, AccountEvent, Deposit, account_id, new_event};
+use crate::measure::{Deadline, Rng, Sample, fresh_dir, micros, repeat};
+
+/// A fresh store for one trial; the directory goes when the store does.
+pub(crate) struct Store {
+    pub(crate) store: LmdbStore,
+    _dir: tempfile::TempDir,
+}
+
+impl Store {
+    pub(crate) fn open(base: &Path, durability: Durability) -> Result<Store> {
+        let dir = fresh_dir(base)?;
+        let store =
+            LmdbStore::open_with(dir.path(), StoreOptions::default().durability(durability))?;
+        Ok(Store { store, _dir: dir })
+    }
+
+    /// A durable store filled quickly: written without syncs, then synced and reopened with
+    /// the default durability, as a store restored from a backup would be.
+    fn filled(base: &Path, fill: impl FnOnce(&LmdbStore) -> Result<()>) -> Result<Store> {
+        let dir = fresh_dir(base)?;
+        {
+            let store = LmdbStore::open_with(
+                dir.path(),
+                StoreOptions::default().durability(Durability::NoSync),
+            )?;
+            fill(&store)?;
+            store.sync()?;
+        }
+        let store = LmdbStore::open(dir.path())?;
+        Ok(Store { store, _dir: dir })
+    }
+}
+
+fn append(
+    store: &LmdbStore,
+    stream: &str,
+    events: Vec<esdsl_runtime::store::NewEvent>,
+) -> Result<()> {
+    store.append(stream, ExpectedVersion::Any, events, &Metadata::default())?;
+    Ok(())
+}
+
+/// Single-event appends spread over `threads` writers (each on its own 16 streams), every one
+/// acknowledged after its commit.
+pub(crate) fn appends(
+    base: &Path,
+    payloads: &[Vec<u8>],
+    threads: usize,
+    codec: Codec,
+    durability: Durability,
+    budget: Duration,
+) -> Result<Sample> {
+    let store = Store::open(base, durability)?;
+    let deadline = Deadline::after(budget);
+    let per_thread = payloads.len() / threads;
+    let latencies = Mutex::new(Vec::with_capacity(payloads.len()));
+    let start = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let workers: Vec<_> = payloads
+            .chunks(per_thread.max(1))
+            .take(threads)
+            .enumerate()
+            .map(|(t, chunk)| {
+                let store = &store.store;
+                let latencies = &latencies;
+                scope.spawn(move || -> Result<()> {
+                    let mut mine = Vec::with_capacity(chunk.len());
+                    for (n, payload) in chunk.iter().enumerate() {
+                        if deadline.passed() {
+                            break;
+                        }
+                        let began = Instant::now();
+                        append(
+                            store,
+                            &format!("Account-{t}-{}", n % 16),
+                            vec![new_event(payload, codec, 3)],
+                        )?;
+                        mine.push(micros(began.elapsed()));
+                    }
+                    latencies
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("poisoned"))?
+                        .extend(mine);
+                    Ok(())
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a writer panicked"))??;
+        }
+        Ok(())
+    })?;
+    let elapsed = start.elapsed();
+    let latencies = latencies
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
+    Ok(Sample::new(latencies.len() as u64, elapsed).with_latencies(latencies))
+}
+
+/// Appends of `payloads.len()` events per call: to one stream, or (`spread`) one event to each
+/// of that many streams picked at random among a pool pre-filled with one event each.
+pub(crate) fn batches(
+    base: &Path,
+    payloads: &[Vec<u8>],
+    batches: usize,
+    spread: Option<usize>,
+    codec: Codec,
+    seed: u64,
+    budget: Duration,
+) -> Result<Sample> {
+    let store = Store::open(base, Durability::Durable)?;
+    let names: Vec<String> = (0..spread.unwrap_or(1))
+        .map(|n| format!("Account-{n}"))
+        .collect();
+    if spread.is_some() {
+        for chunk in names.chunks(1000) {
+            let appends = chunk
+                .iter()
+                .map(|stream| StreamAppend {
+                    stream: stream.clone(),
+                    expected: ExpectedVersion::Any,
+                    events: vec![new_event(&payloads[0], codec, 3)],
+                })
+                .collect();
+            store.store.append_multi(appends, &Metadata::default())?;
+        }
+    }
+    let mut rng = Rng::new(seed);
+    let mut latencies = Vec::with_capacity(batches);
+    let deadline = Deadline::after(budget);
+    let start = Instant::now();
+    for _ in 0..batches {
+        if deadline.passed() {
+            break;
+        }
+        let began = Instant::now();
+        match spread {
+            None => append(
+                &store.store,
+                &names[0],
+                payloads.iter().map(|p| new_event(p, codec, 3)).collect(),
+            )?,
+            Some(pool) => {
+                let appends = rng
+                    .distinct(payloads.len(), pool)
+                    .into_iter()
+                    .zip(payloads)
+                    .map(|(stream, payload)| StreamAppend {
+                        stream: names[stream].clone(),
+                        expected: ExpectedVersion::Any,
+                        events: vec![new_event(payload, codec, 3)],
+                    })
+                    .collect();
+                store.store.append_multi(appends, &Metadata::default())?;
+            }
+        }
+        latencies.push(micros(began.elapsed()));
+    }
+    let events = (latencies.len() * payloads.len()) as u64;
+    Ok(Sample::new(events, start.elapsed()).with_latencies(latencies))
+}
+
+/// A store holding one aggregate with `payloads` (at `version`) as its events.
+pub(crate) fn aggregate_store(
+    base: &Path,
+    payloads: &[Vec<u8>],
+    codec: Codec,
+    version: u32,
+) -> Result<Store> {
+    Store::filled(base, |store| {
+        let stream = esdsl_runtime::store::stream_name(&account_id(0));
+        for chunk in payloads.chunks(1000) {
+            append(
+                store,
+                &stream,
+                chunk.iter().map(|p| new_event(p, codec, version)).collect(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// `Repository::load` of the aggregate of [`aggregate_store`], repeated for `min_time`.
+pub(crate) fn loads(store: &Store, codec: Codec, min_time: Duration) -> Result<Sample> {
+    let repository = Repository::<Account>::new(store.store.clone())?.with_codec(codec);
+    let id = account_id(0);
+    repeat(min_time, 3, || Ok(repository.load(&id)?.state.events))
+}
+
+/// `read_stream` over the aggregate of [`aggregate_store`] without decoding: the store's share
+/// of a load.
+pub(crate) fn reads(store: &Store, min_time: Duration) -> Result<Sample> {
+    let stream = esdsl_runtime::store::stream_name(&account_id(0));
+    repeat(min_time, 3, || {
+        let mut events = 0;
+        for recorded in store
+            .store
+            .read_stream(&stream, 1, Direction::Forward, usize::MAX)?
+        {
+            std::hint::black_box(recorded?);
+            events += 1;
+        }
+        Ok(events)
+    })
+}
+
+/// Loads of an aggregate of `payloads.len()` events, full replay (`snapshot_at` `None`) or
+/// from a snapshot at `snapshot_at` plus the tail after it. Events/s counts the whole
+/// aggregate per load, so the two compare as load times.
+pub(crate) fn snapshot_loads(
+    base: &Path,
+    payloads: &[Vec<u8>],
+    snapshot_at: Option<usize>,
+    min_time: Duration,
+) -> Result<Sample> {
+    let codec = Codec::Json;
+    let store = Store::open(base, Durability::Durable)?;
+    let id = account_id(0);
+    let stream = esdsl_runtime::store::stream_name(&id);
+    let fill = |from: usize, to: usize| -> Result<()> {
+        for chunk in payloads[from..to].chunks(1000) {
+            append(
+                &store.store,
+                &stream,
+                chunk.iter().map(|p| new_event(p, codec, 3)).collect(),
+            )?;
+        }
+        Ok(())
+    };
+    let plain = Repository::<Account>::new(store.store.clone())?.with_codec(codec);
+    let snapshots = Repository::<Account>::new(store.store.clone())?
+        .with_codec(codec)
+        .with_snapshots(SnapshotPolicy::Every(1000));
+    match snapshot_at {
+        None => fill(0, payloads.len())?,
+        Some(at) => {
+            fill(0, at)?;
+            // A load that replays at least `Every(n)` events writes a snapshot.
+            snapshots.load(&id)?;
+            fill(at, payloads.len())?;
+        }
+    }
+    let repository = if snapshot_at.is_some() {
+        &snapshots
+    } else {
+        &plain
+    };
+    let sample = repeat(min_time, 3, || {
+        let loaded = repository.load(&id)?;
+        anyhow::ensure!(
+            loaded.version == payloads.len() as u64,
+            "loaded version {}",
+            loaded.version
+        );
+        Ok(loaded.version)
+    })?;
+    Ok(sample)
+}
+
+/// A store of `count` events in 1,000 streams, in appends of 1,000 events to one stream.
+pub(crate) fn log_store(base: &Path, payloads: &[Vec<u8>], codec: Codec) -> Result<Store> {
+    Store::filled(base, |store| {
+        for (n, chunk) in payloads.chunks(1000).enumerate() {
+            append(
+                store,
+                &format!("Account-{}", n % 1000),
+                chunk.iter().map(|p| new_event(p, codec, 3)).collect(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Counts events and sums deposits: the cheapest handler, so catch-up measures the runner.
+#[derive(Debug, Default)]
+struct Counting {
+    events: u64,
+    cents: i64,
+}
+
+impl Projection for Counting {
+    type Event = AccountEvent;
+
+    fn name(&self) -> &str {
+        "bench-count"
+    }
+}
+
+impl StoreProjection for Counting {
+    fn apply(
+        &mut self,
+        _model: &mut ReadModel<'_, '_>,
+        event: &AccountEvent,
+        _recorded: &RecordedEvent,
+    ) -> Result<(), HandlerError> {
+        if let AccountEvent::MoneyDeposited(deposit) = event {
+            self.cents = self.cents.wrapping_add(deposit.amount_cents);
+        }
+        self.events += 1;
+        Ok(())
+    }
+}
+
+/// A `StoreRunner` catching up from 0 over the whole log, with the default options but the
+/// batch size (default 256).
+pub(crate) fn runner_catch_up(store: &Store, expected: u64, batch_size: usize) -> Result<Sample> {
+    let start = Instant::now();
+    let mut runner = StoreRunner::new(
+        store.store.clone(),
+        Counting::default(),
+        ProjectionOptions::default().batch_size(batch_size),
+    )?;
+    let report = runner.run_until_caught_up()?;
+    let elapsed = start.elapsed();
+    anyhow::ensure!(
+        runner.projection().events == expected,
+        "handled {} of {expected} (report {report:?})",
+        runner.projection().events
+    );
+    Ok(Sample::new(report.handled, elapsed))
+}
+
+/// A `Subscription` reading the whole log and decoding each event (no checkpoint).
+pub(crate) fn subscription_catch_up(store: &Store, expected: u64) -> Result<Sample> {
+    let start = Instant::now();
+    let mut subscription = Subscription::new(&store.store, 0, Filter::all());
+    let mut state = Account::default();
+    while let Some(recorded) = subscription.next_timeout(Duration::ZERO)? {
+        if let Decoded::Event(event) = recorded.decode::<AccountEvent>()? {
+            esdsl_runtime::Aggregate::apply(&mut state, &event);
+        }
+    }
+    let elapsed = start.elapsed();
+    anyhow::ensure!(
+        state.events == expected,
+        "read {} of {expected}",
+        state.events
+    );
+    Ok(Sample::new(state.events, elapsed))
+}
+
+/// Commands through `Repository::execute` (load, decide, append with the expected version),
+/// `workers` threads at once, each on its own fresh aggregates (`growing` false: one command
+/// per aggregate) or on one aggregate of its own that grows by one event per command.
+pub(crate) fn commands(
+    base: &Path,
+    count: usize,
+    workers: usize,
+    growing: bool,
+    codec: Codec,
+    budget: Duration,
+) -> Result<Sample> {
+    let store = Store::open(base, Durability::Durable)?;
+    let repository = Repository::<Account>::new(store.store.clone())?.with_codec(codec);
+    // A growing aggregate must reach its size: only fresh aggregates stop at the deadline.
+    let deadline = if growing {
+        Deadline::never()
+    } else {
+        Deadline::after(budget)
+    };
+    let per_worker = count / workers;
+    let latencies = Mutex::new(Vec::with_capacity(count));
+    let start = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let repository = &repository;
+                let latencies = &latencies;
+                scope.spawn(move || -> Result<()> {
+                    let mut mine = Vec::with_capacity(per_worker);
+                    for n in 0..per_worker {
+                        if deadline.passed() {
+                            break;
+                        }
+                        let id = if growing {
+                            account_id(w as u64)
+                        } else {
+                            account_id((w * per_worker + n) as u64)
+                        };
+                        let began = Instant::now();
+                        repository
+                            .execute(&id, &Deposit(100 + n as i64))
+                            .context("executing a command")?;
+                        mine.push(micros(began.elapsed()));
+                    }
+                    latencies
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("poisoned"))?
+                        .extend(mine);
+                    Ok(())
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("a worker panicked"))??;
+        }
+        Ok(())
+    })?;
+    let elapsed = start.elapsed();
+    let latencies = latencies
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
+    Ok(Sample::new(latencies.len() as u64, elapsed).with_latencies(latencies))
+}
+
+/// Commit-to-handler latency of a live subscription while one writer appends steadily (one
+/// durable append every 2 ms). Latency runs from the moment the append is acknowledged to the
+/// moment the subscriber has the event (0 when the subscriber had it first: the writer signals
+/// subscribers right after the commit, before the appender wakes).
+pub(crate) fn live_subscription(base: &Path, events: usize) -> Result<Sample> {
+    let store = Store::open(base, Durability::Durable)?;
+    let store = &store.store;
+    let acked: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; events + 1]));
+    let received: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; events + 1]));
+    let payload = br#"{"amount_cents":1250,"memo":"salary"}"#;
+    let started = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let subscriber = {
+            let received = Arc::clone(&received);
+            scope.spawn(move || -> Result<()> {
+                let mut subscription = Subscription::new(store, 0, Filter::all());
+                let mut seen = 0;
+                while seen < events {
+                    let Some(event) = subscription.next_timeout(Duration::from_secs(10))? else {
+                        anyhow::bail!("the subscription stalled");
+                    };
+                    let at = Instant::now();
+                    let mut received = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+                    if let Some(slot) = received.get_mut(event.position as usize) {
+                        *slot = Some(at);
+                    }
+                    seen += 1;
+                }
+                Ok(())
+            })
+        };
+        for n in 0..events {
+            let next = started + Duration::from_millis(2 * n as u64);
+            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let done = store.append(
+                "Account-live",
+                ExpectedVersion::Any,
+                vec![new_event(payload, Codec::Json, 3)],
+                &Metadata::default(),
+            )?;
+            let at = Instant::now();
+            if let Some(position) = done.first_position {
+                let mut acked = acked.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+                if let Some(slot) = acked.get_mut(position as usize) {
+                    *slot = Some(at);
+                }
+            }
+        }
+        subscriber
+            .join()
+            .map_err(|_| anyhow::anyhow!("the subscriber panicked"))??;
+        Ok(())
+    })?;
+    let elapsed = started.elapsed();
+    let acked = acked.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let received = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let latencies: Vec<f64> = acked
+        .iter()
+        .zip(received.iter())
+        .filter_map(|(a, r)| Some(micros(r.as_ref()?.saturating_duration_since(*a.as_ref()?))))
+        .collect();
+    Ok(Sample::new(events as u64, elapsed).with_latencies(latencies))
+}
