@@ -23,13 +23,13 @@ pub use aggregate::{
     Aggregate, ExecuteError, Executed, Loaded, Repository, SnapshotPolicy, SnapshotState,
     state_fingerprint,
 };
+/// The `chrono` crate, whose `DateTime<Utc>` is the schema's `timestamp` type.
+pub use chrono;
 pub use codec::{Codec, CodecError};
 pub use error::{Error, Result, Undecodable};
 pub use esdsl_macros::schema;
 pub use event::{AggregateId, Decodability, DecodeError, Decoded, Event, EventTypeInfo, Upcast};
 pub use store::{EventStore, LmdbStore};
-/// The `chrono` crate, whose `DateTime<Utc>` is the schema's `timestamp` type.
-pub use chrono;
 /// The `uuid` crate, whose `Uuid` is the schema's `uuid` type and the inner type of uuid ids.
 pub use uuid;
 
