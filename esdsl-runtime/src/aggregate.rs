@@ -302,7 +302,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         let Some(snapshot) = self.store.load_snapshot(stream, up_to)? else {
             return Ok(fresh);
         };
-        if snapshot.fingerprint != snapshots.fingerprint {
+        if snapshot.fingerprint != snapshots.fingerprint || snapshot.version > up_to {
             return Ok(fresh);
         }
         Ok(match (snapshots.decode)(&snapshot.state) {
@@ -353,7 +353,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 version: 0,
             },
         };
-        let limit = usize::try_from(up_to - loaded.version).unwrap_or(usize::MAX);
+        let limit = usize::try_from(up_to.saturating_sub(loaded.version)).unwrap_or(usize::MAX);
         let mut replayed = 0;
         if limit == 0 {
             return Ok((loaded, 0));

@@ -29,12 +29,21 @@ impl ReadModel<'_, '_> {
         [self.prefix, key].concat()
     }
 
+    /// The longest key this projection can use: LMDB's 511 bytes less the projection's name
+    /// and generation, which prefix every key.
+    pub fn max_key_len(&self) -> usize {
+        511usize.saturating_sub(self.prefix.len())
+    }
+
     /// The value under `key`.
     ///
     /// # Errors
     ///
     /// Storage errors.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if key.len() > self.max_key_len() {
+            return Ok(None);
+        }
         Ok(self
             .dbs
             .read_models
@@ -46,12 +55,14 @@ impl ReadModel<'_, '_> {
     ///
     /// # Errors
     ///
-    /// Storage errors; a key over 400 bytes is [`Error::InvalidInput`].
+    /// Storage errors; a key longer than [`ReadModel::max_key_len`] is
+    /// [`Error::InvalidInput`].
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        if key.len() > 400 {
+        if key.len() > self.max_key_len() {
             return Err(Error::InvalidInput(format!(
-                "read model key of {} bytes",
-                key.len()
+                "read model key of {} bytes, the limit for this projection is {}",
+                key.len(),
+                self.max_key_len()
             )));
         }
         let key = self.key(key);

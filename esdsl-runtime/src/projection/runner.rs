@@ -368,7 +368,7 @@ impl<P: StoreProjection> StoreRunner<P> {
         }
         let prefix = model_prefix(&self.name, generation);
         let (applied, handled) =
-            self.apply_batch(&batch.events, &prefix, &key, checkpoint, batch.reached)?;
+            self.apply_batch(&batch.events, generation, &key, checkpoint, batch.reached)?;
         match applied {
             Applied::Stale => {}
             Applied::All => {
@@ -391,13 +391,17 @@ impl<P: StoreProjection> StoreRunner<P> {
     fn apply_batch(
         &mut self,
         events: &[RecordedEvent],
-        prefix: &[u8],
+        generation: u64,
         key: &[u8],
         read_from: u64,
         reached: u64,
     ) -> Result<(Applied, u64)> {
+        let prefix = &model_prefix(&self.name, generation);
+        let name = self.name.as_str();
+        let count = self.options.partition.count.max(1);
         let projection = &mut self.projection;
         self.store.shared().write(|env, txn, dbs| {
+            check_partition_count(txn, dbs, name, generation, count)?;
             if stored_checkpoint(txn, dbs, key)? != read_from {
                 return Ok((Applied::Stale, 0));
             }
@@ -417,6 +421,9 @@ impl<P: StoreProjection> StoreRunner<P> {
                 match outcome {
                     Ok(applied) => handled += u64::from(applied),
                     Err(error) => {
+                        if let Some(storage) = storage_error(&error) {
+                            return Err(storage);
+                        }
                         let checkpoint = recorded.position - 1;
                         dbs.checkpoints.put(txn, key, &checkpoint.to_be_bytes())?;
                         return Ok((Applied::FailedAt(index, error.to_string()), handled));
@@ -454,7 +461,10 @@ impl<P: StoreProjection> StoreRunner<P> {
                             .put(txn, key, &failed.position.to_be_bytes())?;
                         Ok(Ok(applied))
                     }
-                    Err(error) => Ok(Err(error.to_string())),
+                    Err(error) => match storage_error(&error) {
+                        Some(storage) => Err(storage),
+                        None => Ok(Err(error.to_string())),
+                    },
                 }
             })?;
             match outcome {
@@ -537,16 +547,33 @@ impl<P: StoreProjection> StoreRunner<P> {
             let generation = self.generation()?;
             let prefix = model_prefix(&self.name, generation);
             let key = parked_key(&self.name, parked.position);
+            let checkpoint = checkpoint_key(&self.name, generation, self.options.partition);
+            let position = parked.position;
             let projection = &mut self.projection;
             let ok = self.store.shared().write(|env, txn, dbs| {
+                if dbs.parked.get(txn, &key)?.is_none() {
+                    // Replayed meanwhile by another runner.
+                    return Ok(true);
+                }
+                let at = stored_checkpoint(txn, dbs, &checkpoint)?;
+                if at < position - 1 {
+                    // The runner has not reached it: it will process the event itself.
+                    dbs.parked.delete(txn, &key)?;
+                    return Ok(true);
+                }
                 let mut nested = env.nested_write_txn(txn)?;
                 match apply_one(projection, &mut nested, dbs, &prefix, &recorded) {
                     Ok(_) => {
                         nested.commit()?;
                         dbs.parked.delete(txn, &key)?;
+                        if at == position - 1 {
+                            // Parked under `Stop`: the checkpoint waited before it.
+                            dbs.checkpoints
+                                .put(txn, &checkpoint, &position.to_be_bytes())?;
+                        }
                         Ok(true)
                     }
-                    Err(_) => Ok(false),
+                    Err(error) => storage_error(&error).map_or(Ok(false), Err),
                 }
             })?;
             if ok {
@@ -619,6 +646,11 @@ impl<P: StoreProjection> StoreRunner<P> {
                     &reached.to_be_bytes(),
                 )?;
             }
+            dbs.checkpoints.put(
+                txn,
+                &partitions_key(&name, generation),
+                &partitions.count.max(1).to_be_bytes(),
+            )?;
             dbs.checkpoints
                 .put(txn, &generation_key(&name), &generation.to_be_bytes())?;
             Ok(())
@@ -661,8 +693,52 @@ impl<P: StoreProjection> StoreRunner<P> {
             for key in &keys {
                 dbs.checkpoints.delete(txn, key)?;
             }
+            dbs.checkpoints
+                .delete(txn, &partitions_key(&self.name, generation))?;
             Ok(())
         })
+    }
+}
+
+/// A handler error that is the store's map filling up (or another process growing it): the
+/// write transaction must fail with it, so it grows the map and runs again.
+fn storage_error(error: &HandlerError) -> Option<Error> {
+    match error.downcast_ref::<Error>() {
+        Some(Error::Lmdb(heed::Error::Mdb(
+            mdb @ (heed::MdbError::MapFull | heed::MdbError::MapResized),
+        ))) => Some(Error::Lmdb(heed::Error::Mdb(*mdb))),
+        _ => None,
+    }
+}
+
+fn partitions_key(name: &str, generation: u64) -> Vec<u8> {
+    format!("\0partitions\0{name}@{generation}").into_bytes()
+}
+
+/// The first runner of a generation records how many partitions it runs as; a runner with
+/// another count (an old worker after a rebuild changed it, a misconfigured one) stops instead
+/// of re-applying its share of the log under checkpoints it does not have.
+fn check_partition_count(
+    txn: &mut heed::RwTxn<'_>,
+    dbs: &Dbs,
+    name: &str,
+    generation: u64,
+    count: u32,
+) -> Result<()> {
+    let key = partitions_key(name, generation);
+    match dbs.checkpoints.get(txn, &key)? {
+        None => {
+            dbs.checkpoints.put(txn, &key, &count.to_be_bytes())?;
+            Ok(())
+        }
+        Some(bytes) if bytes == count.to_be_bytes() => Ok(()),
+        Some(bytes) => {
+            let runs = bytes.try_into().map(u32::from_be_bytes).unwrap_or(0);
+            Err(Error::InvalidInput(format!(
+                "projection `{name}` runs as {runs} partition(s); this runner is one of \
+                 {count}: stop it, or rebuild with the new count"
+            )))
+        }
     }
 }
 

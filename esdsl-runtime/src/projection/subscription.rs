@@ -56,7 +56,9 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
     /// Storage errors, and [`crate::Error::Corrupt`] for a damaged record (the subscription
     /// moves past it).
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<RecordedEvent>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
         loop {
             if let Some(event) = self.buffer.pop_front() {
                 return Ok(Some(event));
@@ -94,7 +96,8 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
                         } => key.parse().ok(),
                         _ => None,
                     };
-                    self.position = damaged.unwrap_or(last + 1).max(last);
+                    // Any other error may be transient: deliver from the last event again.
+                    self.position = damaged.unwrap_or(last).max(last);
                     return Err(error);
                 }
             }

@@ -40,6 +40,40 @@ const CROSS_PROCESS_POLL: Duration = Duration::from_millis(50);
 /// Snapshots kept per stream.
 const KEPT_SNAPSHOTS: usize = 3;
 
+thread_local! {
+    /// Set while this thread runs a write transaction's closure (a projection handler).
+    static INSIDE_WRITE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread as inside a write transaction until dropped.
+struct InsideWrite;
+
+impl InsideWrite {
+    fn enter() -> InsideWrite {
+        INSIDE_WRITE.with(|inside| inside.set(true));
+        InsideWrite
+    }
+}
+
+impl Drop for InsideWrite {
+    fn drop(&mut self) {
+        INSIDE_WRITE.with(|inside| inside.set(false));
+    }
+}
+
+/// LMDB has one write lock: an append or a second write transaction started from inside a
+/// write transaction (a store projection's handler) would wait for itself forever.
+pub(crate) fn refuse_inside_write() -> Result<()> {
+    if INSIDE_WRITE.with(std::cell::Cell::get) {
+        return Err(Error::InvalidInput(
+            "the store cannot be written from inside a store projection's handler (LMDB's \
+             single write lock is held there); write through the `ReadModel` instead"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `snapshots` key: stream name, NUL, version.
 fn snapshot_key(stream: &str, version: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(stream.len() + 9);
@@ -169,6 +203,7 @@ impl Shared {
         &self,
         mut f: impl FnMut(&Env<WithoutTls>, &mut RwTxn<'_>, &Dbs) -> Result<T>,
     ) -> Result<T> {
+        refuse_inside_write()?;
         let mut attempts = 0;
         loop {
             let guard = self.gate.read().unwrap_or_else(|p| p.into_inner());
@@ -182,7 +217,11 @@ impl Shared {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let result = f(&self.env, &mut txn, &self.dbs).and_then(|out| {
+            let result = {
+                let _inside = InsideWrite::enter();
+                f(&self.env, &mut txn, &self.dbs)
+            }
+            .and_then(|out| {
                 txn.commit()?;
                 Ok(out)
             });
@@ -206,21 +245,27 @@ impl Shared {
         timeout: Duration,
         poll: Duration,
     ) -> Result<u64> {
-        let deadline = Instant::now() + timeout;
+        let start = Instant::now();
+        let deadline = start.checked_add(timeout);
         loop {
             // Read the commit counter before the head, so a commit in between is not missed.
             let seen = *self.commits.lock().unwrap_or_else(|p| p.into_inner());
             let head = self.read(|txn, dbs| last_position(txn, dbs))?;
             let now = Instant::now();
-            if head > after || now >= deadline {
+            let left = deadline.map_or(poll, |d| d.saturating_duration_since(now));
+            if head > after || left.is_zero() {
                 return Ok(head);
             }
-            let wait = (deadline - now).min(poll);
             let commits = self.commits.lock().unwrap_or_else(|p| p.into_inner());
-            let _woken = self
+            let (commits, _) = self
                 .committed
-                .wait_timeout_while(commits, wait, |count| *count == seen)
+                .wait_timeout_while(commits, left.min(poll), |count| *count == seen)
                 .unwrap_or_else(|p| p.into_inner());
+            if *commits != seen {
+                // Woken: by a commit (the caller reads it) or by `wake_waiters` (a stop).
+                drop(commits);
+                return self.read(|txn, dbs| last_position(txn, dbs));
+            }
         }
     }
 
@@ -479,6 +524,7 @@ impl LmdbStore {
         appends: Vec<StreamAppend>,
         metadata: &Metadata,
     ) -> Result<oneshot::Receiver<Result<Vec<AppendResult>>>> {
+        refuse_inside_write()?;
         validate_append(&appends)?;
         validate_metadata(metadata)?;
         let (reply, receiver) = oneshot::channel();
@@ -645,6 +691,7 @@ impl EventStore for LmdbStore {
     }
 
     fn save_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        super::validate_stream_name(&snapshot.stream)?;
         let key = snapshot_key(&snapshot.stream, snapshot.version);
         let mut value = Vec::with_capacity(8 + snapshot.state.len());
         value.extend_from_slice(&snapshot.fingerprint.to_be_bytes());
@@ -668,13 +715,17 @@ impl EventStore for LmdbStore {
     }
 
     fn load_snapshot(&self, stream: &str, at_most: u64) -> Result<Option<Snapshot>> {
+        super::validate_stream_name(stream)?;
         self.inner.shared.read(|txn, dbs| {
             let start = snapshot_key(stream, 0);
             let end = snapshot_key(stream, at_most);
             let range = (Bound::Included(&start[..]), Bound::Included(&end[..]));
             for entry in dbs.snapshots.rev_range(txn, &range)? {
                 let (key, value) = entry?;
-                let version = key.len().checked_sub(8).and_then(|at| u64_from(&key[at..]));
+                if key.len() != stream.len() + 9 {
+                    continue;
+                }
+                let version = u64_from(&key[stream.len() + 1..]).filter(|v| *v <= at_most);
                 let fingerprint = value.get(..8).and_then(u64_from);
                 if let (Some(version), Some(fingerprint)) = (version, fingerprint) {
                     return Ok(Some(Snapshot {

@@ -28,6 +28,8 @@ pub use verify::{BackupReport, VerifyReport, Violation};
 pub const MAX_STREAM_NAME: usize = 400;
 /// The longest event type name, in bytes.
 pub const MAX_EVENT_TYPE: usize = 255;
+/// LMDB's longest key, in bytes.
+const MAX_KEY: usize = 511;
 
 /// What an append expects of its stream; a mismatch is an [`Error::Conflict`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -423,6 +425,10 @@ pub struct Snapshot {
 /// The longest checkpoint or projection name, in bytes.
 pub const MAX_CONSUMER_NAME: usize = 200;
 
+pub(crate) fn validate_stream_name(stream: &str) -> Result<()> {
+    validate_name("stream name", stream, MAX_STREAM_NAME)
+}
+
 pub(crate) fn validate_consumer_name(name: &str) -> Result<()> {
     validate_name("consumer name", name, MAX_CONSUMER_NAME)
 }
@@ -466,9 +472,10 @@ pub fn check_decodable<E: Event>(store: &dyn EventStore) -> Result<()> {
 }
 
 pub(crate) fn validate_append(appends: &[StreamAppend]) -> Result<()> {
-    for (i, append) in appends.iter().enumerate() {
+    let mut seen = std::collections::HashSet::with_capacity(appends.len());
+    for append in appends {
         validate_name("stream name", &append.stream, MAX_STREAM_NAME)?;
-        if appends[..i].iter().any(|a| a.stream == append.stream) {
+        if !seen.insert(append.stream.as_str()) {
             return Err(Error::InvalidInput(format!(
                 "stream `{}` appears twice in one append",
                 append.stream
@@ -476,6 +483,23 @@ pub(crate) fn validate_append(appends: &[StreamAppend]) -> Result<()> {
         }
         for event in &append.events {
             validate_name("event type", &event.event_type, MAX_EVENT_TYPE)?;
+            // The catalog key holds the stream's category, the type and 6 more bytes; LMDB keys
+            // are at most 511 bytes.
+            let key = category(&append.stream).len() + event.event_type.len() + 6;
+            if key > MAX_KEY {
+                return Err(Error::InvalidInput(format!(
+                    "stream category `{}` and event type `{}` are {key} bytes together with \
+                     their separators, the limit is {MAX_KEY}",
+                    category(&append.stream),
+                    event.event_type
+                )));
+            }
+            if u32::try_from(event.payload.len()).is_err() {
+                return Err(Error::InvalidInput(format!(
+                    "payload of `{}` is over 4 GiB",
+                    event.event_type
+                )));
+            }
         }
     }
     Ok(())

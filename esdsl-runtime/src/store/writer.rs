@@ -181,67 +181,42 @@ fn commit(
             continue;
         }
 
-        let mut results = Vec::with_capacity(request.appends.len());
-        for (append, head) in request.appends.iter().zip(heads) {
-            if append.events.is_empty() {
-                results.push(AppendResult {
-                    version: head.map_or(0, |h| h.version),
-                    first_position: None,
-                    last_position: None,
-                });
-                continue;
+        // Each request writes in a nested transaction: an error that belongs to one request
+        // (a value LMDB refuses, say) fails that caller alone.
+        let (position_before, stream_id_before) = (next_position, next_stream_id);
+        let mut added: HashMap<Vec<u8>, u64> = HashMap::new();
+        let written = {
+            let mut child = shared.env.nested_write_txn(&mut txn)?;
+            let mut cursor = Cursor {
+                next_position: &mut next_position,
+                next_stream_id: &mut next_stream_id,
+                catalog: &mut added,
+                buffer,
+                now,
+            };
+            match write_request(&mut child, &dbs, request, &heads, &mut cursor) {
+                Ok(results) => child.commit().map(|()| results).map_err(Error::from),
+                Err(error) => Err(error),
             }
-            let mut head = head.unwrap_or_else(|| {
-                let id = next_stream_id;
-                next_stream_id += 1;
-                Head { id, version: 0 }
-            });
-            let first_position = next_position;
-            for event in &append.events {
-                head.version += 1;
-                let position = next_position;
-                next_position += 1;
-                let envelope = Envelope {
-                    event_id: Uuid::now_v7(),
-                    recorded_at: now,
-                    stream: &append.stream,
-                    version: head.version,
-                    event_type: &event.event_type,
-                    schema_version: event.schema_version,
-                    codec: event.codec,
-                    correlation_id: request.metadata.correlation_id,
-                    causation_id: request.metadata.causation_id,
-                    metadata: &request.metadata.user,
-                };
-                record::encode(&envelope, &event.payload, buffer);
-                let position_key = position.to_be_bytes();
-                dbs.events
-                    .put_with_flags(&mut txn, PutFlags::APPEND, &position_key, buffer)?;
-                dbs.stream_index.put(
-                    &mut txn,
-                    &stream_key(head.id, head.version),
-                    &position_key,
-                )?;
-                *catalog
-                    .entry(catalog_key(
-                        category(&append.stream),
-                        &event.event_type,
-                        event.schema_version,
-                    ))
-                    .or_default() += 1;
+        };
+        match written {
+            Ok(results) => {
+                for (key, count) in added {
+                    *catalog.entry(key).or_default() += count;
+                }
+                outcomes.push(Ok(results));
             }
-            dbs.streams.put(
-                &mut txn,
-                append.stream.as_bytes(),
-                &stream_head(head.id, head.version),
-            )?;
-            results.push(AppendResult {
-                version: head.version,
-                first_position: Some(first_position),
-                last_position: Some(next_position - 1),
-            });
+            Err(
+                error @ Error::Lmdb(heed::Error::Mdb(MdbError::MapFull | MdbError::MapResized)),
+            ) => {
+                return Err(error);
+            }
+            Err(error) => {
+                next_position = position_before;
+                next_stream_id = stream_id_before;
+                outcomes.push(Err(error));
+            }
         }
-        outcomes.push(Ok(results));
     }
 
     for (key, added) in catalog {
@@ -260,6 +235,84 @@ fn commit(
     }
     txn.commit()?;
     Ok(outcomes)
+}
+
+/// Where the batch's counters stand while a request is written.
+struct Cursor<'a> {
+    next_position: &'a mut u64,
+    next_stream_id: &'a mut u64,
+    catalog: &'a mut HashMap<Vec<u8>, u64>,
+    buffer: &'a mut Vec<u8>,
+    now: DateTime<Utc>,
+}
+
+/// Writes one request whose expected versions were checked.
+fn write_request(
+    txn: &mut RwTxn<'_>,
+    dbs: &Dbs,
+    request: &Request,
+    heads: &[Option<Head>],
+    cursor: &mut Cursor<'_>,
+) -> Result<Vec<AppendResult>> {
+    let mut results = Vec::with_capacity(request.appends.len());
+    for (append, head) in request.appends.iter().zip(heads) {
+        if append.events.is_empty() {
+            results.push(AppendResult {
+                version: head.map_or(0, |h| h.version),
+                first_position: None,
+                last_position: None,
+            });
+            continue;
+        }
+        let mut head = head.unwrap_or_else(|| {
+            let id = *cursor.next_stream_id;
+            *cursor.next_stream_id += 1;
+            Head { id, version: 0 }
+        });
+        let first_position = *cursor.next_position;
+        for event in &append.events {
+            head.version += 1;
+            let position = *cursor.next_position;
+            *cursor.next_position += 1;
+            let envelope = Envelope {
+                event_id: Uuid::now_v7(),
+                recorded_at: cursor.now,
+                stream: &append.stream,
+                version: head.version,
+                event_type: &event.event_type,
+                schema_version: event.schema_version,
+                codec: event.codec,
+                correlation_id: request.metadata.correlation_id,
+                causation_id: request.metadata.causation_id,
+                metadata: &request.metadata.user,
+            };
+            record::encode(&envelope, &event.payload, cursor.buffer);
+            let position_key = position.to_be_bytes();
+            dbs.events
+                .put_with_flags(txn, PutFlags::APPEND, &position_key, cursor.buffer)?;
+            dbs.stream_index
+                .put(txn, &stream_key(head.id, head.version), &position_key)?;
+            *cursor
+                .catalog
+                .entry(catalog_key(
+                    category(&append.stream),
+                    &event.event_type,
+                    event.schema_version,
+                ))
+                .or_default() += 1;
+        }
+        dbs.streams.put(
+            txn,
+            append.stream.as_bytes(),
+            &stream_head(head.id, head.version),
+        )?;
+        results.push(AppendResult {
+            version: head.version,
+            first_position: Some(first_position),
+            last_position: Some(*cursor.next_position - 1),
+        });
+    }
+    Ok(results)
 }
 
 fn read_head(txn: &RwTxn<'_>, dbs: &Dbs, stream: &str) -> Result<Option<Head>> {

@@ -6,6 +6,7 @@ mod bank;
 mod concurrency;
 mod crash;
 mod projections;
+mod regressions;
 mod reliability;
 mod repository;
 mod snapshots;
