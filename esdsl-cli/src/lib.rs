@@ -22,6 +22,7 @@ mod generate;
 mod git;
 mod lock;
 mod output;
+mod store;
 
 /// `cargo` runs `cargo-esdsl esdsl ARGS...`.
 #[derive(Debug, Parser)]
@@ -47,6 +48,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Append what the schemas add to the lock file (refuses changes `check` denies).
     Lock(lock::LockArgs),
+    /// Verify or back up an LMDB event store.
+    Store(store::StoreArgs),
 }
 
 /// What a command found, mapped to the exit code.
@@ -109,6 +112,7 @@ where
         Command::Generate(args) => generate::run(&args, stdout, stderr, color),
         Command::Check(args) => check::run(&args, stdout, stderr, color),
         Command::Lock(args) => lock::run(&args, stdout, stderr, color),
+        Command::Store(args) => store::run(&args, stdout),
     };
     match result {
         Ok(Outcome::Success) => 0,

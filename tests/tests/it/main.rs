@@ -3,5 +3,6 @@
 mod evolution;
 mod generate;
 mod hygiene;
+mod store_cli;
 mod ui;
 mod upcast;
