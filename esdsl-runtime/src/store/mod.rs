@@ -372,8 +372,9 @@ pub trait EventStore: Send + Sync {
     /// Storage errors.
     fn catalog(&self) -> Result<Vec<CatalogEntry>>;
 
-    /// Blocks until the head position is past `after` or `timeout` passes, and returns the
-    /// head. Woken by the commit, not by polling, for commits made through this handle.
+    /// Blocks until the head position is past `after`, a commit or a stop wakes it, or
+    /// `timeout` passes, and returns the head (callers loop until it is past `after`). Woken by
+    /// the commit, not by polling, for commits made through this process's store.
     ///
     /// # Errors
     ///
