@@ -34,3 +34,43 @@ pub fn schema(input: TokenStream) -> TokenStream {
             .into(),
     }
 }
+
+/// Implements `esdsl_runtime::Event` for an enum of events; see `docs/derive.md`.
+///
+/// ```ignore
+/// #[derive(Debug, Clone, PartialEq, esdsl_runtime::Event)]
+/// #[event(aggregate = "Account")]
+/// pub enum AccountEvent {
+///     #[event(history(v1::AccountOpened))]
+///     AccountOpened(v2::AccountOpened),
+///     MoneyWithdrawn(v1::MoneyWithdrawn),
+/// }
+/// ```
+#[proc_macro_derive(Event, attributes(event))]
+pub fn derive_event(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    esdsl_schema::derive::event(&input).into()
+}
+
+/// Binds an aggregate's state to its name, id type and events, and implements
+/// `esdsl_runtime::Aggregate` through the state's own `apply` and `handle`; see `docs/derive.md`.
+#[proc_macro_derive(Aggregate, attributes(aggregate))]
+pub fn derive_aggregate(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    esdsl_schema::derive::aggregate(&input).into()
+}
+
+/// Describes a version struct or record type, and derives the upcast from the previous version
+/// field by field (`#[record(upcast_from = ...)]`); see `docs/derive.md`.
+#[proc_macro_derive(Record, attributes(record))]
+pub fn derive_record(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    esdsl_schema::derive::record(&input).into()
+}
+
+/// Describes an enum of named values stored by name (serde's names); see `docs/derive.md`.
+#[proc_macro_derive(Enum)]
+pub fn derive_enum(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    esdsl_schema::derive::enumeration(&input).into()
+}

@@ -13,11 +13,13 @@
 mod aggregate;
 mod codec;
 pub mod conformance;
+pub mod describe;
 mod error;
 mod event;
 pub mod projection;
 pub mod store;
 pub mod testing;
+mod widen;
 
 pub use aggregate::{
     Aggregate, ExecuteError, Executed, Loaded, Repository, SnapshotPolicy, SnapshotState,
@@ -27,8 +29,11 @@ pub use aggregate::{
 pub use chrono;
 pub use codec::{Codec, CodecError};
 pub use error::{Error, Result, Undecodable};
-pub use esdsl_macros::schema;
+pub use esdsl_macros::{Aggregate, Enum, Event, Record, schema};
 pub use event::{AggregateId, Decodability, DecodeError, Decoded, Event, EventTypeInfo, Upcast};
+/// The `serde` crate, for `#[derive(Serialize, Deserialize)]` on derive-declared events without
+/// a dependency of your own: add `#[serde(crate = "esdsl_runtime::serde")]`.
+pub use serde;
 pub use store::{EventStore, LmdbStore};
 /// The `uuid` crate, whose `Uuid` is the schema's `uuid` type and the inner type of uuid ids.
 pub use uuid;
@@ -39,6 +44,9 @@ pub mod __private {
     pub use chrono;
     pub use serde;
     pub use uuid;
+
+    pub use crate::describe::default_value;
+    pub use crate::widen::{FieldUpcast, Widen};
 
     use crate::{Codec, DecodeError};
 

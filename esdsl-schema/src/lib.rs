@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod codegen;
+pub mod derive;
 pub mod diag;
 pub mod evolve;
 pub mod lock;

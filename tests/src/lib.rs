@@ -3,6 +3,8 @@
 //! check that both behave the same and that upcasting follows every rule.
 #![deny(warnings)]
 
+pub mod bank_derive;
+
 /// `schemas/bank.toml` through the `schema!` macro.
 pub mod bank {
     esdsl_runtime::schema!("../schemas/bank.toml");

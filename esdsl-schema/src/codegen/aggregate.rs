@@ -1,6 +1,6 @@
 //! Per aggregate: the id type, the event enum and its `Event` implementation.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::model::{Aggregate, Event, IdType, Schema};
@@ -10,7 +10,8 @@ use super::events::version_module_ident;
 
 pub(crate) fn aggregate(schema: &Schema, aggregate: &Aggregate) -> TokenStream {
     let events: Vec<&Event> = schema.events_of(&aggregate.name.text).collect();
-    let id = id_type(aggregate);
+    let enum_name = format_ident!("{}Event", aggregate.name.text);
+    let id = id_type(aggregate, &quote!(pub), &quote!(#enum_name));
     let event_enum = event_enum(aggregate, &events);
     quote! {
         #id
@@ -18,9 +19,13 @@ pub(crate) fn aggregate(schema: &Schema, aggregate: &Aggregate) -> TokenStream {
     }
 }
 
-fn id_type(aggregate: &Aggregate) -> TokenStream {
+/// The id type `<Aggregate>Id` with visibility `vis`, bound to the event family `event_enum`.
+pub(crate) fn id_type(
+    aggregate: &Aggregate,
+    vis: &TokenStream,
+    event_enum: &TokenStream,
+) -> TokenStream {
     let name = format_ident!("{}Id", aggregate.name.text);
-    let event_enum = format_ident!("{}Event", aggregate.name.text);
     let aggregate_name = &aggregate.name.text;
     let doc = format!("Identifies one `{aggregate_name}`; its stream is `{aggregate_name}-<id>`.");
     let (inner, copy, extra) = match aggregate.id {
@@ -56,7 +61,7 @@ fn id_type(aggregate: &Aggregate) -> TokenStream {
             ::esdsl_runtime::__private::serde::Deserialize,
         )]
         #[serde(crate = "::esdsl_runtime::__private::serde", transparent)]
-        pub struct #name(pub #inner);
+        #vis struct #name(pub #inner);
 
         #extra
 
@@ -104,8 +109,6 @@ fn event_enum(aggregate: &Aggregate, events: &[&Event]) -> TokenStream {
         .iter()
         .map(|e| format_ident!("{}", e.name.text))
         .collect();
-    let stored: Vec<&str> = live.iter().map(|e| e.name.text.as_str()).collect();
-    let newest: Vec<u32> = live.iter().map(|e| e.newest()).collect();
     let variant_docs = live.iter().map(|e| {
         let doc = e
             .doc
@@ -113,10 +116,89 @@ fn event_enum(aggregate: &Aggregate, events: &[&Event]) -> TokenStream {
             .unwrap_or_else(|| format!("The `{}` event.", e.name.text));
         doc_attrs(Some(&doc))
     });
-    let type_infos = events.iter().map(|e| {
-        let stored = &e.name.text;
-        let renamed = e.renamed_from.iter().map(|n| n.text.as_str());
-        let newest = e.newest();
+    let family = Family {
+        name: quote!(#name),
+        aggregate: aggregate_name.clone(),
+        events: events
+            .iter()
+            .map(|e| {
+                let variant = format_ident!("{}", e.name.text);
+                FamilyEvent {
+                    payload: quote!(self::#variant),
+                    versions: e
+                        .versions
+                        .iter()
+                        .map(|v| {
+                            let module = version_module_ident(v.number);
+                            quote!(self::#module::#variant)
+                        })
+                        .collect(),
+                    variant,
+                    stored: e.name.text.clone(),
+                    renamed_from: e.renamed_from.iter().map(|n| n.text.clone()).collect(),
+                    retired: e.retired,
+                }
+            })
+            .collect(),
+    };
+    let event_impl = event_impl(&family);
+
+    let doc = doc_attrs(Some(&doc));
+    quote! {
+        #doc
+        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+        pub enum #name {
+            #(
+                #variant_docs
+                #variants(self::#variants),
+            )*
+        }
+
+        #event_impl
+    }
+}
+
+/// A family of events as code generation needs it, whether declared in a schema file or with
+/// `#[derive(Event)]`: the enum, and for each event its variant, stored names and the Rust
+/// type of every version.
+pub(crate) struct Family {
+    /// The enum's type.
+    pub(crate) name: TokenStream,
+    /// The aggregate's name.
+    pub(crate) aggregate: String,
+    /// Every event, live and retired, in declaration order.
+    pub(crate) events: Vec<FamilyEvent>,
+}
+
+/// One event of a [`Family`].
+pub(crate) struct FamilyEvent {
+    /// The enum variant (unused for a retired event).
+    pub(crate) variant: Ident,
+    /// The type the variant wraps: the newest version.
+    pub(crate) payload: TokenStream,
+    /// The stored type name.
+    pub(crate) stored: String,
+    /// Older stored names.
+    pub(crate) renamed_from: Vec<String>,
+    /// Retired: skipped on decode, not a variant.
+    pub(crate) retired: bool,
+    /// The Rust type of each version, oldest first.
+    pub(crate) versions: Vec<TokenStream>,
+}
+
+/// `From<payload>` for each live event and the `Event` implementation of a family.
+pub(crate) fn event_impl(family: &Family) -> TokenStream {
+    let name = &family.name;
+    let aggregate_name = &family.aggregate;
+    let live: Vec<&FamilyEvent> = family.events.iter().filter(|e| !e.retired).collect();
+    let variants: Vec<&Ident> = live.iter().map(|e| &e.variant).collect();
+    let payloads: Vec<&TokenStream> = live.iter().map(|e| &e.payload).collect();
+    let stored: Vec<&str> = live.iter().map(|e| e.stored.as_str()).collect();
+    let newest: Vec<u32> = live.iter().map(|e| newest_version(e)).collect();
+    let type_infos = family.events.iter().map(|e| {
+        let stored = &e.stored;
+        let renamed = &e.renamed_from;
+        let newest = newest_version(e);
         let retired = e.retired;
         quote! {
             ::esdsl_runtime::EventTypeInfo {
@@ -127,7 +209,7 @@ fn event_enum(aggregate: &Aggregate, events: &[&Event]) -> TokenStream {
             }
         }
     });
-    let decode_arms = events.iter().map(|e| decode_arm(e));
+    let decode_arms = family.events.iter().map(decode_arm);
 
     let (type_body, version_body, encode_body) = if live.is_empty() {
         (
@@ -148,21 +230,11 @@ fn event_enum(aggregate: &Aggregate, events: &[&Event]) -> TokenStream {
         quote!(codec)
     };
 
-    let doc = doc_attrs(Some(&doc));
     quote! {
-        #doc
-        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
-        pub enum #name {
-            #(
-                #variant_docs
-                #variants(self::#variants),
-            )*
-        }
-
         #(
             #[automatically_derived]
-            impl ::core::convert::From<self::#variants> for #name {
-                fn from(event: self::#variants) -> Self {
+            impl ::core::convert::From<#payloads> for #name {
+                fn from(event: #payloads) -> Self {
                     Self::#variants(event)
                 }
             }
@@ -208,30 +280,34 @@ fn event_enum(aggregate: &Aggregate, events: &[&Event]) -> TokenStream {
     }
 }
 
+fn newest_version(event: &FamilyEvent) -> u32 {
+    u32::try_from(event.versions.len()).unwrap_or(u32::MAX)
+}
+
 /// The arm of `decode` for one event: decode the stored version, then upcast step by step.
-fn decode_arm(event: &Event) -> TokenStream {
-    let names = std::iter::once(event.name.text.as_str())
-        .chain(event.renamed_from.iter().map(|n| n.text.as_str()));
+fn decode_arm(event: &FamilyEvent) -> TokenStream {
+    let names =
+        std::iter::once(event.stored.as_str()).chain(event.renamed_from.iter().map(String::as_str));
     if event.retired {
         return quote! {
             #(#names)|* => ::core::result::Result::Ok(::esdsl_runtime::Decoded::Skipped),
         };
     }
-    let name = format_ident!("{}", event.name.text);
-    let newest = event.newest();
-    let version_arms = event.versions.iter().map(|version| {
-        let number = version.number;
-        let module = version_module_ident(number);
+    let variant = &event.variant;
+    let newest = newest_version(event);
+    let version_arms = event.versions.iter().enumerate().map(|(index, ty)| {
+        let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
         let mut expr = quote! {
-            ::esdsl_runtime::__private::decode_payload::<self::#module::#name>(
+            ::esdsl_runtime::__private::decode_payload::<#ty>(
                 codec, payload, event_type, #number,
             )?
         };
-        for to in number + 1..=newest {
-            let from_module = version_module_ident(to - 1);
-            let to_module = version_module_ident(to);
+        for (previous, next) in event.versions[index..]
+            .iter()
+            .zip(&event.versions[index + 1..])
+        {
             expr = quote! {
-                <self::#to_module::#name as ::esdsl_runtime::Upcast<self::#from_module::#name>>::upcast(
+                <#next as ::esdsl_runtime::Upcast<#previous>>::upcast(
                     #expr
                 )
             };
@@ -248,7 +324,7 @@ fn decode_arm(event: &Event) -> TokenStream {
                     );
                 }
             };
-            ::core::result::Result::Ok(::esdsl_runtime::Decoded::Event(Self::#name(event)))
+            ::core::result::Result::Ok(::esdsl_runtime::Decoded::Event(Self::#variant(event)))
         }
     }
 }

@@ -12,6 +12,8 @@ use quote::quote;
 
 use crate::model::Schema;
 
+pub(crate) use aggregate::{Family, FamilyEvent, event_impl, id_type};
+
 /// The Rust items for a validated schema.
 ///
 /// The items are meant to stand in their own module (the version modules are named `v1`,

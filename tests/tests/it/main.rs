@@ -1,5 +1,6 @@
 //! Integration tests across crates: one binary, one module per area.
 
+mod derive;
 mod evolution;
 mod generate;
 mod hygiene;

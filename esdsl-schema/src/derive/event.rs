@@ -1,0 +1,493 @@
+//! `#[derive(Event)]`: an enum of events, each variant wrapping the newest version's struct.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::attr::{self, Errors};
+use crate::codegen::{Family, FamilyEvent, event_impl};
+
+const ENUM_KEYS: [&str; 2] = ["aggregate", "retired"];
+const VARIANT_KEYS: [&str; 5] = ["name", "renamed_from", "version", "history", "upcast"];
+const RETIRED_KEYS: [&str; 4] = ["name", "versions", "renamed_from", "doc"];
+const STEP_KINDS: [&str; 4] = ["fields", "from", "with", "manual"];
+
+/// How one step (from version `n - 1` to `n`) upcasts.
+enum StepKind {
+    /// Derived field by field on the newer struct (`#[record(upcast_from = ...)]`).
+    Fields,
+    /// `From<previous>` implemented for the newer struct.
+    From,
+    /// A named function `fn(previous) -> newer`.
+    With(syn::Path),
+    /// An `Upcast` impl written by hand.
+    Manual,
+}
+
+/// One event as the attributes declare it.
+struct EventDecl {
+    variant: syn::Ident,
+    stored: String,
+    stored_span: Span,
+    renamed_from: Vec<syn::LitStr>,
+    retired: bool,
+    doc: Option<String>,
+    /// Every version's type, oldest first.
+    versions: Vec<syn::Type>,
+    /// Steps not derived field by field, by the version they lead to.
+    steps: BTreeMap<u32, StepKind>,
+}
+
+pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    let name = &input.ident;
+    attr::no_generics(&input.generics, "Event", &mut errors);
+    let syn::Data::Enum(data) = &input.data else {
+        errors.at(
+            name,
+            "`#[derive(Event)]` applies to an enum of events",
+            "write `enum AccountEvent { Opened(Opened), ... }`, each variant wrapping the \
+             struct of the event's newest version",
+        );
+        return fallback(name, &errors);
+    };
+
+    let mut aggregate: Option<syn::LitStr> = None;
+    let mut retired = Vec::new();
+    attr::read(
+        &input.attrs,
+        "event",
+        &ENUM_KEYS,
+        &mut errors,
+        |key, meta, errors| {
+            match key {
+                "aggregate" => aggregate = Some(attr::string(meta)?),
+                _ => {
+                    if let Some(event) = retired_event(meta, errors)? {
+                        retired.push(event);
+                    }
+                }
+            }
+            Ok(())
+        },
+    );
+    if aggregate.is_none() {
+        errors.at(
+            name,
+            "`#[derive(Event)]` needs the aggregate these events belong to",
+            "add `#[event(aggregate = \"Account\")]` above the enum",
+        );
+    }
+
+    let mut events: Vec<EventDecl> = data
+        .variants
+        .iter()
+        .filter_map(|variant| live_event(variant, &mut errors))
+        .collect();
+    events.extend(retired);
+    check_names(&events, &mut errors);
+
+    let Some(aggregate) = aggregate.filter(|_| errors.is_empty()) else {
+        return fallback(name, &errors);
+    };
+    let aggregate = aggregate.value();
+    let family = Family {
+        name: quote!(#name),
+        aggregate: aggregate.clone(),
+        events: events
+            .iter()
+            .map(|e| {
+                let versions: Vec<TokenStream> = e.versions.iter().map(|t| quote!(#t)).collect();
+                FamilyEvent {
+                    variant: e.variant.clone(),
+                    payload: versions.last().cloned().unwrap_or_default(),
+                    stored: e.stored.clone(),
+                    renamed_from: e.renamed_from.iter().map(syn::LitStr::value).collect(),
+                    retired: e.retired,
+                    versions,
+                }
+            })
+            .collect(),
+    };
+    let event_impl = event_impl(&family);
+    let steps = events.iter().filter(|e| !e.retired).map(step_impls);
+    let describe = describe(name, &aggregate, &events);
+    quote! {
+        #event_impl
+        #(#steps)*
+        #describe
+    }
+}
+
+/// A variant: one live event.
+fn live_event(variant: &syn::Variant, errors: &mut Errors) -> Option<EventDecl> {
+    let payload = match &variant.fields {
+        syn::Fields::Unnamed(fields) if fields.unnamed.len() == 1 => {
+            fields.unnamed.first().map(|f| f.ty.clone())
+        }
+        _ => None,
+    };
+    let ident = &variant.ident;
+    if payload.is_none() {
+        errors.at(
+            variant,
+            &format!("variant `{ident}` must wrap one event struct"),
+            &format!("write `{ident}({ident})`, the struct of the event's newest version"),
+        );
+    }
+    let mut event = EventDecl {
+        variant: ident.clone(),
+        stored: ident.to_string(),
+        stored_span: ident.span(),
+        renamed_from: Vec::new(),
+        retired: false,
+        doc: attr::doc(&variant.attrs),
+        versions: Vec::new(),
+        steps: BTreeMap::new(),
+    };
+    let mut version: Option<syn::LitInt> = None;
+    let mut steps = Vec::new();
+    attr::read(
+        &variant.attrs,
+        "event",
+        &VARIANT_KEYS,
+        errors,
+        |key, meta, errors| {
+            match key {
+                "name" => {
+                    let name = attr::string(meta)?;
+                    event.stored = name.value();
+                    event.stored_span = name.span();
+                }
+                "renamed_from" => event.renamed_from.extend(attr::strings(meta)?),
+                "version" => version = Some(meta.value()?.parse()?),
+                "history" => event.versions.extend(attr::types(meta)?),
+                _ => steps.extend(step_kinds(meta, errors)?),
+            }
+            Ok(())
+        },
+    );
+    event.versions.extend(payload.clone());
+    let newest = u32::try_from(event.versions.len()).unwrap_or(u32::MAX);
+    if let Some(version) = &version {
+        match version.base10_parse::<u32>() {
+            Ok(declared) if declared == newest => {}
+            Ok(declared) => {
+                let older = newest.saturating_sub(1);
+                let plural = if older == 1 { "" } else { "s" };
+                errors.at(
+                    version,
+                    &format!(
+                        "event `{}` is at `version = {declared}` but `history` lists {older} \
+                         older version{plural}",
+                        event.stored
+                    ),
+                    &format!(
+                        "list the structs of versions 1 to {} in `history(...)`, oldest first",
+                        declared.saturating_sub(1)
+                    ),
+                );
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    for (step, number, kind) in steps {
+        if (2..=newest).contains(&number) {
+            event.steps.insert(number, kind);
+        } else {
+            let range = if newest < 2 {
+                "it has one version, so no steps".to_owned()
+            } else {
+                format!("its steps are `v2` to `v{newest}`")
+            };
+            errors.at(
+                &step,
+                &format!("`{step}` is not a step of event `{}`", event.stored),
+                &format!("{range}: `vN` names the step from version N-1 to N"),
+            );
+        }
+    }
+    payload.map(|_| event)
+}
+
+/// `upcast(v2 = from, v3 = with(path), v4 = manual)`.
+fn step_kinds(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Vec<(syn::Ident, u32, StepKind)>> {
+    let mut steps = Vec::new();
+    meta.parse_nested_meta(|step| {
+        let Some(ident) = step.path.get_ident().cloned() else {
+            errors.at(
+                &step.path,
+                "a step is named `vN`",
+                "write `upcast(v2 = from)`",
+            );
+            return attr::skip_value(&step);
+        };
+        let number = ident
+            .to_string()
+            .strip_prefix('v')
+            .and_then(|n| n.parse::<u32>().ok());
+        let Some(number) = number else {
+            errors.at(
+                &ident,
+                &format!("`{ident}` is not a step"),
+                "a step is named after the version it leads to: `upcast(v2 = from)`",
+            );
+            return attr::skip_value(&step);
+        };
+        let value = step.value()?;
+        let kind_ident: syn::Ident = value.parse()?;
+        let kind = match kind_ident.to_string().as_str() {
+            "fields" => StepKind::Fields,
+            "from" => StepKind::From,
+            "manual" => StepKind::Manual,
+            "with" => {
+                let content;
+                syn::parenthesized!(content in value);
+                StepKind::With(content.parse()?)
+            }
+            other => {
+                let help = match crate::diag::did_you_mean(other, STEP_KINDS) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("a step upcasts by {}", attr::list(&STEP_KINDS)),
+                };
+                errors.at(&kind_ident, &format!("unknown upcast `{other}`"), &help);
+                if value.peek(syn::token::Paren) {
+                    let content;
+                    syn::parenthesized!(content in value);
+                    content.parse::<TokenStream>()?;
+                }
+                return Ok(());
+            }
+        };
+        steps.push((ident, number, kind));
+        Ok(())
+    })?;
+    Ok(steps)
+}
+
+/// `retired(name = "LegacyAudit", versions(v1::LegacyAudit))`.
+fn retired_event(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Option<EventDecl>> {
+    let mut name: Option<syn::LitStr> = None;
+    let mut versions = Vec::new();
+    let mut renamed_from = Vec::new();
+    let mut doc = None;
+    let span = meta.path.span();
+    meta.parse_nested_meta(|inner| {
+        let key = inner
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        match key.as_str() {
+            "name" => name = Some(attr::string(&inner)?),
+            "versions" => versions.extend(attr::types(&inner)?),
+            "renamed_from" => renamed_from.extend(attr::strings(&inner)?),
+            "doc" => doc = Some(attr::string(&inner)?.value()),
+            _ => {
+                let help = match crate::diag::did_you_mean(&key, RETIRED_KEYS) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("`retired(...)` takes {}", attr::list(&RETIRED_KEYS)),
+                };
+                errors.at(
+                    &inner.path,
+                    &format!("unknown key `{key}` in `retired(...)`"),
+                    &help,
+                );
+                attr::skip_value(&inner)?;
+            }
+        }
+        Ok(())
+    })?;
+    let Some(name) = name else {
+        errors.at_span(
+            span,
+            "a retired event needs its stored name",
+            "write `retired(name = \"LegacyAudit\", versions(v1::LegacyAudit))`",
+        );
+        return Ok(None);
+    };
+    if versions.is_empty() {
+        errors.at(
+            &name,
+            &format!("retired event `{}` lists no versions", name.value()),
+            "list the struct of every stored version, oldest first: `versions(v1::LegacyAudit)`; \
+             the evolution check compares them with the lock",
+        );
+        return Ok(None);
+    }
+    Ok(Some(EventDecl {
+        variant: format_ident!("__Retired"),
+        stored: name.value(),
+        stored_span: name.span(),
+        renamed_from,
+        retired: true,
+        doc,
+        versions,
+        steps: BTreeMap::new(),
+    }))
+}
+
+/// Every stored name (current and former) belongs to one event only.
+fn check_names(events: &[EventDecl], errors: &mut Errors) {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for event in events {
+        let names = std::iter::once((event.stored.clone(), event.stored_span)).chain(
+            event
+                .renamed_from
+                .iter()
+                .map(|name| (name.value(), name.span())),
+        );
+        for (name, span) in names {
+            if let Some(first) = seen.get(&name) {
+                errors.at_span(
+                    span,
+                    &format!("two events are stored as `{name}`"),
+                    &format!(
+                        "`{name}` already names event `{first}`; give each event its own \
+                         stored name with `#[event(name = \"...\")]`"
+                    ),
+                );
+            } else {
+                seen.insert(name, event.stored.as_str());
+            }
+        }
+    }
+}
+
+/// The `Upcast` impls the variant's attributes ask for, and a check that every step left to
+/// the structs really is derived field by field.
+fn step_impls(event: &EventDecl) -> TokenStream {
+    let pairs = event.versions.iter().zip(&event.versions[1..]).zip(2u32..);
+    let impls = pairs.map(|((previous, next), number)| {
+        let span = next.span();
+        match event.steps.get(&number).unwrap_or(&StepKind::Fields) {
+            StepKind::Fields => quote_spanned! {span=>
+                const _: () = {
+                    fn derived_field_by_field<T: ::esdsl_runtime::__private::FieldUpcast<F>, F>() {}
+                    #[allow(dead_code)]
+                    fn check() {
+                        derived_field_by_field::<#next, #previous>();
+                    }
+                };
+            },
+            StepKind::From => quote_spanned! {span=>
+                #[automatically_derived]
+                impl ::esdsl_runtime::Upcast<#previous> for #next {
+                    fn upcast(previous: #previous) -> Self {
+                        <Self as ::core::convert::From<#previous>>::from(previous)
+                    }
+                }
+            },
+            StepKind::With(function) => quote_spanned! {function.span()=>
+                #[automatically_derived]
+                impl ::esdsl_runtime::Upcast<#previous> for #next {
+                    fn upcast(previous: #previous) -> Self {
+                        #function(previous)
+                    }
+                }
+            },
+            StepKind::Manual => TokenStream::new(),
+        }
+    });
+    quote!(#(#impls)*)
+}
+
+/// `impl Describe`: the events in the schema language's terms.
+fn describe(name: &syn::Ident, aggregate: &str, events: &[EventDecl]) -> TokenStream {
+    let events = events.iter().map(|event| {
+        let stored = &event.stored;
+        let doc = option_string(event.doc.as_deref());
+        let renamed = event.renamed_from.iter();
+        let retired = event.retired;
+        let manual = event
+            .steps
+            .iter()
+            .filter_map(|(number, kind)| (!matches!(kind, StepKind::Fields)).then_some(*number));
+        let versions = event.versions.iter();
+        quote! {
+            let versions = ::std::vec![#(
+                <#versions as ::esdsl_runtime::describe::DescribeFields>::describe_fields(schema)
+            ),*];
+            schema.event(::esdsl_runtime::describe::EventDescriptor {
+                name: ::std::string::String::from(#stored),
+                aggregate: ::std::string::String::from(#aggregate),
+                doc: #doc,
+                renamed_from: ::std::vec![#(::std::string::String::from(#renamed)),*],
+                retired: #retired,
+                manual_upcasts: ::std::vec![#(#manual),*],
+                versions,
+            });
+        }
+    });
+    quote! {
+        #[automatically_derived]
+        impl ::esdsl_runtime::describe::Describe for #name {
+            fn describe(schema: &mut ::esdsl_runtime::describe::SchemaDescriptor) {
+                #(#events)*
+            }
+        }
+    }
+}
+
+/// `Option<String>` tokens.
+pub(crate) fn option_string(text: Option<&str>) -> TokenStream {
+    match text {
+        Some(text) => quote!(::core::option::Option::Some(::std::string::String::from(#text))),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// When the attributes are wrong: the errors, and impls that keep uses of the enum from
+/// adding errors of their own.
+fn fallback(name: &syn::Ident, errors: &Errors) -> TokenStream {
+    let errors = errors.to_compile_errors();
+    quote! {
+        #errors
+
+        #[automatically_derived]
+        impl ::esdsl_runtime::Event for #name {
+            const AGGREGATE: &'static str = "";
+            const EVENT_TYPES: &'static [::esdsl_runtime::EventTypeInfo] = &[];
+
+            fn event_type(&self) -> &'static str {
+                ::core::unreachable!()
+            }
+
+            fn event_version(&self) -> u32 {
+                ::core::unreachable!()
+            }
+
+            fn encode(
+                &self,
+                _: ::esdsl_runtime::Codec,
+            ) -> ::core::result::Result<::std::vec::Vec<u8>, ::esdsl_runtime::CodecError> {
+                ::core::unreachable!()
+            }
+
+            fn decode(
+                _: &str,
+                _: u32,
+                _: &[u8],
+                _: ::esdsl_runtime::Codec,
+            ) -> ::core::result::Result<
+                ::esdsl_runtime::Decoded<Self>,
+                ::esdsl_runtime::DecodeError,
+            > {
+                ::core::unreachable!()
+            }
+        }
+
+        #[automatically_derived]
+        impl ::esdsl_runtime::describe::Describe for #name {
+            fn describe(_: &mut ::esdsl_runtime::describe::SchemaDescriptor) {}
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Parity: `schemas/bank.toml` declared with derives (`esdsl_tests::bank_derive`) stores the
+//! same bytes, upcasts stored payloads to the same events and describes the same schema as the
+//! schema file expanded by `schema!` (`esdsl_tests::bank`).
+
+use esdsl_runtime::describe::SchemaDescriptor;
+use esdsl_runtime::store::{Direction, ExpectedVersion, Metadata, NewEvent};
+use esdsl_runtime::{Codec, Decodability, Decoded, Event, EventStore, LmdbStore, Repository};
+use esdsl_schema::Schema;
+use esdsl_tests::{bank, bank_derive};
+use serde_json::json;
+
+/// The same events through both declarations, as (TOML, derive) pairs.
+fn pairs() -> Vec<(bank::AccountEvent, bank_derive::AccountEvent)> {
+    vec![
+        (
+            bank::AccountOpened {
+                owner: "Ada \"the first\"".into(),
+                currency: bank::Currency::Gbp,
+            }
+            .into(),
+            bank_derive::v2::AccountOpened {
+                owner: "Ada \"the first\"".into(),
+                currency: bank_derive::Currency::Gbp,
+            }
+            .into(),
+        ),
+        (
+            bank::MoneyDeposited {
+                amount_cents: -42,
+                memo: Some("rent".into()),
+            }
+            .into(),
+            bank_derive::v3::MoneyDeposited {
+                amount_cents: -42,
+                memo: Some("rent".into()),
+            }
+            .into(),
+        ),
+        (
+            bank::MoneyWithdrawn {
+                amount_cents: i64::MAX,
+                memo: None,
+            }
+            .into(),
+            bank_derive::v1::MoneyWithdrawn {
+                amount_cents: i64::MAX,
+                memo: None,
+            }
+            .into(),
+        ),
+        (
+            bank::AccountClosed {}.into(),
+            bank_derive::v1::AccountClosed {}.into(),
+        ),
+    ]
+}
+
+#[test]
+fn both_declarations_encode_identical_bytes() {
+    for (toml, derived) in pairs() {
+        assert_eq!(toml.event_type(), derived.event_type());
+        assert_eq!(toml.event_version(), derived.event_version());
+        for codec in [Codec::Json, Codec::Postcard] {
+            assert_eq!(
+                toml.encode(codec).expect("encodes"),
+                derived.encode(codec).expect("encodes"),
+                "{} with {codec:?}",
+                toml.event_type()
+            );
+        }
+    }
+    assert_eq!(
+        bank::AccountEvent::EVENT_TYPES,
+        bank_derive::AccountEvent::EVENT_TYPES
+    );
+    assert_eq!(
+        bank::AccountEvent::AGGREGATE,
+        bank_derive::AccountEvent::AGGREGATE
+    );
+}
+
+/// Decodes a stored payload with both families and returns each result re-encoded as JSON
+/// (the newest version), or the error's text.
+fn decode_both(event_type: &str, version: u32, payload: &[u8], codec: Codec) -> (String, String) {
+    fn one<E: Event>(event_type: &str, version: u32, payload: &[u8], codec: Codec) -> String {
+        match E::decode(event_type, version, payload, codec) {
+            Ok(Decoded::Event(event)) => {
+                let bytes = event.encode(Codec::Json).expect("encodes");
+                format!(
+                    "{}: {}",
+                    event.event_type(),
+                    String::from_utf8_lossy(&bytes)
+                )
+            }
+            Ok(Decoded::Skipped) => "skipped".to_owned(),
+            Err(error) => format!("error: {error}"),
+        }
+    }
+    (
+        one::<bank::AccountEvent>(event_type, version, payload, codec),
+        one::<bank_derive::AccountEvent>(event_type, version, payload, codec),
+    )
+}
+
+#[test]
+fn stored_old_versions_upcast_alike() {
+    let stored = [
+        ("AccountOpened", 1, json!({ "owner": "ada" })),
+        (
+            "AccountOpened",
+            2,
+            json!({ "owner": "ada", "currency": "usd" }),
+        ),
+        ("MoneyDeposited", 1, json!({ "amount": -12 })),
+        (
+            "MoneyDeposited",
+            2,
+            json!({ "amount": 7_000_000_000i64, "memo": "rent" }),
+        ),
+        (
+            "MoneyDeposited",
+            3,
+            json!({ "amount_cents": 5, "memo": null }),
+        ),
+        (
+            "MoneyWithdrawn",
+            1,
+            json!({ "amount_cents": 9, "memo": "atm" }),
+        ),
+        ("AccountShut", 1, json!({})),
+        ("AccountClosed", 1, json!({})),
+        ("LegacyAudit", 1, json!({ "note": "x" })),
+        // What neither can read fails alike.
+        ("MoneyDeposited", 4, json!({})),
+        ("MoneyDeposited", 1, json!({ "amount": "twelve" })),
+        ("Unheard", 1, json!({})),
+    ];
+    let mut decoded = 0;
+    for (event_type, version, payload) in stored {
+        let bytes = serde_json::to_vec(&payload).expect("serializes");
+        let (toml, derived) = decode_both(event_type, version, &bytes, Codec::Json);
+        assert_eq!(toml, derived, "{event_type} v{version}");
+        decoded += usize::from(!toml.starts_with("error") && toml != "skipped");
+        assert_eq!(
+            bank::AccountEvent::decodability(event_type, version),
+            bank_derive::AccountEvent::decodability(event_type, version)
+        );
+    }
+    assert_eq!(decoded, 8, "every readable payload decoded to an event");
+    assert_eq!(
+        decode_both("MoneyDeposited", 1, br#"{"amount":12}"#, Codec::Json).1,
+        r#"MoneyDeposited: {"amount_cents":1200,"memo":null}"#
+    );
+    assert_eq!(
+        bank_derive::AccountEvent::decodability("LegacyAudit", 1),
+        Decodability::Skipped
+    );
+
+    // postcard: v1 and v2 payloads written by the TOML types' structs.
+    let v1 = Codec::Postcard
+        .encode(&bank::v1::MoneyDeposited { amount: 3 })
+        .expect("encodes");
+    let v2 = Codec::Postcard
+        .encode(&bank::v2::MoneyDeposited {
+            amount: 4,
+            memo: Some("m".into()),
+        })
+        .expect("encodes");
+    for (version, payload) in [(1, v1), (2, v2)] {
+        let (toml, derived) = decode_both("MoneyDeposited", version, &payload, Codec::Postcard);
+        assert!(toml.starts_with("MoneyDeposited: "), "{toml}");
+        assert_eq!(toml, derived);
+    }
+}
+
+/// Spans locate diagnostics only; these two are the model's own span fields.
+fn without_spans(mut schema: Schema) -> Schema {
+    for event in &mut schema.events {
+        for version in &mut event.versions {
+            version.span = Default::default();
+            for field in &mut version.fields {
+                field.ty_span = Default::default();
+            }
+        }
+    }
+    for record in &mut schema.types {
+        for field in &mut record.fields {
+            field.ty_span = Default::default();
+        }
+    }
+    schema
+}
+
+#[test]
+fn the_descriptor_equals_the_schema_file() {
+    let descriptor =
+        SchemaDescriptor::of::<bank_derive::Account>().with_type::<bank_derive::Address>();
+    let text = descriptor.to_toml();
+    let derived = esdsl_schema::parse_schema("derive", &text)
+        .unwrap_or_else(|report| panic!("{}\n{text}", report.render()));
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/bank.toml"))
+            .expect("schemas/bank.toml is readable");
+    let toml = esdsl_schema::parse_schema("bank.toml", &source).expect("bank.toml is valid");
+    assert_eq!(without_spans(derived), without_spans(toml), "{text}");
+}
+
+#[test]
+fn a_derived_repository_writes_what_the_schema_file_reads() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = LmdbStore::open(dir.path()).expect("opens");
+    let accounts = Repository::<bank_derive::Account>::new(store.clone()).expect("repository");
+    let id = bank_derive::AccountId::now_v7();
+    accounts
+        .execute(&id, &bank_derive::Command::Open("ada".into()))
+        .expect("opens");
+    accounts
+        .execute(&id, &bank_derive::Command::Deposit(250))
+        .expect("deposits");
+    accounts
+        .execute(&id, &bank_derive::Command::Close)
+        .expect("closes");
+    assert!(matches!(
+        accounts.execute(&id, &bank_derive::Command::Deposit(1)),
+        Err(esdsl_runtime::ExecuteError::Domain(bank_derive::Refused))
+    ));
+    let state = accounts.load(&id).expect("loads").state;
+    assert_eq!((state.balance_cents, state.closed), (250, true));
+
+    // An old v1 deposit, written as the schema file's v1 struct, reads through the derives.
+    let old = NewEvent {
+        event_type: "MoneyDeposited".into(),
+        schema_version: 1,
+        codec: Codec::Json,
+        payload: Codec::Json
+            .encode(&bank::v1::MoneyDeposited { amount: 2 })
+            .expect("encodes"),
+    };
+    let stream = format!("Account-{id}");
+    store
+        .append(
+            &stream,
+            ExpectedVersion::Exact(3),
+            vec![old],
+            &Metadata::default(),
+        )
+        .expect("appends");
+    assert_eq!(accounts.load(&id).expect("loads").state.balance_cents, 450);
+
+    // The stored bytes decode with the schema file's types to the same events.
+    let records: Vec<_> = store
+        .read_stream(&stream, 1, Direction::Forward, usize::MAX)
+        .expect("reads")
+        .collect::<Result<_, _>>()
+        .expect("reads");
+    assert_eq!(records.len(), 4);
+    for (record, (toml, _)) in records.iter().zip(pairs_in_store_order()) {
+        let decoded = record.decode::<bank::AccountEvent>().expect("decodes");
+        assert_eq!(decoded.into_event(), Some(toml));
+    }
+}
+
+fn pairs_in_store_order() -> Vec<(bank::AccountEvent, ())> {
+    vec![
+        (
+            bank::AccountOpened {
+                owner: "ada".into(),
+                currency: bank::Currency::Usd,
+            }
+            .into(),
+            (),
+        ),
+        (
+            bank::MoneyDeposited {
+                amount_cents: 250,
+                memo: None,
+            }
+            .into(),
+            (),
+        ),
+        (bank::AccountClosed {}.into(), ()),
+        (
+            bank::MoneyDeposited {
+                amount_cents: 200,
+                memo: None,
+            }
+            .into(),
+            (),
+        ),
+    ]
+}
