@@ -172,8 +172,10 @@ pub enum DecodeError {
 /// ```
 #[diagnostic::on_unimplemented(
     message = "missing manual upcast from `{From}` to `{Self}`",
-    label = "this schema lists the step in `manual_upcasts`",
-    note = "implement `esdsl_runtime::Upcast<{From}>` for `{Self}` to convert the older version"
+    label = "no upcast turns the older version into this one",
+    note = "implement `esdsl_runtime::Upcast<{From}>` for `{Self}` (a step listed in \
+            `manual_upcasts` or marked `upcast(vN = manual)`), or derive it field by field with \
+            `#[record(upcast_from = {From})]`"
 )]
 pub trait Upcast<From>: Sized {
     /// Converts the previous version into this one.

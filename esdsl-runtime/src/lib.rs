@@ -46,7 +46,7 @@ pub mod __private {
     pub use uuid;
 
     pub use crate::describe::default_value;
-    pub use crate::widen::{FieldUpcast, Widen};
+    pub use crate::widen::{FieldUpcast, Widen, WidenInto};
 
     use crate::{Codec, DecodeError};
 

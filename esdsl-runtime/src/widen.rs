@@ -24,6 +24,21 @@ pub trait Widen<From> {
     fn widen(from: From) -> Self;
 }
 
+/// [`Widen`] from the side of the older value. Generated code calls
+/// `<_ as WidenInto<New>>::widen_into(old)`, so the compiler takes the older type from the
+/// value and a change the table does not allow is reported as a missing `Widen` impl, with
+/// its note, rather than as a type mismatch.
+pub trait WidenInto<T> {
+    /// Converts the older field's value.
+    fn widen_into(self) -> T;
+}
+
+impl<F, T: Widen<F>> WidenInto<T> for F {
+    fn widen_into(self) -> T {
+        T::widen(self)
+    }
+}
+
 /// Marks a version struct whose step from `From` was derived field by field
 /// (`#[record(upcast_from = ...)]`), so that `#[derive(Event)]` can tell a derived step from a
 /// hand-written one.
@@ -120,10 +135,6 @@ impl<T, U: Widen<BTreeMap<String, T>>> Widen<BTreeMap<String, T>> for Option<U> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn widen<F, T: Widen<F>>(from: F) -> T {
-        T::widen(from)
-    }
 
     #[test]
     fn the_widening_table() {

@@ -184,10 +184,16 @@ fn live_event(variant: &syn::Variant, errors: &mut Errors) -> Option<EventDecl> 
                          older version{plural}",
                         event.stored
                     ),
-                    &format!(
-                        "list the structs of versions 1 to {} in `history(...)`, oldest first",
-                        declared.saturating_sub(1)
-                    ),
+                    &match declared {
+                        0 => "versions count from 1".to_owned(),
+                        1 => "remove `history(...)`: version 1 has no older versions".to_owned(),
+                        2 => "list the struct of version 1: `history(v1::Name)`".to_owned(),
+                        n => format!(
+                            "list the structs of versions 1 to {}, oldest first: \
+                             `history(v1::Name, v2::Name, ...)`",
+                            n - 1
+                        ),
+                    },
                 );
             }
             Err(error) => errors.push(error),

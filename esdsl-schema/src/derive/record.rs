@@ -44,13 +44,18 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
         syn::Data::Struct(data) => {
             let help = "write `struct Name {}` (with braces, even with no fields): a unit or \
                         tuple struct is not stored as a record";
-            errors.at(
-                &data.fields,
-                &format!("`#[derive(Record)]` needs named fields: `{name}` has none"),
-                help,
-            );
             if matches!(data.fields, syn::Fields::Unit) {
-                errors.at(name, &format!("`{name}` is a unit struct"), help);
+                errors.at(
+                    name,
+                    &format!("`#[derive(Record)]` needs named fields: `{name}` is a unit struct"),
+                    help,
+                );
+            } else {
+                errors.at(
+                    &data.fields,
+                    &format!("`#[derive(Record)]` needs named fields: `{name}` is a tuple struct"),
+                    help,
+                );
             }
             None
         }
@@ -292,7 +297,7 @@ fn upcast(name: &syn::Ident, previous: &syn::Type, fields: &[FieldDecl<'_>]) -> 
                     quote_spanned!(from.span()=> previous.#from)
                 };
                 quote_spanned! {ty.span()=>
-                    <#ty as ::esdsl_runtime::__private::Widen<_>>::widen(#value)
+                    <_ as ::esdsl_runtime::__private::WidenInto<#ty>>::widen_into(#value)
                 }
             }
             Source::Default => {

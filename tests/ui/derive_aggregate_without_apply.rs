@@ -1,0 +1,30 @@
+use esdsl_runtime::serde::{Deserialize, Serialize};
+use esdsl_runtime::{Aggregate, Event, Record};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+#[serde(crate = "esdsl_runtime::serde")]
+pub struct Opened {
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Event)]
+#[event(aggregate = "Account")]
+pub enum AccountEvent {
+    Opened(Opened),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("refused")]
+pub struct Refused;
+
+#[derive(Debug, Default, Aggregate)]
+#[aggregate(id = uuid, command = String, error = Refused)]
+pub struct Account {}
+
+impl Account {
+    fn handle(&self, _: &String) -> Result<Vec<AccountEvent>, Refused> {
+        Err(Refused)
+    }
+}
+
+fn main() {}

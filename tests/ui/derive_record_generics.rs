@@ -1,0 +1,10 @@
+use esdsl_runtime::serde::{Deserialize, Serialize};
+use esdsl_runtime::Record;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+#[serde(crate = "esdsl_runtime::serde")]
+pub struct Wrapper<T> {
+    pub value: T,
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use esdsl_runtime::serde::{Deserialize, Serialize};
+use esdsl_runtime::Record;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+#[serde(crate = "esdsl_runtime::serde")]
+pub struct Opened {
+    #[serde(rename = "ownerName")]
+    pub owner: String,
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+use esdsl_runtime::serde::{Deserialize, Serialize};
+use esdsl_runtime::Record;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+#[serde(crate = "esdsl_runtime::serde")]
+pub struct DepositedV1 {
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+#[serde(crate = "esdsl_runtime::serde")]
+#[record(upcast_from = DepositedV1)]
+pub struct Deposited {
+    #[record(renamed_from = "amount", default = 0)]
+    pub cents: i64,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use esdsl_runtime::serde::{Deserialize, Serialize};
+use esdsl_runtime::Record;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+#[serde(crate = "esdsl_runtime::serde")]
+pub struct Closed;
+
+fn main() {}
