@@ -4,6 +4,7 @@
 #![deny(warnings)]
 
 pub mod bank_derive;
+pub mod upcasting_derive;
 
 /// `schemas/bank.toml` through the `schema!` macro.
 pub mod bank {

@@ -161,7 +161,7 @@ fn old_versions_decode_from_postcard_too() {
     );
 }
 
-fn reading_v1() -> upcasting::v1::Reading {
+pub(crate) fn reading_v1() -> upcasting::v1::Reading {
     upcasting::v1::Reading {
         label: "probe".into(),
         a: -7,
