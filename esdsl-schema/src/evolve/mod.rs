@@ -14,8 +14,10 @@
 //! - [`check`]: every schema rule against a baseline;
 //! - [`lock_out_of_date`]: schemas against the lock file itself;
 //! - [`lock_history`]: the lock file against the lock at a git ref;
-//! - [`check_store`]: what a store holds against the schemas.
+//! - [`check_store`]: what a store holds against the schemas;
+//! - [`check_descriptor`] and [`assert_compatible`]: events declared with derives, from a test.
 
+mod derived;
 mod events;
 mod lockfile;
 mod rules;
@@ -28,6 +30,10 @@ use crate::lock::Lock;
 use crate::lock::baseline::{Baseline, Matches};
 use crate::model::Schema;
 
+pub use derived::{
+    DescriptorCheck, DescriptorError, LockMode, UPDATE_LOCK_VAR, assert_compatible,
+    check_descriptor,
+};
 pub use lockfile::{lock_history, lock_out_of_date};
 pub use rules::{Example, RULES, Rule, markdown as rules_markdown, rule};
 pub use store::{StoredVersion, check_store};

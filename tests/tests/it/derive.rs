@@ -344,8 +344,190 @@ fn every_field_level_rule_upcasts_like_the_schema_file() {
         let derived_v1: upcasting_derive::v1::Reading =
             codec.decode(&stored[0].1).expect("decodes");
         let derived_v2 = upcasting_derive::v2::Reading::upcast(derived_v1);
-        assert_eq!(codec.encode(&derived_v2).expect("encodes"), codec.encode(&v2).expect("encodes"));
+        assert_eq!(
+            codec.encode(&derived_v2).expect("encodes"),
+            codec.encode(&v2).expect("encodes")
+        );
         let derived_v3 = upcasting_derive::v3::Reading::upcast(derived_v2);
-        assert_eq!(codec.encode(&derived_v3).expect("encodes"), codec.encode(&v3).expect("encodes"));
+        assert_eq!(
+            codec.encode(&derived_v3).expect("encodes"),
+            codec.encode(&v3).expect("encodes")
+        );
     }
+}
+
+/// One aggregate's events at three points in time, declared with derives.
+mod shop {
+    use esdsl_runtime::serde::{Deserialize, Serialize};
+    use esdsl_runtime::{Aggregate, Event, Record};
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+    #[serde(crate = "esdsl_runtime::serde")]
+    pub(super) struct ItemAddedV1 {
+        pub(super) sku: String,
+        pub(super) quantity: u32,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+    #[serde(crate = "esdsl_runtime::serde")]
+    pub(super) struct CartClosed {}
+
+    pub(super) mod before {
+        use super::*;
+
+        #[derive(Debug, Default, Aggregate)]
+        #[aggregate(name = "Cart", id = uuid, events = CartEvent)]
+        pub(crate) struct Cart {}
+
+        #[derive(Debug, Clone, PartialEq, Event)]
+        #[event(aggregate = "Cart")]
+        pub(crate) enum CartEvent {
+            ItemAdded(ItemAddedV1),
+            CartClosed(CartClosed),
+        }
+    }
+
+    /// Allowed: a new version with a widened field and a new optional one.
+    pub(super) mod evolved {
+        use super::*;
+
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+        #[serde(crate = "esdsl_runtime::serde")]
+        #[record(upcast_from = ItemAddedV1)]
+        pub(crate) struct ItemAddedV2 {
+            pub(crate) sku: String,
+            pub(crate) quantity: u64,
+            #[record(default)]
+            pub(crate) note: Option<String>,
+        }
+
+        #[derive(Debug, Default, Aggregate)]
+        #[aggregate(name = "Cart", id = uuid, events = CartEvent)]
+        pub(crate) struct Cart {}
+
+        #[derive(Debug, Clone, PartialEq, Event)]
+        #[event(aggregate = "Cart")]
+        pub(crate) enum CartEvent {
+            #[event(history(ItemAddedV1))]
+            ItemAdded(ItemAddedV2),
+            CartClosed(CartClosed),
+        }
+    }
+
+    /// Denied: version 1 edited in place, and `CartClosed` deleted instead of retired.
+    pub(super) mod broken {
+        use super::*;
+
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+        #[serde(crate = "esdsl_runtime::serde")]
+        pub(crate) struct ItemAddedV1 {
+            pub(crate) sku: u64,
+            pub(crate) quantity: u32,
+        }
+
+        #[derive(Debug, Default, Aggregate)]
+        #[aggregate(name = "Cart", id = uuid, events = CartEvent)]
+        pub(crate) struct Cart {}
+
+        #[derive(Debug, Clone, PartialEq, Event)]
+        #[event(aggregate = "Cart")]
+        pub(crate) enum CartEvent {
+            ItemAdded(ItemAddedV1),
+        }
+    }
+}
+
+#[test]
+fn the_evolution_check_runs_on_derive_declared_events() {
+    use esdsl_schema::evolve::{LockMode, check_descriptor};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lock = dir.path().join("esdsl.lock");
+    let before = SchemaDescriptor::of::<shop::before::Cart>().to_toml();
+    let evolved = SchemaDescriptor::of::<shop::evolved::Cart>().to_toml();
+    let broken = SchemaDescriptor::of::<shop::broken::Cart>().to_toml();
+    let codes = |check: &esdsl_schema::evolve::DescriptorCheck| -> Vec<(String, Option<String>, Option<u32>)> {
+        check
+            .findings
+            .iter()
+            .map(|f| (f.diagnostic.code.to_owned(), f.event.clone(), f.version))
+            .collect()
+    };
+
+    // No lock yet: the check says so; an update writes it.
+    let missing = check_descriptor("shop", &before, &lock, LockMode::Check).expect("runs");
+    assert_eq!(
+        codes(&missing),
+        [("lock_out_of_date".to_owned(), None, None)]
+    );
+    assert!(
+        missing.rendered.contains("ESDSL_UPDATE_LOCK=1"),
+        "{}",
+        missing.rendered
+    );
+    let written = check_descriptor("shop", &before, &lock, LockMode::Update).expect("runs");
+    assert!(written.appended > 0 && !written.has_deny());
+    let clean = check_descriptor("shop", &before, &lock, LockMode::Check).expect("runs");
+    assert!(clean.findings.is_empty(), "{}", clean.rendered);
+
+    // A compatible new version: only the lock is behind, until it is updated.
+    let behind = check_descriptor("shop", &evolved, &lock, LockMode::Check).expect("runs");
+    assert_eq!(
+        codes(&behind),
+        [(
+            "lock_out_of_date".to_owned(),
+            Some("ItemAdded".to_owned()),
+            Some(2)
+        )]
+    );
+    check_descriptor("shop", &evolved, &lock, LockMode::Update).expect("runs");
+    let current = check_descriptor("shop", &evolved, &lock, LockMode::Check).expect("runs");
+    assert!(current.findings.is_empty(), "{}", current.rendered);
+
+    // Edited in place and deleted: denied, located in the descriptor, and not locked.
+    let lock_text = std::fs::read_to_string(&lock).expect("reads the lock");
+    let denied = check_descriptor("shop", &broken, &lock, LockMode::Update).expect("runs");
+    let found = codes(&denied);
+    assert!(
+        found.contains(&(
+            "version_modified".to_owned(),
+            Some("ItemAdded".to_owned()),
+            Some(1)
+        )),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&(
+            "event_removed".to_owned(),
+            Some("CartClosed".to_owned()),
+            None
+        )),
+        "{found:?}"
+    );
+    assert!(denied.has_deny());
+    assert_eq!(denied.appended, 0);
+    assert_eq!(std::fs::read_to_string(&lock).expect("reads"), lock_text);
+    assert!(
+        denied.rendered.contains("shop (derive descriptor)"),
+        "{}",
+        denied.rendered
+    );
+}
+
+#[test]
+#[should_panic(expected = "would strand stored events")]
+fn assert_compatible_fails_a_test_on_a_breaking_change() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lock = dir.path().join("esdsl.lock");
+    let before = SchemaDescriptor::of::<shop::before::Cart>().to_toml();
+    esdsl_schema::evolve::check_descriptor(
+        "shop",
+        &before,
+        &lock,
+        esdsl_schema::evolve::LockMode::Update,
+    )
+    .expect("locks");
+    esdsl_schema::evolve::assert_compatible("shop", &before, &lock);
+    let broken = SchemaDescriptor::of::<shop::broken::Cart>().to_toml();
+    esdsl_schema::evolve::assert_compatible("shop", &broken, &lock);
 }
