@@ -136,23 +136,27 @@ impl<T, U: Widen<BTreeMap<String, T>>> Widen<BTreeMap<String, T>> for Option<U> 
 mod tests {
     use super::*;
 
+    fn convert<F, T: Widen<F>>(from: F) -> T {
+        T::widen(from)
+    }
+
     #[test]
     fn the_widening_table() {
-        assert_eq!(widen::<i32, i64>(-3), -3);
-        assert_eq!(widen::<u32, i64>(u32::MAX), i64::from(u32::MAX));
-        assert_eq!(widen::<u64, f64>(2), 2.0);
-        assert_eq!(widen::<i32, Option<i64>>(5), Some(5));
+        assert_eq!(convert::<i32, i64>(-3), -3);
+        assert_eq!(convert::<u32, i64>(u32::MAX), i64::from(u32::MAX));
+        assert_eq!(convert::<u64, f64>(2), 2.0);
+        assert_eq!(convert::<i32, Option<i64>>(5), Some(5));
         assert_eq!(
-            widen::<Vec<i32>, Option<Vec<f64>>>(vec![1, 2]),
+            convert::<Vec<i32>, Option<Vec<f64>>>(vec![1, 2]),
             Some(vec![1.0, 2.0])
         );
         assert_eq!(
-            widen::<Option<u32>, Option<Option<u64>>>(Some(1)),
+            convert::<Option<u32>, Option<Option<u64>>>(Some(1)),
             Some(Some(1))
         );
         let map = BTreeMap::from([("a".to_owned(), 1u32)]);
         assert_eq!(
-            widen::<_, BTreeMap<String, u64>>(map),
+            convert::<_, BTreeMap<String, u64>>(map),
             BTreeMap::from([("a".to_owned(), 1u64)])
         );
     }
