@@ -51,7 +51,7 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
             "write `enum AccountEvent { Opened(Opened), ... }`, each variant wrapping the \
              struct of the event's newest version",
         );
-        return fallback(name, &errors);
+        return errors.to_compile_errors();
     };
 
     let mut aggregate: Option<syn::LitStr> = None;
@@ -90,6 +90,9 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
     check_names(&events, &mut errors);
 
     let Some(aggregate) = aggregate.filter(|_| errors.is_empty()) else {
+        if !input.generics.params.is_empty() {
+            return errors.to_compile_errors();
+        }
         return fallback(name, &errors);
     };
     let aggregate = aggregate.value();

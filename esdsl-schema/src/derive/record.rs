@@ -88,7 +88,7 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
         .filter_map(|field| field_decl(field, upcast_from.is_some(), &mut errors))
         .collect();
     if !errors.is_empty() {
-        return fallback(name, &errors, input);
+        return fallback(name, &errors, input, upcast_from.as_ref());
     }
     let describe = describe(name, &fields);
     let upcast = upcast_from
@@ -330,15 +330,34 @@ fn upcast(name: &syn::Ident, previous: &syn::Type, fields: &[FieldDecl<'_>]) -> 
     }
 }
 
-/// When the attributes are wrong: the errors, and the descriptor impls (empty) so uses of the
-/// struct add no errors of their own.
-fn fallback(name: &syn::Ident, errors: &Errors, input: &syn::DeriveInput) -> TokenStream {
+/// When the attributes are wrong: the errors, and placeholder impls (an empty descriptor, the
+/// upcast it was asked for) so uses of the struct add no errors of their own.
+fn fallback(
+    name: &syn::Ident,
+    errors: &Errors,
+    input: &syn::DeriveInput,
+    upcast_from: Option<&syn::Type>,
+) -> TokenStream {
     let errors = errors.to_compile_errors();
-    if !input.generics.params.is_empty() {
+    if !input.generics.params.is_empty() || !matches!(input.data, syn::Data::Struct(_)) {
         return errors;
     }
+    let upcast = upcast_from.map(|previous| {
+        quote! {
+            #[automatically_derived]
+            impl ::esdsl_runtime::Upcast<#previous> for #name {
+                fn upcast(_: #previous) -> Self {
+                    ::core::unreachable!()
+                }
+            }
+
+            #[automatically_derived]
+            impl ::esdsl_runtime::__private::FieldUpcast<#previous> for #name {}
+        }
+    });
     quote! {
         #errors
+        #upcast
 
         #[automatically_derived]
         impl ::esdsl_runtime::describe::DescribeFields for #name {
