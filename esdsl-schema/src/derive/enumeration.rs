@@ -95,6 +95,7 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
     }
     let stored = name.to_string();
     let doc = option_string(attr::doc(&input.attrs).as_deref());
+    let widen = super::widen_identity(name);
     quote! {
         #[automatically_derived]
         impl ::esdsl_runtime::describe::SchemaType for #name {
@@ -106,21 +107,7 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
             }
         }
 
-        #[automatically_derived]
-        impl ::esdsl_runtime::__private::Widen<#name> for #name {
-            fn widen(from: #name) -> Self {
-                from
-            }
-        }
-
-        #[automatically_derived]
-        impl<U: ::esdsl_runtime::__private::Widen<#name>> ::esdsl_runtime::__private::Widen<#name>
-            for ::core::option::Option<U>
-        {
-            fn widen(from: #name) -> Self {
-                ::core::option::Option::Some(U::widen(from))
-            }
-        }
+        #widen
     }
 }
 

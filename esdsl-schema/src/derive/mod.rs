@@ -15,6 +15,7 @@ mod event;
 mod record;
 
 use proc_macro2::TokenStream;
+use quote::quote;
 
 /// `#[derive(Event)]` on an enum of events.
 pub fn event(input: &syn::DeriveInput) -> TokenStream {
@@ -34,4 +35,25 @@ pub fn record(input: &syn::DeriveInput) -> TokenStream {
 /// `#[derive(Enum)]` on an enum of unit variants.
 pub fn enumeration(input: &syn::DeriveInput) -> TokenStream {
     enumeration::expand(input)
+}
+
+/// A named field type's part of the widening table: the same type, and into an `Option`.
+fn widen_identity(name: &syn::Ident) -> TokenStream {
+    quote! {
+        #[automatically_derived]
+        impl ::esdsl_runtime::__private::Widen<#name> for #name {
+            fn widen(from: #name) -> Self {
+                from
+            }
+        }
+
+        #[automatically_derived]
+        impl<U: ::esdsl_runtime::__private::Widen<#name>> ::esdsl_runtime::__private::Widen<#name>
+            for ::core::option::Option<U>
+        {
+            fn widen(from: #name) -> Self {
+                ::core::option::Option::Some(U::widen(from))
+            }
+        }
+    }
 }

@@ -210,6 +210,7 @@ fn check_byte(ty: &syn::Type, in_vec: bool, errors: &mut Errors) {
 /// `DescribeFields`, `SchemaType` and the identity conversions of the record.
 fn describe(name: &syn::Ident, fields: &[FieldDecl<'_>]) -> TokenStream {
     let stored = name.to_string();
+    let widen = super::widen_identity(name);
     let descriptors = fields.iter().map(|decl| {
         let field_name = decl.ident.to_string();
         let ty = &decl.field.ty;
@@ -257,21 +258,7 @@ fn describe(name: &syn::Ident, fields: &[FieldDecl<'_>]) -> TokenStream {
             }
         }
 
-        #[automatically_derived]
-        impl ::esdsl_runtime::__private::Widen<#name> for #name {
-            fn widen(from: #name) -> Self {
-                from
-            }
-        }
-
-        #[automatically_derived]
-        impl<U: ::esdsl_runtime::__private::Widen<#name>> ::esdsl_runtime::__private::Widen<#name>
-            for ::core::option::Option<U>
-        {
-            fn widen(from: #name) -> Self {
-                ::core::option::Option::Some(U::widen(from))
-            }
-        }
+        #widen
     }
 }
 
