@@ -422,16 +422,16 @@ fn describe(name: &syn::Ident, aggregate: &str, events: &[EventDecl]) -> TokenSt
             .filter_map(|(number, kind)| (!matches!(kind, StepKind::Fields)).then_some(*number));
         let versions = event.versions.iter();
         quote! {
-            let versions = ::std::vec![#(
+            let versions = ::std::vec::Vec::from([#(
                 <#versions as ::esdsl_runtime::describe::DescribeFields>::describe_fields(schema)
-            ),*];
+            ),*]);
             schema.event(::esdsl_runtime::describe::EventDescriptor {
                 name: ::std::string::String::from(#stored),
                 aggregate: ::std::string::String::from(#aggregate),
                 doc: #doc,
-                renamed_from: ::std::vec![#(::std::string::String::from(#renamed)),*],
+                renamed_from: ::std::vec::Vec::from([#(::std::string::String::from(#renamed)),*]),
                 retired: #retired,
-                manual_upcasts: ::std::vec![#(#manual),*],
+                manual_upcasts: ::std::vec::Vec::from([#(#manual),*]),
                 versions,
             });
         }

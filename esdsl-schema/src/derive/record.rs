@@ -242,7 +242,7 @@ fn describe(name: &syn::Ident, fields: &[FieldDecl<'_>]) -> TokenStream {
             fn describe_fields(
                 schema: &mut ::esdsl_runtime::describe::SchemaDescriptor,
             ) -> ::std::vec::Vec<::esdsl_runtime::describe::FieldDescriptor> {
-                ::std::vec![#(#descriptors),*]
+                ::std::vec::Vec::from([#(#descriptors),*])
             }
         }
 
