@@ -414,6 +414,32 @@ mod shop {
         }
     }
 
+    /// Denied: v2 says `default` on a field v1 has, so the derived step drops the old value.
+    pub(super) mod shadowing {
+        use super::*;
+
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+        #[serde(crate = "esdsl_runtime::serde")]
+        #[record(upcast_from = ItemAddedV1)]
+        pub(crate) struct ItemAddedV2 {
+            pub(crate) sku: String,
+            #[record(default = 1)]
+            pub(crate) quantity: u32,
+        }
+
+        #[derive(Debug, Default, Aggregate)]
+        #[aggregate(name = "Cart", id = uuid, events = CartEvent)]
+        pub(crate) struct Cart {}
+
+        #[derive(Debug, Clone, PartialEq, Event)]
+        #[event(aggregate = "Cart")]
+        pub(crate) enum CartEvent {
+            #[event(history(ItemAddedV1))]
+            ItemAdded(ItemAddedV2),
+            CartClosed(CartClosed),
+        }
+    }
+
     /// Denied: version 1 edited in place, and `CartClosed` deleted instead of retired.
     pub(super) mod broken {
         use super::*;
@@ -511,6 +537,33 @@ fn the_evolution_check_runs_on_derive_declared_events() {
         denied.rendered.contains("shop (derive descriptor)"),
         "{}",
         denied.rendered
+    );
+
+    // A default that hides a field of the previous version: the code and the descriptor
+    // would disagree, so the check says so.
+    let shadowing = SchemaDescriptor::of::<shop::shadowing::Cart>().to_toml();
+    let found = check_descriptor("shop", &shadowing, &lock, LockMode::Check).expect("runs");
+    assert!(
+        codes(&found).contains(&(
+            "derive_default_shadows_field".to_owned(),
+            Some("ItemAdded".to_owned()),
+            Some(2)
+        )),
+        "{}",
+        found.rendered
+    );
+    let v1 = Codec::Json
+        .encode(&shop::ItemAddedV1 {
+            sku: "tea".into(),
+            quantity: 7,
+        })
+        .expect("encodes");
+    let decoded = <shop::shadowing::CartEvent as Event>::decode("ItemAdded", 1, &v1, Codec::Json)
+        .expect("decodes")
+        .into_event();
+    assert!(
+        matches!(decoded, Some(shop::shadowing::CartEvent::ItemAdded(e)) if e.quantity == 1),
+        "the derived step takes the default, as the finding says"
     );
 }
 
