@@ -6,7 +6,33 @@
 //! esdsl_runtime::schema!("schemas/bank.toml");
 //! ```
 //!
-//! The generated enums implement [`Event`]; each step between two versions implements
+//! or in Rust with the derives `Event`, `Record`, `Enum` and `Aggregate` (`docs/derive.md`):
+//!
+//! ```
+//! use esdsl_runtime::{Codec, Event, Record};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+//! struct AddedV1 { sku: String, quantity: u32 }
+//!
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+//! #[record(upcast_from = AddedV1)]
+//! struct Added { sku: String, quantity: u64 }
+//!
+//! #[derive(Debug, Clone, PartialEq, Event)]
+//! #[event(aggregate = "Cart")]
+//! enum CartEvent {
+//!     #[event(name = "ItemAdded", history(AddedV1))]
+//!     Added(Added),
+//! }
+//!
+//! let stored = br#"{"sku":"tea","quantity":2}"#; // written as v1
+//! let event = CartEvent::decode("ItemAdded", 1, stored, Codec::Json)?.into_event();
+//! assert_eq!(event, Some(CartEvent::Added(Added { sku: "tea".into(), quantity: 2 })));
+//! # Ok::<(), esdsl_runtime::DecodeError>(())
+//! ```
+//!
+//! Either way the event enums implement [`Event`]; each step between two versions implements
 //! [`Upcast`].
 #![warn(missing_docs)]
 
