@@ -131,3 +131,29 @@ fn every_attribute_error_of_an_input_is_reported_at_once() {
         ]
     );
 }
+
+#[test]
+fn names_that_are_not_identifiers_are_errors_not_panics() {
+    let input: syn::DeriveInput = syn::parse_quote! {
+        #[aggregate(name = "My Cart", id = "u u")]
+        pub struct Cart {}
+    };
+    assert_eq!(
+        errors(esdsl_schema::derive::aggregate(&input)),
+        [
+            "`My Cart` is not an aggregate name",
+            "unknown id type `u u`"
+        ]
+    );
+    let input: syn::DeriveInput = syn::parse_quote! {
+        #[record(upcast_from = V1)]
+        pub struct V2 {
+            #[record(renamed_from = "not a field")]
+            pub x: String,
+        }
+    };
+    assert_eq!(
+        errors(esdsl_schema::derive::record(&input)),
+        ["`not a field` is not a field name"]
+    );
+}

@@ -31,7 +31,7 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
         );
     }
     let mut name = state.to_string();
-    let mut id: Option<(IdType, syn::Ident)> = None;
+    let mut id: Option<IdType> = None;
     let mut id_seen = false;
     let mut events: Option<syn::Type> = None;
     let mut command: Option<syn::Type> = None;
@@ -44,26 +44,38 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
         &mut errors,
         |key, meta, errors| {
             match key {
-                "name" => name = attr::string(meta)?.value(),
+                "name" => {
+                    let text = attr::string(meta)?;
+                    if syn::parse_str::<syn::Ident>(&text.value()).is_ok() {
+                        name = text.value();
+                    } else {
+                        errors.at(
+                        &text,
+                        &format!("`{}` is not an aggregate name", text.value()),
+                        "an aggregate is named like a Rust type, e.g. `name = \"Cart\"`; its id \
+                         type is that name with `Id` appended",
+                    );
+                    }
+                }
                 "id" => {
                     id_seen = true;
                     let value = meta.value()?;
-                    let ident: syn::Ident = if value.peek(syn::LitStr) {
+                    let (text, at): (String, TokenStream) = if value.peek(syn::LitStr) {
                         let text: syn::LitStr = value.parse()?;
-                        syn::Ident::new(&text.value(), text.span())
+                        (text.value(), quote!(#text))
                     } else {
-                        value.parse()?
+                        let ident: syn::Ident = value.parse()?;
+                        (ident.to_string(), quote!(#ident))
                     };
-                    let text = ident.to_string();
                     match IdType::ALL.into_iter().find(|t| t.as_str() == text) {
-                        Some(kind) => id = Some((kind, ident)),
+                        Some(kind) => id = Some(kind),
                         None => {
                             let kinds = IdType::ALL.map(IdType::as_str);
                             let help = match did_you_mean(&text, kinds) {
                                 Some(near) => format!("did you mean `{near}`?"),
                                 None => format!("an id is {}", attr::list(&kinds)),
                             };
-                            errors.at(&ident, &format!("unknown id type `{text}`"), &help);
+                            errors.at(&at, &format!("unknown id type `{text}`"), &help);
                         }
                     }
                 }
@@ -105,7 +117,7 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
     });
     let aggregate = model::Aggregate {
         name: model::Name::new(name.clone(), Span::default()),
-        id: id.as_ref().map_or(IdType::Uuid, |(kind, _)| *kind),
+        id: id.unwrap_or(IdType::Uuid),
         doc: attr::doc(&input.attrs),
     };
     let vis = &input.vis;

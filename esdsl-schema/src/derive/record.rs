@@ -116,12 +116,17 @@ fn field_decl<'a>(
         |key, meta, errors| {
             let taken = if key == "renamed_from" {
                 let from = attr::string(meta)?;
-                let taken = source.replace(Source::Previous(syn::Ident::new(
-                    &from.value(),
-                    from.span(),
-                )));
+                let Ok(mut previous) = syn::parse_str::<syn::Ident>(&from.value()) else {
+                    errors.at(
+                        &from,
+                        &format!("`{}` is not a field name", from.value()),
+                        "name the previous version's field: `renamed_from = \"amount\"`",
+                    );
+                    return Ok(());
+                };
+                previous.set_span(from.span());
                 renamed_from = Some(from);
-                taken
+                source.replace(Source::Previous(previous))
             } else if meta.input.peek(syn::Token![=]) {
                 source.replace(Source::Value(meta.value()?.parse()?))
             } else {
@@ -148,16 +153,6 @@ fn field_decl<'a>(
                  remove the field's `#[record(...)]`",
             );
         }
-    }
-    if let Some(renamed) = &renamed_from
-        && syn::parse_str::<syn::Ident>(&renamed.value()).is_err()
-    {
-        errors.at(
-            renamed,
-            &format!("`{}` is not a field name", renamed.value()),
-            "name the previous version's field: `renamed_from = \"amount\"`",
-        );
-        return None;
     }
     check_serde(&field.attrs, &[], errors);
     check_byte(&field.ty, false, errors);

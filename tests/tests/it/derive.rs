@@ -584,3 +584,44 @@ fn assert_compatible_fails_a_test_on_a_breaking_change() {
     let broken = SchemaDescriptor::of::<shop::broken::Cart>().to_toml();
     esdsl_schema::evolve::assert_compatible("shop", &broken, &lock);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Whatever text a doc comment or a string default holds, the descriptor's schema file reads
+    /// back to the same text (escaping is total).
+    #[test]
+    fn descriptor_text_round_trips(doc in "\\PC*", value in ".*", control in "[\\x00-\\x1f\\x7f\"\\\\]{0,8}") {
+        use esdsl_runtime::describe::{AggregateDescriptor, EventDescriptor, FieldDescriptor, FieldType};
+        let doc = format!("{doc}{control}");
+        let mut descriptor = SchemaDescriptor::new();
+        descriptor.aggregate(AggregateDescriptor { name: "Cart".into(), id: "uuid", doc: Some(doc.clone()) });
+        let field = |default: Option<serde_json::Value>| FieldDescriptor {
+            name: "label".into(),
+            ty: FieldType::String,
+            default,
+            renamed_from: None,
+            doc: Some(doc.clone()),
+        };
+        descriptor.event(EventDescriptor {
+            name: "Labelled".into(),
+            aggregate: "Cart".into(),
+            doc: Some(doc.clone()),
+            renamed_from: Vec::new(),
+            retired: false,
+            manual_upcasts: Vec::new(),
+            versions: vec![vec![], vec![field(Some(serde_json::Value::String(value.clone())))]],
+        });
+        let text = descriptor.to_toml();
+        let schema = esdsl_schema::parse_schema("derive", &text)
+            .unwrap_or_else(|report| panic!("{}\n{text}", report.render()));
+        proptest::prop_assert_eq!(schema.aggregates[0].doc.as_deref(), Some(doc.as_str()));
+        proptest::prop_assert_eq!(schema.events[0].doc.as_deref(), Some(doc.as_str()));
+        let field = &schema.events[0].versions[1].fields[0];
+        proptest::prop_assert_eq!(field.doc.as_deref(), Some(doc.as_str()));
+        proptest::prop_assert_eq!(
+            field.default.clone(),
+            Some(esdsl_schema::model::Value::String(value))
+        );
+    }
+}
