@@ -36,6 +36,9 @@ pub struct SchemaDescriptor {
     pub records: Vec<RecordDescriptor>,
     /// Enums (`[enums.*]`), in the order they were first used.
     pub enums: Vec<EnumDescriptor>,
+    /// The Rust type behind each record name, so that two types of one name are both kept
+    /// (and the schema parser reports the clash) instead of one hiding the other.
+    record_types: Vec<(String, &'static str)>,
 }
 
 /// An aggregate: `[aggregates.<name>]`.
@@ -267,14 +270,22 @@ impl SchemaDescriptor {
         self
     }
 
-    /// Declares a record type once and returns its field type; `fields` runs only the first
-    /// time, so a type used by many fields is described once.
-    pub fn record(
+    /// Declares the record type `T`, named `name`, and returns its field type; `fields` runs
+    /// only the first time, so a type used by many fields is described once. A different Rust
+    /// type of the same name is declared again, so that reading the descriptor reports the
+    /// clash instead of one type hiding the other.
+    pub fn record<T: ?Sized>(
         &mut self,
         name: &str,
         fields: impl FnOnce(&mut SchemaDescriptor) -> Vec<FieldDescriptor>,
     ) -> FieldType {
-        if !self.records.iter().any(|r| r.name == name) {
+        let rust_type = std::any::type_name::<T>();
+        let known = self
+            .record_types
+            .iter()
+            .any(|(n, t)| n == name && *t == rust_type);
+        if !known {
+            self.record_types.push((name.to_owned(), rust_type));
             let index = self.records.len();
             self.records.push(RecordDescriptor {
                 name: name.to_owned(),
@@ -286,28 +297,32 @@ impl SchemaDescriptor {
         FieldType::Record(name.to_owned())
     }
 
-    /// Declares an enum once and returns its field type.
+    /// Declares an enum and returns its field type; an equal declaration is kept once, a
+    /// different one of the same name twice (the parser reports the clash).
     pub fn enumeration(&mut self, name: &str, doc: Option<&str>, variants: &[&str]) -> FieldType {
-        if !self.enums.iter().any(|e| e.name == name) {
-            self.enums.push(EnumDescriptor {
-                name: name.to_owned(),
-                doc: doc.map(str::to_owned),
-                variants: variants.iter().map(|v| (*v).to_owned()).collect(),
-            });
+        let enumeration = EnumDescriptor {
+            name: name.to_owned(),
+            doc: doc.map(str::to_owned),
+            variants: variants.iter().map(|v| (*v).to_owned()).collect(),
+        };
+        if !self.enums.contains(&enumeration) {
+            self.enums.push(enumeration);
         }
         FieldType::Enum(name.to_owned())
     }
 
-    /// Declares an aggregate once.
+    /// Declares an aggregate; an equal declaration is kept once, a different one of the same
+    /// name twice (the parser reports the clash).
     pub fn aggregate(&mut self, aggregate: AggregateDescriptor) {
-        if !self.aggregates.iter().any(|a| a.name == aggregate.name) {
+        if !self.aggregates.contains(&aggregate) {
             self.aggregates.push(aggregate);
         }
     }
 
-    /// Declares an event once (by stored name).
+    /// Declares an event; an equal declaration is kept once, a different one of the same name
+    /// twice (the parser reports the clash).
     pub fn event(&mut self, event: EventDescriptor) {
-        if !self.events.iter().any(|e| e.name == event.name) {
+        if !self.events.contains(&event) {
             self.events.push(event);
         }
     }

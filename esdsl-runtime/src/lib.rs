@@ -109,6 +109,45 @@ pub mod __private {
         }
     }
 
+    /// Whether two strings are equal, at compile time (the derives assert names agree).
+    pub const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// Whether `names` holds `name`, at compile time.
+    pub const fn contains(names: &[&str], name: &str) -> bool {
+        let mut i = 0;
+        while i < names.len() {
+            if str_eq(names[i], name) {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+
+    /// The field names of a struct deriving `Record`, for compile-time checks of the upcast
+    /// from it.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` does not describe its fields",
+        note = "add `#[derive(esdsl_runtime::Record)]` to `{Self}`"
+    )]
+    pub trait FieldNames {
+        /// The names, in declaration order.
+        const FIELD_NAMES: &'static [&'static str];
+    }
+
     /// A UTC timestamp from seconds and nanoseconds since the Unix epoch, for schema defaults.
     pub fn timestamp(secs: i64, nanos: u32) -> chrono::DateTime<chrono::Utc> {
         chrono::DateTime::from_timestamp(secs, nanos).unwrap_or_default()

@@ -964,6 +964,18 @@ fn identifier_problem(text: &str) -> Option<String> {
     None
 }
 
+/// Why `text` cannot name an aggregate, event, record or enum (as `invalid_name` says).
+pub(crate) fn type_name_problem(text: &str) -> Option<String> {
+    identifier_problem(text)
+        .or_else(|| (!is_upper_camel(text)).then(|| "it is not in UpperCamelCase".to_owned()))
+}
+
+/// Why `text` cannot name a field (as `invalid_name` says).
+pub(crate) fn field_name_problem(text: &str) -> Option<String> {
+    identifier_problem(text)
+        .or_else(|| (!is_snake(text)).then(|| "it is not in snake_case".to_owned()))
+}
+
 fn is_upper_camel(text: &str) -> bool {
     text.starts_with(|c: char| c.is_ascii_uppercase()) && !text.contains('_')
 }

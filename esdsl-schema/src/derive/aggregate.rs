@@ -41,20 +41,16 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
         &input.attrs,
         "aggregate",
         &KEYS,
+        &[],
         &mut errors,
         |key, meta, errors| {
             match key {
                 "name" => {
                     let text = attr::string(meta)?;
-                    if syn::parse_str::<syn::Ident>(&text.value()).is_ok() {
+                    if crate::validate::type_name_problem(&text.value()).is_none() {
                         name = text.value();
                     } else {
-                        errors.at(
-                        &text,
-                        &format!("`{}` is not an aggregate name", text.value()),
-                        "an aggregate is named like a Rust type, e.g. `name = \"Cart\"`; its id \
-                         type is that name with `Id` appended",
-                    );
+                        super::event::name_problem(&text, "aggregate", errors);
                     }
                 }
                 "id" => {
@@ -125,7 +121,15 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
     if !errors.is_empty() {
         // The id type still stands, so code that names it reports nothing more.
         let errors = errors.to_compile_errors();
-        return quote!(#errors #id_type);
+        return quote! {
+            #errors
+            #id_type
+
+            #[automatically_derived]
+            impl ::esdsl_runtime::describe::Describe for #state {
+                fn describe(_: &mut ::esdsl_runtime::describe::SchemaDescriptor) {}
+            }
+        };
     }
     let id_name = format_ident!("{}Id", name);
     let implementation = match (command, error) {
@@ -141,17 +145,32 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
         }
     });
     let id_kind = aggregate.id.as_str();
+    let mismatch = format!(
+        "`{state}` is aggregate `{name}`, but its events say another aggregate: make \
+         `#[event(aggregate = \"...\")]` and `#[aggregate(name = \"...\")]` agree"
+    );
+    let events_span = syn::spanned::Spanned::span(&events);
+    let same_aggregate = quote_spanned! {events_span=>
+        const _: () = ::core::assert!(
+            ::esdsl_runtime::__private::str_eq(
+                <#events as ::esdsl_runtime::Event>::AGGREGATE,
+                #name,
+            ),
+            #mismatch,
+        );
+    };
     let doc = option_string(aggregate.doc.as_deref());
     quote! {
         #id_type
         #implementation
         #snapshot
+        #same_aggregate
 
         #[automatically_derived]
         impl ::esdsl_runtime::describe::Describe for #state {
             fn describe(schema: &mut ::esdsl_runtime::describe::SchemaDescriptor) {
                 schema.aggregate(::esdsl_runtime::describe::AggregateDescriptor {
-                    name: ::std::string::String::from(#name),
+                    name: ::std::borrow::ToOwned::to_owned(#name),
                     id: #id_kind,
                     doc: #doc,
                 });

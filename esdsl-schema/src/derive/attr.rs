@@ -53,14 +53,17 @@ fn with_help(message: &str, help: &str) -> String {
 
 /// Reads every `#[name(...)]` attribute among `attrs`, calling `each` per key. A key that
 /// `each` does not know is reported with "did you mean" among `known` and skipped, so reading
-/// goes on; a value that does not parse is reported and the rest of that attribute skipped.
+/// goes on; so is a key given twice (but for those in `repeatable`); a value that does not
+/// parse is reported and the rest of that attribute skipped.
 pub(crate) fn read(
     attrs: &[syn::Attribute],
     name: &str,
     known: &[&str],
+    repeatable: &[&str],
     errors: &mut Errors,
     mut each: impl FnMut(&str, &ParseNestedMeta<'_>, &mut Errors) -> syn::Result<()>,
 ) {
+    let mut seen: Vec<String> = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident(name)) {
         if let syn::Meta::Path(path) = &attr.meta {
             errors.at(
@@ -76,7 +79,15 @@ pub(crate) fn read(
                 .get_ident()
                 .map(ToString::to_string)
                 .unwrap_or_else(|| meta.path.to_token_stream().to_string());
-            if known.contains(&key.as_str()) {
+            if seen.contains(&key) && !repeatable.contains(&key.as_str()) {
+                errors.at(
+                    &meta.path,
+                    &format!("`{key}` is given twice in `#[{name}]`"),
+                    "keep one: the second would silently replace the first",
+                );
+                skip_value(&meta)
+            } else if known.contains(&key.as_str()) {
+                seen.push(key.clone());
                 each(&key, &meta, errors)
             } else {
                 unknown_key(&meta, &key, name, known, errors);

@@ -90,12 +90,36 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
         }
         variants.push(stored);
     }
+    if data.variants.is_empty() {
+        errors.at(
+            name,
+            &format!("enum `{name}` has no variants"),
+            "an enum of the schema lists at least one variant",
+        );
+    }
+    let widen = super::widen_identity(name);
     if !errors.is_empty() {
-        return errors.to_compile_errors();
+        // Placeholder impls keep fields of this type from adding errors of their own.
+        let errors = errors.to_compile_errors();
+        if !input.generics.params.is_empty() {
+            return errors;
+        }
+        return quote! {
+            #errors
+            #widen
+
+            #[automatically_derived]
+            impl ::esdsl_runtime::describe::SchemaType for #name {
+                fn schema_type(
+                    _: &mut ::esdsl_runtime::describe::SchemaDescriptor,
+                ) -> ::esdsl_runtime::describe::FieldType {
+                    ::esdsl_runtime::describe::FieldType::Enum(::std::string::String::new())
+                }
+            }
+        };
     }
     let stored = name.to_string();
     let doc = option_string(attr::doc(&input.attrs).as_deref());
-    let widen = super::widen_identity(name);
     quote! {
         #[automatically_derived]
         impl ::esdsl_runtime::describe::SchemaType for #name {

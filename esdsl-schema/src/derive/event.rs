@@ -60,10 +60,15 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
         &input.attrs,
         "event",
         &ENUM_KEYS,
+        &["retired"],
         &mut errors,
         |key, meta, errors| {
             match key {
-                "aggregate" => aggregate = Some(attr::string(meta)?),
+                "aggregate" => {
+                    let text = attr::string(meta)?;
+                    name_problem(&text, "aggregate", errors);
+                    aggregate = Some(text);
+                }
                 _ => {
                     if let Some(event) = retired_event(meta, errors)? {
                         retired.push(event);
@@ -93,7 +98,7 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
         if !input.generics.params.is_empty() {
             return errors.to_compile_errors();
         }
-        return fallback(name, &errors);
+        return fallback(name, &errors, &events);
     };
     let aggregate = aggregate.value();
     let family = Family {
@@ -156,11 +161,13 @@ fn live_event(variant: &syn::Variant, errors: &mut Errors) -> Option<EventDecl> 
         &variant.attrs,
         "event",
         &VARIANT_KEYS,
+        &[],
         errors,
         |key, meta, errors| {
             match key {
                 "name" => {
                     let name = attr::string(meta)?;
+                    name_problem(&name, "event", errors);
                     event.stored = name.value();
                     event.stored_span = name.span();
                 }
@@ -203,9 +210,7 @@ fn live_event(variant: &syn::Variant, errors: &mut Errors) -> Option<EventDecl> 
         }
     }
     for (step, number, kind) in steps {
-        if (2..=newest).contains(&number) {
-            event.steps.insert(number, kind);
-        } else {
+        if !(2..=newest).contains(&number) {
             let range = if newest < 2 {
                 "it has one version, so no steps".to_owned()
             } else {
@@ -215,6 +220,15 @@ fn live_event(variant: &syn::Variant, errors: &mut Errors) -> Option<EventDecl> 
                 &step,
                 &format!("`{step}` is not a step of event `{}`", event.stored),
                 &format!("{range}: `vN` names the step from version N-1 to N"),
+            );
+        } else if let std::collections::btree_map::Entry::Vacant(entry) = event.steps.entry(number)
+        {
+            entry.insert(kind);
+        } else {
+            errors.at(
+                &step,
+                &format!("step `{step}` of event `{}` is given twice", event.stored),
+                "keep one: a step upcasts one way",
             );
         }
     }
@@ -315,6 +329,9 @@ fn retired_event(
         }
         Ok(())
     })?;
+    if let Some(name) = &name {
+        name_problem(name, "event", errors);
+    }
     let Some(name) = name else {
         errors.at_span(
             span,
@@ -342,6 +359,17 @@ fn retired_event(
         versions,
         steps: BTreeMap::new(),
     }))
+}
+
+/// Reports a name that the schema language cannot use for an aggregate or event.
+pub(crate) fn name_problem(name: &syn::LitStr, what: &str, errors: &mut Errors) {
+    if let Some(problem) = crate::validate::type_name_problem(&name.value()) {
+        errors.at(
+            name,
+            &format!("{what} name `{}` is not usable: {problem}", name.value()),
+            &format!("an {what} is named like a Rust type, in UpperCamelCase: `Cart`, `ItemAdded`"),
+        );
+    }
 }
 
 /// Every stored name (current and former) belongs to one event only.
@@ -422,16 +450,16 @@ fn describe(name: &syn::Ident, aggregate: &str, events: &[EventDecl]) -> TokenSt
             .filter_map(|(number, kind)| (!matches!(kind, StepKind::Fields)).then_some(*number));
         let versions = event.versions.iter();
         quote! {
-            let versions = ::std::vec::Vec::from([#(
+            let versions = ::std::vec![#(
                 <#versions as ::esdsl_runtime::describe::DescribeFields>::describe_fields(schema)
-            ),*]);
+            ),*];
             schema.event(::esdsl_runtime::describe::EventDescriptor {
-                name: ::std::string::String::from(#stored),
-                aggregate: ::std::string::String::from(#aggregate),
+                name: ::std::borrow::ToOwned::to_owned(#stored),
+                aggregate: ::std::borrow::ToOwned::to_owned(#aggregate),
                 doc: #doc,
-                renamed_from: ::std::vec::Vec::from([#(::std::string::String::from(#renamed)),*]),
+                renamed_from: ::std::vec![#(::std::borrow::ToOwned::to_owned(#renamed)),*],
                 retired: #retired,
-                manual_upcasts: ::std::vec::Vec::from([#(#manual),*]),
+                manual_upcasts: ::std::vec![#(#manual),*],
                 versions,
             });
         }
@@ -449,17 +477,30 @@ fn describe(name: &syn::Ident, aggregate: &str, events: &[EventDecl]) -> TokenSt
 /// `Option<String>` tokens.
 pub(crate) fn option_string(text: Option<&str>) -> TokenStream {
     match text {
-        Some(text) => quote!(::core::option::Option::Some(::std::string::String::from(#text))),
+        Some(text) => quote!(::core::option::Option::Some(::std::borrow::ToOwned::to_owned(#text))),
         None => quote!(::core::option::Option::None),
     }
 }
 
 /// When the attributes are wrong: the errors, and impls that keep uses of the enum from
 /// adding errors of their own.
-fn fallback(name: &syn::Ident, errors: &Errors) -> TokenStream {
+fn fallback(name: &syn::Ident, errors: &Errors, events: &[EventDecl]) -> TokenStream {
     let errors = errors.to_compile_errors();
+    let froms = events.iter().filter(|e| !e.retired).filter_map(|e| {
+        let payload = e.versions.last()?;
+        let variant = &e.variant;
+        Some(quote! {
+            #[automatically_derived]
+            impl ::core::convert::From<#payload> for #name {
+                fn from(event: #payload) -> Self {
+                    Self::#variant(event)
+                }
+            }
+        })
+    });
     quote! {
         #errors
+        #(#froms)*
 
         #[automatically_derived]
         impl ::esdsl_runtime::Event for #name {

@@ -13,7 +13,7 @@ use super::event::option_string;
 const STRUCT_KEYS: [&str; 1] = ["upcast_from"];
 const FIELD_KEYS: [&str; 2] = ["renamed_from", "default"];
 /// serde keys that change neither the stored bytes nor which bytes decode.
-const SERDE_STRUCT_KEYS: [&str; 2] = ["crate", "deny_unknown_fields"];
+const SERDE_STRUCT_KEYS: [&str; 1] = ["crate"];
 
 /// Where a field of a newer version takes its value from.
 enum Source {
@@ -28,6 +28,8 @@ enum Source {
 struct FieldDecl<'a> {
     field: &'a syn::Field,
     ident: &'a syn::Ident,
+    /// The stored name: the identifier without `r#`.
+    stored: String,
     source: Source,
     renamed_from: Option<syn::LitStr>,
 }
@@ -74,6 +76,7 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
         &input.attrs,
         "record",
         &STRUCT_KEYS,
+        &[],
         &mut errors,
         |_, meta, _| {
             upcast_from = Some(meta.value()?.parse()?);
@@ -106,14 +109,25 @@ fn field_decl<'a>(
     errors: &mut Errors,
 ) -> Option<FieldDecl<'a>> {
     let ident = field.ident.as_ref()?;
+    let stored = syn::ext::IdentExt::unraw(ident).to_string();
+    if let Some(problem) = crate::validate::field_name_problem(&stored) {
+        errors.at(
+            ident,
+            &format!("field name `{stored}` is not usable: {problem}"),
+            "a stored field is named in snake_case and is not a Rust keyword: rename it",
+        );
+    }
     let mut source = None;
+    let mut said = false;
     let mut renamed_from: Option<syn::LitStr> = None;
     attr::read(
         &field.attrs,
         "record",
         &FIELD_KEYS,
+        &[],
         errors,
         |key, meta, errors| {
+            said = true;
             let taken = if key == "renamed_from" {
                 let from = attr::string(meta)?;
                 let Ok(mut previous) = syn::parse_str::<syn::Ident>(&from.value()) else {
@@ -143,7 +157,7 @@ fn field_decl<'a>(
             Ok(())
         },
     );
-    if !has_previous {
+    if !has_previous && said {
         let stray = field.attrs.iter().find(|a| a.path().is_ident("record"));
         if let Some(stray) = stray {
             errors.at(
@@ -159,6 +173,7 @@ fn field_decl<'a>(
     Some(FieldDecl {
         field,
         ident,
+        stored,
         source: source.unwrap_or_else(|| Source::Previous(ident.clone())),
         renamed_from,
     })
@@ -206,8 +221,15 @@ fn check_byte(ty: &syn::Type, in_vec: bool, errors: &mut Errors) {
 fn describe(name: &syn::Ident, fields: &[FieldDecl<'_>]) -> TokenStream {
     let stored = name.to_string();
     let widen = super::widen_identity(name);
+    let names = fields.iter().map(|decl| &decl.stored);
+    let field_names = quote! {
+        #[automatically_derived]
+        impl ::esdsl_runtime::__private::FieldNames for #name {
+            const FIELD_NAMES: &'static [&'static str] = &[#(#names),*];
+        }
+    };
     let descriptors = fields.iter().map(|decl| {
-        let field_name = decl.ident.to_string();
+        let field_name = &decl.stored;
         let ty = &decl.field.ty;
         let doc = option_string(attr::doc(&decl.field.attrs).as_deref());
         let renamed = option_string(decl.renamed_from.as_ref().map(syn::LitStr::value).as_deref());
@@ -223,7 +245,7 @@ fn describe(name: &syn::Ident, fields: &[FieldDecl<'_>]) -> TokenStream {
         };
         quote_spanned! {ty.span()=>
             ::esdsl_runtime::describe::FieldDescriptor {
-                name: ::std::string::String::from(#field_name),
+                name: ::std::borrow::ToOwned::to_owned(#field_name),
                 ty: <#ty as ::esdsl_runtime::describe::SchemaType>::schema_type(schema),
                 default: #default,
                 renamed_from: #renamed,
@@ -237,7 +259,7 @@ fn describe(name: &syn::Ident, fields: &[FieldDecl<'_>]) -> TokenStream {
             fn describe_fields(
                 schema: &mut ::esdsl_runtime::describe::SchemaDescriptor,
             ) -> ::std::vec::Vec<::esdsl_runtime::describe::FieldDescriptor> {
-                ::std::vec::Vec::from([#(#descriptors),*])
+                ::std::vec![#(#descriptors),*]
             }
         }
 
@@ -246,7 +268,7 @@ fn describe(name: &syn::Ident, fields: &[FieldDecl<'_>]) -> TokenStream {
             fn schema_type(
                 schema: &mut ::esdsl_runtime::describe::SchemaDescriptor,
             ) -> ::esdsl_runtime::describe::FieldType {
-                schema.record(
+                schema.record::<Self>(
                     #stored,
                     <Self as ::esdsl_runtime::describe::DescribeFields>::describe_fields,
                 )
@@ -254,6 +276,8 @@ fn describe(name: &syn::Ident, fields: &[FieldDecl<'_>]) -> TokenStream {
         }
 
         #widen
+
+        #field_names
     }
 }
 
@@ -289,6 +313,28 @@ fn upcast(name: &syn::Ident, previous: &syn::Type, fields: &[FieldDecl<'_>]) -> 
         };
         quote!(#ident: #value)
     });
+    // A default where the previous version has the field would drop the stored value, where a
+    // schema file with the same fields keeps it: refuse it at compile time.
+    let shadowing = fields
+        .iter()
+        .filter(|decl| matches!(decl.source, Source::Default | Source::Value(_)))
+        .map(|decl| {
+            let stored = &decl.stored;
+            let message = format!(
+                "field `{stored}` says `#[record(default)]`, but the previous version has \
+                 `{stored}` too: the upcast would drop its value; remove `default` to keep it, \
+                 or give the new field another name"
+            );
+            quote_spanned! {decl.ident.span()=>
+                const _: () = ::core::assert!(
+                    !::esdsl_runtime::__private::contains(
+                        <#previous as ::esdsl_runtime::__private::FieldNames>::FIELD_NAMES,
+                        #stored,
+                    ),
+                    #message,
+                );
+            }
+        });
     let uses_previous = fields
         .iter()
         .any(|decl| matches!(decl.source, Source::Previous(_)));
@@ -309,6 +355,8 @@ fn upcast(name: &syn::Ident, previous: &syn::Type, fields: &[FieldDecl<'_>]) -> 
 
         #[automatically_derived]
         impl ::esdsl_runtime::__private::FieldUpcast<#previous> for #name {}
+
+        #(#shadowing)*
     }
 }
 
@@ -337,9 +385,16 @@ fn fallback(
             impl ::esdsl_runtime::__private::FieldUpcast<#previous> for #name {}
         }
     });
+    let widen = super::widen_identity(name);
     quote! {
         #errors
         #upcast
+        #widen
+
+        #[automatically_derived]
+        impl ::esdsl_runtime::__private::FieldNames for #name {
+            const FIELD_NAMES: &'static [&'static str] = &[];
+        }
 
         #[automatically_derived]
         impl ::esdsl_runtime::describe::DescribeFields for #name {
@@ -355,7 +410,7 @@ fn fallback(
             fn schema_type(
                 _: &mut ::esdsl_runtime::describe::SchemaDescriptor,
             ) -> ::esdsl_runtime::describe::FieldType {
-                ::esdsl_runtime::describe::FieldType::Record(::std::string::String::from(""))
+                ::esdsl_runtime::describe::FieldType::Record(::std::borrow::ToOwned::to_owned(""))
             }
         }
     }

@@ -86,8 +86,9 @@ impl std::error::Error for DescriptorError {
 /// locked version to the newest one derivable or written by hand, nothing locked removed, and
 /// the lock holding every version.
 ///
-/// `name` is the schema's name in the lock, as a schema file's name is (`bank.toml`); one lock
-/// can hold schema files and descriptors side by side. `descriptor` is the text of
+/// `name` is the schema's name in the lock, as a schema file's name is (`bank.toml`); keep the
+/// descriptors' lock apart from the lock `cargo esdsl check` reads beside schema files, which
+/// takes every entry as a schema file's. `descriptor` is the text of
 /// `SchemaDescriptor::to_toml()`.
 ///
 /// ```
@@ -133,8 +134,7 @@ pub fn check_descriptor(
         }
     };
     let scoped = locked.as_ref().map(|l| l.for_schemas(&[name]));
-    let mut findings = shadowing_defaults(&files[0]);
-    findings.extend(check(&files, scoped.as_ref().unwrap_or(&Lock::new())));
+    let mut findings = check(&files, scoped.as_ref().unwrap_or(&Lock::new()));
     let deny = findings.iter().any(Finding::is_deny);
     let mut appended = 0;
     if mode == LockMode::Update && !deny {
@@ -215,49 +215,6 @@ pub fn assert_compatible(name: &str, descriptor: &str, lock: impl AsRef<Path>) {
             lock.display()
         );
     }
-}
-
-/// `derive_default_shadows_field`: a derived field-level step takes a field's default whenever
-/// the field says `#[record(default)]`, while a schema with the same text reads the previous
-/// version's field of that name. Where the previous version has the field, the descriptor
-/// would not say what the code does.
-fn shadowing_defaults(file: &SchemaFile) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    for event in file.schema.events.iter().filter(|e| !e.retired) {
-        for pair in event.versions.windows(2) {
-            let [previous, next] = pair else { continue };
-            if event.manual_upcasts.contains(&next.number) {
-                continue;
-            }
-            for field in &next.fields {
-                let shadowed = field.default.is_some()
-                    && field.renamed_from.is_none()
-                    && previous.field(&field.name.text).is_some();
-                if shadowed {
-                    let diagnostic = crate::Diagnostic::error(
-                        "derive_default_shadows_field",
-                        format!(
-                            "field `{}` of v{} of event `{}` says `#[record(default)]`, but v{} has `{}` too",
-                            field.name, next.number, event.name, previous.number, field.name
-                        ),
-                    )
-                    .at(field.name.span)
-                    .label("the derived upcast drops the older value")
-                    .help(
-                        "remove `#[record(default)]` to keep the older value, or give the new \
-                         field another name",
-                    );
-                    findings.push(
-                        super::in_file(file, diagnostic)
-                            .event(&event.name.text)
-                            .version(next.number)
-                            .field(&field.name.text),
-                    );
-                }
-            }
-        }
-    }
-    findings
 }
 
 /// The findings as `cargo esdsl check --format human` prints them: located ones through the

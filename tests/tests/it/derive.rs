@@ -414,32 +414,6 @@ mod shop {
         }
     }
 
-    /// Denied: v2 says `default` on a field v1 has, so the derived step drops the old value.
-    pub(super) mod shadowing {
-        use super::*;
-
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
-        #[serde(crate = "esdsl_runtime::serde")]
-        #[record(upcast_from = ItemAddedV1)]
-        pub(crate) struct ItemAddedV2 {
-            pub(crate) sku: String,
-            #[record(default = 1)]
-            pub(crate) quantity: u32,
-        }
-
-        #[derive(Debug, Default, Aggregate)]
-        #[aggregate(name = "Cart", id = uuid, events = CartEvent)]
-        pub(crate) struct Cart {}
-
-        #[derive(Debug, Clone, PartialEq, Event)]
-        #[event(aggregate = "Cart")]
-        pub(crate) enum CartEvent {
-            #[event(history(ItemAddedV1))]
-            ItemAdded(ItemAddedV2),
-            CartClosed(CartClosed),
-        }
-    }
-
     /// Denied: version 1 edited in place, and `CartClosed` deleted instead of retired.
     pub(super) mod broken {
         use super::*;
@@ -538,33 +512,6 @@ fn the_evolution_check_runs_on_derive_declared_events() {
         "{}",
         denied.rendered
     );
-
-    // A default that hides a field of the previous version: the code and the descriptor
-    // would disagree, so the check says so.
-    let shadowing = SchemaDescriptor::of::<shop::shadowing::Cart>().to_toml();
-    let found = check_descriptor("shop", &shadowing, &lock, LockMode::Check).expect("runs");
-    assert!(
-        codes(&found).contains(&(
-            "derive_default_shadows_field".to_owned(),
-            Some("ItemAdded".to_owned()),
-            Some(2)
-        )),
-        "{}",
-        found.rendered
-    );
-    let v1 = Codec::Json
-        .encode(&shop::ItemAddedV1 {
-            sku: "tea".into(),
-            quantity: 7,
-        })
-        .expect("encodes");
-    let decoded = <shop::shadowing::CartEvent as Event>::decode("ItemAdded", 1, &v1, Codec::Json)
-        .expect("decodes")
-        .into_event();
-    assert!(
-        matches!(decoded, Some(shop::shadowing::CartEvent::ItemAdded(e)) if e.quantity == 1),
-        "the derived step takes the default, as the finding says"
-    );
 }
 
 #[test]
@@ -624,4 +571,69 @@ proptest::proptest! {
             Some(esdsl_schema::model::Value::String(value))
         );
     }
+}
+
+/// Two record types of one name in different modules: both reach the descriptor, and reading
+/// it reports the clash instead of one hiding the other from the lock.
+mod same_name {
+    use esdsl_runtime::serde::{Deserialize, Serialize};
+    use esdsl_runtime::{Event, Record};
+
+    pub(super) mod old {
+        use super::*;
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+        #[serde(crate = "esdsl_runtime::serde")]
+        pub(crate) struct Address {
+            pub(crate) street: String,
+        }
+    }
+
+    pub(super) mod new {
+        use super::*;
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+        #[serde(crate = "esdsl_runtime::serde")]
+        pub(crate) struct Address {
+            pub(crate) street: u64,
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+    #[serde(crate = "esdsl_runtime::serde")]
+    pub(super) struct MovedV1 {
+        pub(super) to: old::Address,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+    #[serde(crate = "esdsl_runtime::serde")]
+    pub(super) struct Moved {
+        pub(super) to: new::Address,
+    }
+
+    impl esdsl_runtime::Upcast<MovedV1> for Moved {
+        fn upcast(_: MovedV1) -> Self {
+            Moved {
+                to: new::Address { street: 0 },
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Event)]
+    #[event(aggregate = "Customer")]
+    pub(super) enum CustomerEvent {
+        #[event(history(MovedV1), upcast(v2 = manual))]
+        Moved(Moved),
+    }
+}
+
+#[test]
+fn two_types_of_one_name_are_a_clash_not_a_loss() {
+    let descriptor = SchemaDescriptor::of::<same_name::CustomerEvent>();
+    assert_eq!(descriptor.records.len(), 2, "{descriptor:?}");
+    let text = descriptor.to_toml();
+    let report = esdsl_schema::parse_schema("derive", &text).expect_err("the clash is an error");
+    let rendered = report.render();
+    assert!(
+        rendered.contains("duplicate key") && rendered.contains("[types.Address]"),
+        "{rendered}"
+    );
 }

@@ -185,3 +185,61 @@ fn derived_code_compiles_with_shadowed_names_and_still_decodes() {
         "Drained"
     );
 }
+
+/// Without the prelude at all.
+#[no_implicit_prelude]
+#[allow(dead_code)]
+mod without_prelude {
+    #[derive(
+        ::core::fmt::Debug,
+        ::core::clone::Clone,
+        ::core::cmp::PartialEq,
+        ::esdsl_runtime::serde::Serialize,
+        ::esdsl_runtime::serde::Deserialize,
+        ::esdsl_runtime::Record,
+    )]
+    #[serde(crate = "::esdsl_runtime::serde")]
+    pub(super) struct CountedV1 {
+        n: u32,
+    }
+
+    #[derive(
+        ::core::fmt::Debug,
+        ::core::clone::Clone,
+        ::core::cmp::PartialEq,
+        ::esdsl_runtime::serde::Serialize,
+        ::esdsl_runtime::serde::Deserialize,
+        ::esdsl_runtime::Record,
+    )]
+    #[serde(crate = "::esdsl_runtime::serde")]
+    #[record(upcast_from = CountedV1)]
+    pub(super) struct Counted {
+        pub(super) n: u64,
+        #[record(default = ::core::option::Option::Some(::std::borrow::ToOwned::to_owned("x")))]
+        pub(super) note: ::core::option::Option<::std::string::String>,
+    }
+
+    #[derive(
+        ::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, ::esdsl_runtime::Event,
+    )]
+    #[event(aggregate = "Counter")]
+    pub(super) enum CounterEvent {
+        #[event(history(CountedV1))]
+        Counted(Counted),
+    }
+
+    #[derive(::core::fmt::Debug, ::core::default::Default, ::esdsl_runtime::Aggregate)]
+    #[aggregate(id = u64, events = CounterEvent)]
+    pub(super) struct Counter {}
+}
+
+#[test]
+fn derived_code_compiles_without_the_prelude() {
+    use esdsl_runtime::{Codec, Event};
+    let decoded = without_prelude::CounterEvent::decode("Counted", 1, br#"{"n":7}"#, Codec::Json)
+        .expect("decodes")
+        .into_event()
+        .expect("an event");
+    let without_prelude::CounterEvent::Counted(counted) = decoded;
+    assert_eq!((counted.n, counted.note.as_deref()), (7, Some("x")));
+}

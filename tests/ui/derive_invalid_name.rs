@@ -1,0 +1,17 @@
+use esdsl_runtime::serde::{Deserialize, Serialize};
+use esdsl_runtime::{Event, Record};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+#[serde(crate = "esdsl_runtime::serde")]
+pub struct Opened {
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Event)]
+#[event(aggregate = "Account")]
+pub enum AccountEvent {
+    #[event(name = "account-opened")]
+    Opened(Opened),
+}
+
+fn main() {}
