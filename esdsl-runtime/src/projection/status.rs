@@ -132,6 +132,19 @@ impl StoreStatus {
     /// process has the store open (use [`StoreStatus::of`]); [`Error::FormatVersion`] for a
     /// store of another format; LMDB and I/O errors.
     pub fn read_only(dir: &Path) -> Result<StoreStatus> {
+        let mut attempts = 0;
+        loop {
+            match StoreStatus::read_only_once(dir) {
+                // Another process grew the map between the open and the read: open again.
+                Err(Error::Lmdb(heed::Error::Mdb(heed::MdbError::MapResized))) if attempts < 3 => {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn read_only_once(dir: &Path) -> Result<StoreStatus> {
         if !dir.join("data.mdb").is_file() {
             return Err(Error::InvalidInput(format!(
                 "`{}` is not an esdsl store (no data.mdb)",

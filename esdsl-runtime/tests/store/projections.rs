@@ -748,3 +748,80 @@ fn the_status_shows_checkpoints_lag_parked_events_and_an_unfinished_rebuild() {
     ));
     assert!(!missing.exists(), "a look does not create a store");
 }
+
+const STATUS_JOB: &str = "ESDSL_STATUS_CHILD";
+
+/// The child: appends deposits and runs the `balances` projection after each.
+#[test]
+#[ignore = "run by the read-only status test as a child process"]
+fn status_writer_child() {
+    let Ok(dir) = std::env::var(STATUS_JOB) else {
+        return;
+    };
+    let store = LmdbStore::open(&dir).expect("child opens the store");
+    let accounts = Repository::<Account>::new(store.clone()).expect("opens");
+    let id = AccountId::now_v7();
+    accounts.execute(&id, &Command::Open).expect("opens");
+    let mut runner = StoreRunner::new(
+        store.clone(),
+        Balances::named("balances"),
+        ProjectionOptions::default(),
+    )
+    .expect("runner");
+    for n in 0..300 {
+        accounts
+            .execute(&id, &Command::Deposit(1, Some(format!("c{n}"))))
+            .expect("deposits");
+        runner.run_until_caught_up().expect("runs");
+    }
+}
+
+#[test]
+fn a_read_only_status_does_not_disturb_a_writer_in_another_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(LmdbStore::open(dir.path()).expect("creates"));
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--ignored",
+            "--exact",
+            "projections::status_writer_child",
+            "--test-threads=1",
+        ])
+        .env(STATUS_JOB, dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawns the child");
+    let mut looks = 0;
+    let mut last_head = 0;
+    let status = loop {
+        let status = StoreStatus::read_only(dir.path()).expect("a look while the child writes");
+        assert!(status.head >= last_head, "the head never goes back");
+        last_head = status.head;
+        for projection in &status.projections {
+            for partition in &projection.partitions {
+                assert!(partition.checkpoint <= status.head);
+            }
+        }
+        looks += 1;
+        if let Some(exit) = child.try_wait().expect("polls") {
+            assert!(exit.success(), "the child failed: {exit}");
+            break StoreStatus::read_only(dir.path()).expect("a last look");
+        }
+    };
+    assert!(looks > 10, "looked {looks} times while the child ran");
+    assert_eq!(
+        rows(&status),
+        vec![(
+            "balances".to_owned(),
+            ProjectionKind::Store,
+            Some(0),
+            vec![(0, 1, 301, 0)],
+            0,
+            None
+        )]
+    );
+    let store = LmdbStore::open(dir.path()).expect("opens");
+    assert!(store.verify().expect("verifies").is_ok());
+    assert_eq!(view(&store, "balances"), fold(&store, 1));
+}
