@@ -3,6 +3,7 @@
 mod evolution;
 mod generate;
 mod hygiene;
+mod projections_cli;
 mod store_cli;
 mod ui;
 mod upcast;
