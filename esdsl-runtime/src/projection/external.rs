@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::{Item, backoff, decode, next_batch, read_at, wants};
 use super::runner::{
-    encode_parked, park_item, parked, parked_key, stopped, validate_projection_name,
+    encode_parked, park_item, parked, parked_key, stopped, unpark_applied, validate_projection_name,
 };
 use super::{
     ExternalProjection, HandlerError, OnFailure, ParkedEvent, ProjectionOptions, ReplayReport,
@@ -103,10 +103,12 @@ impl<P: ExternalProjection> ExternalRunner<P> {
             return Ok(false);
         }
         let started = Instant::now();
+        let mut delivered = Vec::new();
         for (index, item) in batch.items.iter().enumerate() {
             if index > 0 && started.elapsed() >= self.options.max_batch_time {
                 // Save what is done, so a crash repeats at most `max_batch_time` of work.
                 let done = item.position() - 1;
+                self.unpark(&delivered)?;
                 self.store.save_checkpoint(&name, done)?;
                 report.checkpoint = done;
                 return Ok(true);
@@ -116,10 +118,12 @@ impl<P: ExternalProjection> ExternalRunner<P> {
                 match self.handle(item) {
                     Ok(applied) => {
                         report.handled += u64::from(applied);
+                        delivered.push(item.position());
                         break;
                     }
                     Err(error) if attempt >= self.options.max_attempts => {
                         // Everything before this event is done: keep that.
+                        self.unpark(&std::mem::take(&mut delivered))?;
                         self.store.save_checkpoint(&name, item.position() - 1)?;
                         report.checkpoint = item.position() - 1;
                         self.park(item, &error.to_string(), report)?;
@@ -133,9 +137,36 @@ impl<P: ExternalProjection> ExternalRunner<P> {
                 }
             }
         }
+        self.unpark(&delivered)?;
         self.store.save_checkpoint(&name, batch.reached)?;
         report.checkpoint = batch.reached;
         Ok(true)
+    }
+
+    /// Removes the parked entries of events just delivered (parked by an earlier run under
+    /// [`OnFailure::Stop`], delivered now that the cause is fixed): they are not replayed again.
+    fn unpark(&self, delivered: &[u64]) -> Result<()> {
+        let (Some(first), Some(last)) = (delivered.first(), delivered.last()) else {
+            return Ok(());
+        };
+        let (start, end) = (
+            parked_key(&self.name, *first),
+            parked_key(&self.name, *last),
+        );
+        let range = (
+            std::ops::Bound::Included(start.as_slice()),
+            std::ops::Bound::Included(end.as_slice()),
+        );
+        let any = self
+            .store
+            .shared()
+            .read(|txn, dbs| Ok(dbs.parked.range(txn, &range)?.next().is_some()))?;
+        if any {
+            self.store
+                .shared()
+                .write(|_, txn, dbs| unpark_applied(txn, dbs, &self.name, delivered))?;
+        }
+        Ok(())
     }
 
     /// Delivers one item; a damaged record is read again first (so a repaired one goes

@@ -436,6 +436,7 @@ impl<P: StoreProjection> StoreRunner<P> {
                 if index > 0 && started.elapsed() >= max_time {
                     let checkpoint = item.position() - 1;
                     dbs.checkpoints.put(txn, key, &checkpoint.to_be_bytes())?;
+                    unpark_applied(txn, dbs, name, &positions(&items[..index]))?;
                     return Ok((Applied::Until(index), handled));
                 }
                 let outcome = {
@@ -465,11 +466,13 @@ impl<P: StoreProjection> StoreRunner<P> {
                         }
                         let checkpoint = item.position() - 1;
                         dbs.checkpoints.put(txn, key, &checkpoint.to_be_bytes())?;
+                        unpark_applied(txn, dbs, name, &positions(&items[..index]))?;
                         return Ok((Applied::FailedAt(index, error.to_string()), handled));
                     }
                 }
             }
             dbs.checkpoints.put(txn, key, &reached.to_be_bytes())?;
+            unpark_applied(txn, dbs, name, &positions(items))?;
             Ok((Applied::All, handled))
         })
     }
@@ -486,6 +489,7 @@ impl<P: StoreProjection> StoreRunner<P> {
     ) -> Result<()> {
         let position = failed.position();
         let (filter, partition) = (&self.filter, self.options.partition);
+        let parked_at = parked_key(&self.name, position);
         let mut last_error = first_error;
         for attempt in 2..=self.options.max_attempts {
             std::thread::sleep(backoff(&self.options, attempt - 1));
@@ -508,6 +512,8 @@ impl<P: StoreProjection> StoreRunner<P> {
                     Ok(applied) => {
                         nested.commit()?;
                         dbs.checkpoints.put(txn, key, &position.to_be_bytes())?;
+                        // Parked by an earlier run under `Stop`: applied now, not to replay.
+                        dbs.parked.delete(txn, &parked_at)?;
                         Ok(Ok(applied))
                     }
                     Err(error) => match storage_error(&error) {
@@ -742,6 +748,38 @@ impl<P: StoreProjection> StoreRunner<P> {
 
 /// A handler error that is the store's map filling up (or another process growing it): the
 /// write transaction must fail with it, so it grows the map and runs again.
+/// Removes the parked entries of the items this runner has just applied (`applied`, in
+/// position order): an event parked under [`OnFailure::Stop`] and applied by a later run, once
+/// its cause was fixed, must not be applied again by `replay_parked`. One range lookup per
+/// batch; other partitions' parked entries in the range are left alone.
+pub(crate) fn unpark_applied(
+    txn: &mut heed::RwTxn<'_>,
+    dbs: &Dbs,
+    name: &str,
+    applied: &[u64],
+) -> Result<()> {
+    let (Some(first), Some(last)) = (applied.first(), applied.last()) else {
+        return Ok(());
+    };
+    let (start, end) = (parked_key(name, *first), parked_key(name, *last));
+    let range = (
+        std::ops::Bound::Included(start.as_slice()),
+        std::ops::Bound::Included(end.as_slice()),
+    );
+    let keys: Vec<Vec<u8>> = dbs
+        .parked
+        .range(txn, &range)?
+        .map(|entry| entry.map(|(key, _)| key.to_vec()))
+        .collect::<heed::Result<_>>()?;
+    for key in keys {
+        let position = key.len().checked_sub(8).and_then(|at| u64_from(&key[at..]));
+        if position.is_some_and(|p| applied.binary_search(&p).is_ok()) {
+            dbs.parked.delete(txn, &key)?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn storage_error(error: &HandlerError) -> Option<Error> {
     match error.downcast_ref::<Error>() {
         Some(Error::Lmdb(heed::Error::Mdb(
@@ -784,6 +822,10 @@ fn check_partition_count(
 
 fn stored_checkpoint(txn: &heed::RwTxn<'_>, dbs: &Dbs, key: &[u8]) -> Result<u64> {
     Ok(read_u64(txn, dbs.checkpoints, "checkpoints", key)?.unwrap_or(0))
+}
+
+fn positions(items: &[Item]) -> Vec<u64> {
+    items.iter().map(Item::position).collect()
 }
 
 /// Applies one item in `txn`: an event, or a damaged record read again (applied if it was

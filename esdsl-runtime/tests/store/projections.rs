@@ -825,3 +825,51 @@ fn a_read_only_status_does_not_disturb_a_writer_in_another_process() {
     assert!(store.verify().expect("verifies").is_ok());
     assert_eq!(view(&store, "balances"), fold(&store, 1));
 }
+
+#[test]
+fn an_event_parked_under_stop_then_applied_by_a_later_run_is_not_replayed_again() {
+    let (_dir, store) = fresh();
+    populate(&store, 2, 3); // 5 is a deposit `d1`
+    let poisoned = Arc::new(AtomicBool::new(true));
+    let options = ProjectionOptions::default().retries(2, Duration::from_millis(1));
+    let projection = Balances {
+        poison: Some(("d1".into(), Arc::clone(&poisoned))),
+        ..Balances::named("rerun")
+    };
+    let mut runner = StoreRunner::new(store.clone(), projection, options.clone()).expect("runner");
+    assert!(matches!(
+        runner.run_until_caught_up(),
+        Err(Error::ProjectionStopped { position: 5, .. })
+    ));
+    assert_eq!(runner.parked().expect("lists").len(), 1);
+    // The cause is fixed and the runner simply runs again (no replay).
+    poisoned.store(false, Ordering::SeqCst);
+    let report = runner.run_until_caught_up().expect("runs");
+    assert_eq!((report.handled, report.parked), (4, 0));
+    assert!(
+        runner.parked().expect("lists").is_empty(),
+        "applied, so no longer parked"
+    );
+    assert_eq!(runner.replay_parked().expect("replays"), Default::default());
+    assert_eq!(view(&store, "rerun"), fold(&store, 1), "applied once");
+
+    // The same for an external runner.
+    let sink = Sink {
+        deliveries: Arc::new(Mutex::new(Vec::new())),
+        fail_first: Arc::new(Mutex::new(BTreeMap::from([(5, 2)]))),
+    };
+    let deliveries = Arc::clone(&sink.deliveries);
+    let mut runner = ExternalRunner::new(store.clone(), sink, options).expect("runner");
+    assert!(matches!(
+        runner.run_until_caught_up(),
+        Err(Error::ProjectionStopped { position: 5, .. })
+    ));
+    assert_eq!(runner.parked().expect("lists").len(), 1);
+    runner.run_until_caught_up().expect("runs");
+    assert!(runner.parked().expect("lists").is_empty());
+    assert_eq!(runner.replay_parked().expect("replays"), Default::default());
+    assert_eq!(
+        *deliveries.lock().expect("lock"),
+        (1..=8).collect::<Vec<_>>()
+    );
+}
