@@ -10,7 +10,9 @@
 //!   the event's global position is its idempotency key. Run it with an [`ExternalRunner`].
 //!
 //! Both runners can run as N partitions (threads or processes), retry failing handlers with
-//! backoff and park events that keep failing. See `docs/projections.md`.
+//! backoff and park events that keep failing, and damaged records they cannot rule out.
+//! [`StoreStatus`] shows what every projection of a store is doing (`cargo esdsl
+//! projections`). See `docs/projections.md`.
 
 use std::time::Duration;
 
