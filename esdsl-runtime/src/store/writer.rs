@@ -13,10 +13,10 @@ use chrono::{DateTime, Utc};
 use heed::{MdbError, PutFlags, RwTxn};
 use uuid::Uuid;
 
-use super::keys::{catalog_key, split_pair, stream_head, stream_key, u64_from};
+use super::keys::{catalog_key_into, split_pair, stream_head, stream_key, u64_from};
 use super::lmdb::{Dbs, Shared, corrupt, last_position};
 use super::record::{self, Envelope};
-use super::{AppendResult, Metadata, StreamAppend, category};
+use super::{AppendResult, Metadata, NewEvent, StreamAppend, category};
 use crate::error::{Error, Result};
 
 pub(crate) struct Request {
@@ -157,6 +157,7 @@ fn commit(
     let first_stream_id = next_stream_id;
     let now = clock.now();
     let mut catalog: HashMap<Vec<u8>, u64> = HashMap::new();
+    let mut key = Vec::new();
     let mut outcomes = Vec::with_capacity(batch.len());
 
     for request in batch {
@@ -192,6 +193,7 @@ fn commit(
                 next_stream_id: &mut next_stream_id,
                 catalog: &mut added,
                 buffer,
+                key: &mut key,
                 now,
             };
             match write_request(&mut child, &dbs, request, &heads, &mut cursor) {
@@ -243,7 +245,23 @@ struct Cursor<'a> {
     next_stream_id: &'a mut u64,
     catalog: &'a mut HashMap<Vec<u8>, u64>,
     buffer: &'a mut Vec<u8>,
+    /// Scratch space for catalog keys.
+    key: &'a mut Vec<u8>,
     now: DateTime<Utc>,
+}
+
+impl Cursor<'_> {
+    /// Counts one event in the catalog. The key is built in a reused buffer and copied only
+    /// the first time the batch meets it, not once per event.
+    fn count(&mut self, category: &str, event: &NewEvent) {
+        catalog_key_into(category, &event.event_type, event.schema_version, self.key);
+        match self.catalog.get_mut(self.key.as_slice()) {
+            Some(count) => *count += 1,
+            None => {
+                self.catalog.insert(self.key.clone(), 1);
+            }
+        }
+    }
 }
 
 /// Writes one request whose expected versions were checked.
@@ -292,14 +310,7 @@ fn write_request(
                 .put_with_flags(txn, PutFlags::APPEND, &position_key, cursor.buffer)?;
             dbs.stream_index
                 .put(txn, &stream_key(head.id, head.version), &position_key)?;
-            *cursor
-                .catalog
-                .entry(catalog_key(
-                    category(&append.stream),
-                    &event.event_type,
-                    event.schema_version,
-                ))
-                .or_default() += 1;
+            cursor.count(category(&append.stream), event);
         }
         dbs.streams.put(
             txn,
