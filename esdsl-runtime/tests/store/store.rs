@@ -151,3 +151,83 @@ async fn async_appends_await_the_group_commit() {
     }
     assert_eq!(store.head_position().expect("reads"), 50);
 }
+
+/// A store that keeps `EventStore`'s default `replay_stream` (over `read_stream`), as another
+/// backend would.
+struct DefaultReplay(LmdbStore);
+
+impl EventStore for DefaultReplay {
+    fn append_multi(
+        &self,
+        appends: Vec<esdsl_runtime::store::StreamAppend>,
+        metadata: &Metadata,
+    ) -> esdsl_runtime::Result<Vec<esdsl_runtime::store::AppendResult>> {
+        self.0.append_multi(appends, metadata)
+    }
+    fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> esdsl_runtime::Result<esdsl_runtime::store::Events<'_>> {
+        self.0.read_stream(stream, from, direction, limit)
+    }
+    fn read_all(
+        &self,
+        from: u64,
+        filter: &Filter,
+        limit: usize,
+    ) -> esdsl_runtime::Result<esdsl_runtime::store::Events<'_>> {
+        self.0.read_all(from, filter, limit)
+    }
+    fn stream_version(&self, stream: &str) -> esdsl_runtime::Result<Option<u64>> {
+        self.0.stream_version(stream)
+    }
+    fn streams(&self) -> esdsl_runtime::Result<Vec<esdsl_runtime::store::StreamInfo>> {
+        self.0.streams()
+    }
+    fn head_position(&self) -> esdsl_runtime::Result<u64> {
+        self.0.head_position()
+    }
+    fn catalog(&self) -> esdsl_runtime::Result<Vec<esdsl_runtime::store::CatalogEntry>> {
+        self.0.catalog()
+    }
+    fn wait_for_commit(
+        &self,
+        after: u64,
+        timeout: std::time::Duration,
+    ) -> esdsl_runtime::Result<u64> {
+        self.0.wait_for_commit(after, timeout)
+    }
+    fn load_checkpoint(&self, name: &str) -> esdsl_runtime::Result<Option<u64>> {
+        self.0.load_checkpoint(name)
+    }
+    fn save_checkpoint(&self, name: &str, position: u64) -> esdsl_runtime::Result<()> {
+        self.0.save_checkpoint(name, position)
+    }
+    fn save_snapshot(
+        &self,
+        snapshot: &esdsl_runtime::store::Snapshot,
+    ) -> esdsl_runtime::Result<()> {
+        self.0.save_snapshot(snapshot)
+    }
+    fn load_snapshot(
+        &self,
+        stream: &str,
+        at_most: u64,
+    ) -> esdsl_runtime::Result<Option<esdsl_runtime::store::Snapshot>> {
+        self.0.load_snapshot(stream, at_most)
+    }
+}
+
+#[test]
+fn the_default_replay_over_read_stream_keeps_the_contract() {
+    let mut dirs = Vec::new();
+    conformance::run_all(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        dirs.push(dir);
+        DefaultReplay(store)
+    });
+}
