@@ -11,12 +11,12 @@ use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 use heed::{MdbError, PutFlags, RwTxn};
-use uuid::Uuid;
+use uuid::{ContextV7, Timestamp, Uuid};
 
 use super::keys::{catalog_key_into, split_pair, stream_head, stream_key, u64_from};
 use super::lmdb::{Dbs, Shared, corrupt, last_position};
 use super::record::{self, Envelope};
-use super::{AppendResult, Metadata, NewEvent, StreamAppend, category};
+use super::{AppendResult, Metadata, StreamAppend, category};
 use crate::error::{Error, Result};
 
 pub(crate) struct Request {
@@ -114,9 +114,19 @@ fn duplicate(error: &Error) -> Error {
 }
 
 /// Recorded times never go backwards within this writer, even if the wall clock does.
-#[derive(Default)]
 struct Clock {
     last: Option<DateTime<Utc>>,
+    /// This writer's v7 counter: ids stay ordered within a millisecond.
+    ids: ContextV7,
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock {
+            last: None,
+            ids: ContextV7::new(),
+        }
+    }
 }
 
 impl Clock {
@@ -128,6 +138,18 @@ impl Clock {
         };
         self.last = Some(now);
         now
+    }
+
+    /// A new event id for an event recorded at `at` (a time from [`Clock::now`]): a UUID v7
+    /// carrying the commit time, ordered after every id this writer made before. One clock
+    /// reading per commit serves all its events.
+    fn event_id(&self, at: DateTime<Utc>) -> Uuid {
+        let secs = u64::try_from(at.timestamp()).unwrap_or(0);
+        Uuid::new_v7(Timestamp::from_unix(
+            &self.ids,
+            secs,
+            at.timestamp_subsec_nanos(),
+        ))
     }
 }
 
@@ -194,6 +216,7 @@ fn commit(
                 catalog: &mut added,
                 buffer,
                 key: &mut key,
+                clock,
                 now,
             };
             match write_request(&mut child, &dbs, request, &heads, &mut cursor) {
@@ -247,22 +270,26 @@ struct Cursor<'a> {
     buffer: &'a mut Vec<u8>,
     /// Scratch space for catalog keys.
     key: &'a mut Vec<u8>,
+    clock: &'a Clock,
     now: DateTime<Utc>,
 }
 
 impl Cursor<'_> {
-    /// Counts one event in the catalog. The key is built in a reused buffer and copied only
-    /// the first time the batch meets it, not once per event.
-    fn count(&mut self, category: &str, event: &NewEvent) {
-        catalog_key_into(category, &event.event_type, event.schema_version, self.key);
+    /// Counts `count` events of one type and version in the catalog. The key is built in a
+    /// reused buffer and copied only the first time the batch meets it.
+    fn count(&mut self, category: &str, (event_type, schema_version, count): Run<'_>) {
+        catalog_key_into(category, event_type, schema_version, self.key);
         match self.catalog.get_mut(self.key.as_slice()) {
-            Some(count) => *count += 1,
+            Some(counted) => *counted += count,
             None => {
-                self.catalog.insert(self.key.clone(), 1);
+                self.catalog.insert(self.key.clone(), count);
             }
         }
     }
 }
+
+/// Consecutive events of an append with one type and version: the type, the version, how many.
+type Run<'a> = (&'a str, u32, u64);
 
 /// Writes one request whose expected versions were checked.
 fn write_request(
@@ -288,12 +315,14 @@ fn write_request(
             Head { id, version: 0 }
         });
         let first_position = *cursor.next_position;
+        // Counted in the catalog per run of one type and version, not per event.
+        let mut run: Option<Run<'_>> = None;
         for event in &append.events {
             head.version += 1;
             let position = *cursor.next_position;
             *cursor.next_position += 1;
             let envelope = Envelope {
-                event_id: Uuid::now_v7(),
+                event_id: cursor.clock.event_id(cursor.now),
                 recorded_at: cursor.now,
                 stream: &append.stream,
                 version: head.version,
@@ -310,7 +339,22 @@ fn write_request(
                 .put_with_flags(txn, PutFlags::APPEND, &position_key, cursor.buffer)?;
             dbs.stream_index
                 .put(txn, &stream_key(head.id, head.version), &position_key)?;
-            cursor.count(category(&append.stream), event);
+            match &mut run {
+                Some((event_type, version, count))
+                    if *event_type == event.event_type && *version == event.schema_version =>
+                {
+                    *count += 1;
+                }
+                _ => {
+                    if let Some(done) = run.take() {
+                        cursor.count(category(&append.stream), done);
+                    }
+                    run = Some((&event.event_type, event.schema_version, 1));
+                }
+            }
+        }
+        if let Some(done) = run {
+            cursor.count(category(&append.stream), done);
         }
         dbs.streams.put(
             txn,
@@ -334,5 +378,35 @@ fn read_head(txn: &RwTxn<'_>, dbs: &Dbs, stream: &str) -> Result<Option<Head>> {
                 split_pair(bytes).ok_or_else(|| corrupt("streams", stream, "bad head value"))?;
             Ok(Some(Head { id, version }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_ordered_and_carry_the_commit_time() {
+        let mut clock = Clock::default();
+        let at = clock.now();
+        let mut ids: Vec<Uuid> = (0..10_000).map(|_| clock.event_id(at)).collect();
+        let later = clock.now();
+        ids.extend((0..10).map(|_| clock.event_id(later)));
+        assert!(
+            ids.windows(2).all(|pair| pair[0] < pair[1]),
+            "strictly ordered"
+        );
+        assert!(ids.iter().all(|id| id.get_version_num() == 7));
+        let (secs, nanos) = ids[0]
+            .get_timestamp()
+            .expect("a v7 id has a time")
+            .to_unix();
+        assert_eq!(
+            (secs, nanos / 1_000_000),
+            (
+                u64::try_from(at.timestamp()).expect("after 1970"),
+                at.timestamp_subsec_millis()
+            )
+        );
     }
 }

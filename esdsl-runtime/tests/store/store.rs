@@ -231,3 +231,56 @@ fn the_default_replay_over_read_stream_keeps_the_contract() {
         DefaultReplay(store)
     });
 }
+
+#[test]
+fn the_catalog_counts_runs_of_types_that_come_back_in_one_append() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = LmdbStore::open(dir.path()).expect("opens");
+    let at = |event_type: &str, schema_version| NewEvent {
+        schema_version,
+        ..conformance::event(event_type, 1)
+    };
+    let events = vec![
+        at("A", 1),
+        at("B", 1),
+        at("A", 1),
+        at("A", 1),
+        at("B", 2),
+        at("A", 1),
+    ];
+    store
+        .append(
+            "Cart-9",
+            ExpectedVersion::NoStream,
+            events,
+            &Metadata::default(),
+        )
+        .expect("appends");
+    let appends = ["Cart-8", "Shop-1"]
+        .into_iter()
+        .map(|stream| esdsl_runtime::store::StreamAppend {
+            stream: stream.into(),
+            expected: ExpectedVersion::NoStream,
+            events: vec![at("A", 1), at("A", 1)],
+        })
+        .collect();
+    store
+        .append_multi(appends, &Metadata::default())
+        .expect("appends");
+    let mut catalog: Vec<(String, String, u32, u64)> = store
+        .catalog()
+        .expect("reads")
+        .into_iter()
+        .map(|e| (e.aggregate_type, e.event_type, e.schema_version, e.count))
+        .collect();
+    catalog.sort();
+    assert_eq!(
+        catalog,
+        [
+            ("Cart".into(), "A".into(), 1, 6),
+            ("Cart".into(), "B".into(), 1, 1),
+            ("Cart".into(), "B".into(), 2, 1),
+            ("Shop".into(), "A".into(), 1, 2),
+        ]
+    );
+}
