@@ -56,9 +56,12 @@ fn commit_growing(
     buffer: &mut Vec<u8>,
 ) -> Vec<Result<Vec<AppendResult>>> {
     let mut resized_by_other = 0;
+    let mut isolate = false;
     loop {
-        match commit(shared, batch, clock, buffer) {
-            Ok(outcomes) => return outcomes,
+        match commit(shared, batch, clock, buffer, isolate) {
+            Ok(Some(outcomes)) => return outcomes,
+            // Writing one request failed: write each in a nested transaction of its own.
+            Ok(None) => isolate = true,
             Err(Error::Lmdb(heed::Error::Mdb(MdbError::MapFull))) => {
                 if let Err(error) = shared.grow_map() {
                     return fail_all(batch, &error);
@@ -160,12 +163,19 @@ struct Head {
     version: u64,
 }
 
+/// Writes and commits a batch. Requests are written straight into the batch's transaction;
+/// `None` when writing one of them failed (the checks made before the writer leave LMDB
+/// little reason to refuse one): the caller then commits the batch again with `isolate`, each
+/// request in a nested transaction, so the error fails that caller alone. Always nesting
+/// costs much more: a nested transaction copies every page it touches that the batch has
+/// already written.
 fn commit(
     shared: &Shared,
     batch: &[Request],
     clock: &mut Clock,
     buffer: &mut Vec<u8>,
-) -> Result<Vec<Result<Vec<AppendResult>>>> {
+    isolate: bool,
+) -> Result<Option<Vec<Result<Vec<AppendResult>>>>> {
     let _shared_gate = shared.gate.read().unwrap_or_else(|p| p.into_inner());
     let dbs = shared.dbs;
     let mut txn = shared.env.write_txn()?;
@@ -204,12 +214,9 @@ fn commit(
             continue;
         }
 
-        // Each request writes in a nested transaction: an error that belongs to one request
-        // (a value LMDB refuses, say) fails that caller alone.
         let (position_before, stream_id_before) = (next_position, next_stream_id);
         let mut added: HashMap<Vec<u8>, u64> = HashMap::new();
         let written = {
-            let mut child = shared.env.nested_write_txn(&mut txn)?;
             let mut cursor = Cursor {
                 next_position: &mut next_position,
                 next_stream_id: &mut next_stream_id,
@@ -219,9 +226,24 @@ fn commit(
                 clock,
                 now,
             };
-            match write_request(&mut child, &dbs, request, &heads, &mut cursor) {
-                Ok(results) => child.commit().map(|()| results).map_err(Error::from),
-                Err(error) => Err(error),
+            if isolate {
+                // An error that belongs to this request fails this caller alone.
+                let mut child = shared.env.nested_write_txn(&mut txn)?;
+                match write_request(&mut child, &dbs, request, &heads, &mut cursor) {
+                    Ok(results) => child.commit().map(|()| results).map_err(Error::from),
+                    Err(error) => Err(error),
+                }
+            } else {
+                match write_request(&mut txn, &dbs, request, &heads, &mut cursor) {
+                    Ok(results) => Ok(results),
+                    Err(
+                        error @ Error::Lmdb(heed::Error::Mdb(
+                            MdbError::MapFull | MdbError::MapResized,
+                        )),
+                    ) => return Err(error),
+                    // The transaction holds part of this request: drop it, start again isolated.
+                    Err(_) => return Ok(None),
+                }
             }
         };
         match written {
@@ -259,7 +281,7 @@ fn commit(
             .put(&mut txn, b"next_stream_id", &next_stream_id.to_be_bytes())?;
     }
     txn.commit()?;
-    Ok(outcomes)
+    Ok(Some(outcomes))
 }
 
 /// Where the batch's counters stand while a request is written.
@@ -384,6 +406,114 @@ fn read_head(txn: &RwTxn<'_>, dbs: &Dbs, stream: &str) -> Result<Option<Head>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conformance::event;
+    use crate::store::{EventStore, ExpectedVersion, LmdbStore};
+
+    fn request(appends: &[(&str, ExpectedVersion, u64)]) -> Request {
+        let (reply, _) = oneshot::channel();
+        Request {
+            appends: appends
+                .iter()
+                .map(|(stream, expected, n)| StreamAppend {
+                    stream: (*stream).to_owned(),
+                    expected: *expected,
+                    events: (1..=*n).map(|i| event("Happened", i)).collect(),
+                })
+                .collect(),
+            metadata: Metadata::default(),
+            reply,
+        }
+    }
+
+    /// What a batch leaves behind: each caller's answer and the stored log.
+    type Outcome = (
+        Vec<Result<Vec<AppendResult>, String>>,
+        Vec<(String, u64, u64)>,
+    );
+
+    fn commit_batch(isolate: bool) -> Outcome {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        store
+            .append(
+                "A-1",
+                ExpectedVersion::NoStream,
+                vec![event("Happened", 0); 2],
+                &Metadata::default(),
+            )
+            .expect("appends");
+        let batch = [
+            request(&[("A-1", ExpectedVersion::Exact(2), 3)]),
+            // Sees the append before it in the batch.
+            request(&[("A-1", ExpectedVersion::Exact(2), 1)]),
+            request(&[("B-1", ExpectedVersion::NoStream, 2)]),
+            request(&[
+                ("C-1", ExpectedVersion::NoStream, 1),
+                ("A-1", ExpectedVersion::Exact(5), 1),
+            ]),
+            request(&[("C-1", ExpectedVersion::Any, 0)]),
+        ];
+        let outcomes = commit(
+            store.shared(),
+            &batch,
+            &mut Clock::default(),
+            &mut Vec::new(),
+            isolate,
+        )
+        .expect("commits")
+        .expect("no request fails while written");
+        let answers = outcomes
+            .into_iter()
+            .map(|outcome| outcome.map_err(|e| e.to_string()))
+            .collect();
+        let log = store
+            .read_all(1, &crate::store::Filter::all(), usize::MAX)
+            .expect("reads")
+            .map(|e| {
+                let e = e.expect("reads");
+                (e.stream, e.version, e.position)
+            })
+            .collect();
+        (answers, log)
+    }
+
+    #[test]
+    fn a_batch_commits_the_same_written_straight_or_isolated() {
+        let straight = commit_batch(false);
+        assert_eq!(straight, commit_batch(true));
+        let done = |version, first, last| {
+            Ok(AppendResult {
+                version,
+                first_position: first,
+                last_position: last,
+            })
+        };
+        assert_eq!(
+            straight.0,
+            [
+                done(5, Some(3), Some(5)).map(|r| vec![r]),
+                Err(
+                    "wrong expected version for stream `A-1`: expected version 2, actual 5"
+                        .to_owned()
+                ),
+                done(2, Some(6), Some(7)).map(|r| vec![r]),
+                Ok(vec![
+                    AppendResult {
+                        version: 1,
+                        first_position: Some(8),
+                        last_position: Some(8)
+                    },
+                    AppendResult {
+                        version: 6,
+                        first_position: Some(9),
+                        last_position: Some(9)
+                    },
+                ]),
+                done(1, None, None).map(|r| vec![r]),
+            ]
+        );
+        assert_eq!(straight.1.len(), 9);
+    }
 
     #[test]
     fn event_ids_are_ordered_and_carry_the_commit_time() {
