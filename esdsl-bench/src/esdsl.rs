@@ -17,7 +17,7 @@ use esdsl_runtime::store::{
 use esdsl_runtime::{Codec, Decoded, LmdbStore, Repository, SnapshotPolicy};
 
 use crate::domain::{Account, AccountEvent, Deposit, account_id, new_event};
-use crate::measure::{Deadline, Rng, Sample, fresh_dir, micros, repeat};
+use crate::measure::{self, Deadline, Rng, Sample, fresh_dir, micros, repeat, share, timed_sample};
 
 /// A fresh store for one trial; the directory goes when the store does.
 pub(crate) struct Store {
@@ -70,52 +70,18 @@ pub(crate) fn appends(
     budget: Duration,
 ) -> Result<Sample> {
     let store = Store::open(base, durability)?;
-    let deadline = Deadline::after(budget);
-    let per_thread = payloads.len() / threads;
-    let latencies = Mutex::new(Vec::with_capacity(payloads.len()));
-    let start = Instant::now();
-    std::thread::scope(|scope| -> Result<()> {
-        let workers: Vec<_> = payloads
-            .chunks(per_thread.max(1))
-            .take(threads)
-            .enumerate()
-            .map(|(t, chunk)| {
-                let store = &store.store;
-                let latencies = &latencies;
-                scope.spawn(move || -> Result<()> {
-                    let mut mine = Vec::with_capacity(chunk.len());
-                    for (n, payload) in chunk.iter().enumerate() {
-                        if deadline.passed() {
-                            break;
-                        }
-                        let began = Instant::now();
-                        append(
-                            store,
-                            &format!("Account-{t}-{}", n % 16),
-                            vec![new_event(payload, codec, 3)],
-                        )?;
-                        mine.push(micros(began.elapsed()));
-                    }
-                    latencies
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("poisoned"))?
-                        .extend(mine);
-                    Ok(())
-                })
-            })
-            .collect();
-        for worker in workers {
-            worker
-                .join()
-                .map_err(|_| anyhow::anyhow!("a writer panicked"))??;
-        }
-        Ok(())
-    })?;
-    let elapsed = start.elapsed();
-    let latencies = latencies
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?;
-    Ok(Sample::new(latencies.len() as u64, elapsed).with_latencies(latencies))
+    let (writers, per_writer) = share(payloads.len(), threads);
+    measure::writers(
+        writers,
+        per_writer,
+        Deadline::after(budget),
+        |_| Ok(()),
+        |(), t, n| {
+            let payload = &payloads[t * per_writer + n];
+            let stream = format!("Account-{t}-{}", n % 16);
+            append(&store.store, &stream, vec![new_event(payload, codec, 3)])
+        },
+    )
 }
 
 /// Appends of `payloads.len()` events per call: to one stream, or (`spread`) one event to each
@@ -147,14 +113,7 @@ pub(crate) fn batches(
         }
     }
     let mut rng = Rng::new(seed);
-    let mut latencies = Vec::with_capacity(batches);
-    let deadline = Deadline::after(budget);
-    let start = Instant::now();
-    for _ in 0..batches {
-        if deadline.passed() {
-            break;
-        }
-        let began = Instant::now();
+    timed_sample(batches, payloads.len(), Deadline::after(budget), |_| {
         match spread {
             None => append(
                 &store.store,
@@ -175,10 +134,8 @@ pub(crate) fn batches(
                 store.store.append_multi(appends, &Metadata::default())?;
             }
         }
-        latencies.push(micros(began.elapsed()));
-    }
-    let events = (latencies.len() * payloads.len()) as u64;
-    Ok(Sample::new(events, start.elapsed()).with_latencies(latencies))
+        Ok(())
+    })
 }
 
 /// A store holding one aggregate with `payloads` (at `version`) as its events.
@@ -379,51 +336,24 @@ pub(crate) fn commands(
     } else {
         Deadline::after(budget)
     };
-    let per_worker = count / workers;
-    let latencies = Mutex::new(Vec::with_capacity(count));
-    let start = Instant::now();
-    std::thread::scope(|scope| -> Result<()> {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let repository = &repository;
-                let latencies = &latencies;
-                scope.spawn(move || -> Result<()> {
-                    let mut mine = Vec::with_capacity(per_worker);
-                    for n in 0..per_worker {
-                        if deadline.passed() {
-                            break;
-                        }
-                        let id = if growing {
-                            account_id(w as u64)
-                        } else {
-                            account_id((w * per_worker + n) as u64)
-                        };
-                        let began = Instant::now();
-                        repository
-                            .execute(&id, &Deposit(100 + n as i64))
-                            .context("executing a command")?;
-                        mine.push(micros(began.elapsed()));
-                    }
-                    latencies
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("poisoned"))?
-                        .extend(mine);
-                    Ok(())
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle
-                .join()
-                .map_err(|_| anyhow::anyhow!("a worker panicked"))??;
-        }
-        Ok(())
-    })?;
-    let elapsed = start.elapsed();
-    let latencies = latencies
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?;
-    Ok(Sample::new(latencies.len() as u64, elapsed).with_latencies(latencies))
+    let (workers, per_worker) = share(count, workers);
+    measure::writers(
+        workers,
+        per_worker,
+        deadline,
+        |_| Ok(()),
+        |(), w, n| {
+            let id = if growing {
+                account_id(w as u64)
+            } else {
+                account_id((w * per_worker + n) as u64)
+            };
+            repository
+                .execute(&id, &Deposit(100 + n as i64))
+                .context("executing a command")?;
+            Ok(())
+        },
+    )
 }
 
 /// Commit-to-handler latency of a live subscription while one writer appends steadily (one

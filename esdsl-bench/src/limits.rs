@@ -14,7 +14,7 @@ use heed::types::Bytes;
 use heed::{Database, Env, PutFlags};
 
 use crate::domain::{Account, decode_apply};
-use crate::measure::{Deadline, Rng, Sample, fresh_dir, micros, repeat};
+use crate::measure::{self, Deadline, Rng, Sample, fresh_dir, repeat, share, timed_sample};
 
 /// The physical limit: one small write and one `fdatasync` per acknowledged event, appended
 /// to a growing file (each sync also records the new size), or `in_place` over a file written
@@ -36,23 +36,15 @@ pub(crate) fn fdatasync_loop(
     }
     let record = [7u8; 128];
     let mut slot = 0;
-    let mut latencies = Vec::with_capacity(ops);
-    let deadline = Deadline::after(budget);
-    let start = Instant::now();
-    for _ in 0..ops {
-        if deadline.passed() {
-            break;
-        }
-        let began = Instant::now();
+    timed_sample(ops, 1, Deadline::after(budget), |_| {
         if in_place {
             file.seek(SeekFrom::Start(slot % SLOTS * 4096))?;
             slot += 1;
         }
         file.write_all(&record)?;
         file.sync_data()?;
-        latencies.push(micros(began.elapsed()));
-    }
-    Ok(Sample::new(latencies.len() as u64, start.elapsed()).with_latencies(latencies))
+        Ok(())
+    })
 }
 
 /// A heed environment with one database of raw bytes, durable like esdsl's default (LMDB's
@@ -106,20 +98,12 @@ pub(crate) fn heed_single_commits(
     budget: Duration,
 ) -> Result<Sample> {
     let raw = RawHeed::open(base)?;
-    let mut latencies = Vec::with_capacity(payloads.len());
-    let deadline = Deadline::after(budget);
-    let start = Instant::now();
-    for (n, payload) in payloads.iter().enumerate() {
-        if deadline.passed() {
-            break;
-        }
-        let began = Instant::now();
+    timed_sample(payloads.len(), 1, Deadline::after(budget), |n| {
         let mut txn = raw.env.write_txn()?;
-        raw.db.put(&mut txn, &appender_key(0, n), payload)?;
+        raw.db.put(&mut txn, &appender_key(0, n), &payloads[n])?;
         txn.commit()?;
-        latencies.push(micros(began.elapsed()));
-    }
-    Ok(Sample::new(latencies.len() as u64, start.elapsed()).with_latencies(latencies))
+        Ok(())
+    })
 }
 
 /// Group commit by hand: `threads` appenders hand their event to one writer thread, which
@@ -134,13 +118,9 @@ pub(crate) fn heed_group_commit(
     budget: Duration,
 ) -> Result<Sample> {
     let raw = RawHeed::open(base)?;
-    let deadline = Deadline::after(budget);
-    let per_thread = payloads.len() / threads;
     type Ack = oneshot::Sender<heed::Result<()>>;
     let (sender, receiver) = mpsc::channel::<([u8; 16], &[u8], Ack)>();
-    let latencies = std::sync::Mutex::new(Vec::with_capacity(payloads.len()));
-    let start = Instant::now();
-    std::thread::scope(|scope| -> Result<()> {
+    std::thread::scope(|scope| -> Result<Sample> {
         let raw = &raw;
         let writer = scope.spawn(move || -> heed::Result<()> {
             let mut position = 0u64;
@@ -171,51 +151,28 @@ pub(crate) fn heed_group_commit(
             }
             Ok(())
         });
-        let appenders: Vec<_> = payloads
-            .chunks(per_thread.max(1))
-            .take(threads)
-            .enumerate()
-            .map(|(thread, chunk)| {
-                let sender = sender.clone();
-                let latencies = &latencies;
-                scope.spawn(move || -> Result<()> {
-                    let mut mine = Vec::with_capacity(chunk.len());
-                    for (n, payload) in chunk.iter().enumerate() {
-                        if deadline.passed() {
-                            break;
-                        }
-                        let began = Instant::now();
-                        let (ack, done) = oneshot::channel();
-                        sender
-                            .send((appender_key(thread, n), payload.as_slice(), ack))
-                            .map_err(|_| anyhow::anyhow!("the writer stopped"))?;
-                        done.recv().context("the writer stopped")??;
-                        mine.push(micros(began.elapsed()));
-                    }
-                    latencies
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("poisoned"))?
-                        .extend(mine);
-                    Ok(())
-                })
-            })
-            .collect();
+        let (appenders, per_appender) = share(payloads.len(), threads);
+        let sample = measure::writers(
+            appenders,
+            per_appender,
+            Deadline::after(budget),
+            |_| Ok(sender.clone()),
+            |sender, thread, n| {
+                let (ack, done) = oneshot::channel();
+                let payload = payloads[thread * per_appender + n].as_slice();
+                sender
+                    .send((appender_key(thread, n), payload, ack))
+                    .map_err(|_| anyhow::anyhow!("the writer stopped"))?;
+                done.recv().context("the writer stopped")??;
+                Ok(())
+            },
+        );
         drop(sender);
-        for appender in appenders {
-            appender
-                .join()
-                .map_err(|_| anyhow::anyhow!("an appender panicked"))??;
-        }
         writer
             .join()
             .map_err(|_| anyhow::anyhow!("the writer panicked"))??;
-        Ok(())
-    })?;
-    let elapsed = start.elapsed();
-    let latencies = latencies
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?;
-    Ok(Sample::new(latencies.len() as u64, elapsed).with_latencies(latencies))
+        sample
+    })
 }
 
 /// Batches of `payloads.len()` events, one durable commit each, keyed by `(stream, version)`:
@@ -241,18 +198,11 @@ pub(crate) fn heed_batches(
         txn.commit()?;
     }
     let mut rng = Rng::new(seed);
-    let mut latencies = Vec::with_capacity(batches);
-    let deadline = Deadline::after(budget);
-    let start = Instant::now();
-    for _ in 0..batches {
-        if deadline.passed() {
-            break;
-        }
+    timed_sample(batches, payloads.len(), Deadline::after(budget), |_| {
         let streams = match spread {
             Some(pool) => rng.distinct(payloads.len(), pool),
             None => vec![0; payloads.len()],
         };
-        let began = Instant::now();
         let mut txn = raw.env.write_txn()?;
         for (payload, stream) in payloads.iter().zip(streams) {
             versions[stream] += 1;
@@ -263,10 +213,8 @@ pub(crate) fn heed_batches(
             )?;
         }
         txn.commit()?;
-        latencies.push(micros(began.elapsed()));
-    }
-    let events = (latencies.len() * payloads.len()) as u64;
-    Ok(Sample::new(events, start.elapsed()).with_latencies(latencies))
+        Ok(())
+    })
 }
 
 /// A stream of `payloads` under raw `(stream, version)` keys, loaded by a cursor scan with the

@@ -98,6 +98,86 @@ pub(crate) fn repeat(
     Ok(Sample::new(events, start.elapsed()).with_latencies(latencies))
 }
 
+/// Calls `op(n)` for `n` in `0..ops` until `deadline` passes and times each call (µs): the
+/// loop of every timed write scenario, on one thread ([`writers`] runs it on several).
+pub(crate) fn timed(
+    ops: usize,
+    deadline: Deadline,
+    mut op: impl FnMut(usize) -> Result<()>,
+) -> Result<Vec<f64>> {
+    let mut latencies = Vec::with_capacity(ops);
+    for n in 0..ops {
+        if deadline.passed() {
+            break;
+        }
+        let began = Instant::now();
+        op(n)?;
+        latencies.push(micros(began.elapsed()));
+    }
+    Ok(latencies)
+}
+
+/// [`timed`] on this thread as a sample, each call being `events_per_op` events.
+pub(crate) fn timed_sample(
+    ops: usize,
+    events_per_op: usize,
+    deadline: Deadline,
+    op: impl FnMut(usize) -> Result<()>,
+) -> Result<Sample> {
+    let start = Instant::now();
+    let latencies = timed(ops, deadline, op)?;
+    let events = (latencies.len() * events_per_op) as u64;
+    Ok(Sample::new(events, start.elapsed()).with_latencies(latencies))
+}
+
+/// `writers` threads at once, writer `w` calling `op(&mut state, w, n)` for `n` in
+/// `0..per_writer` until `deadline` passes; every call is one event and is timed. `setup`
+/// makes a writer's own state (a connection, a channel end) on its thread. The shared loop of
+/// every "N writers for T seconds" scenario: the rate is calls done over the time taken.
+pub(crate) fn writers<S>(
+    writers: usize,
+    per_writer: usize,
+    deadline: Deadline,
+    setup: impl Fn(usize) -> Result<S> + Sync,
+    op: impl Fn(&mut S, usize, usize) -> Result<()> + Sync,
+) -> Result<Sample> {
+    let latencies = std::sync::Mutex::new(Vec::with_capacity(writers * per_writer));
+    let start = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let (setup, op, latencies) = (&setup, &op, &latencies);
+                scope.spawn(move || -> Result<()> {
+                    let mut state = setup(w)?;
+                    let mine = timed(per_writer, deadline, |n| op(&mut state, w, n))?;
+                    latencies
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("poisoned"))?
+                        .extend(mine);
+                    Ok(())
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("a writer panicked"))??;
+        }
+        Ok(())
+    })?;
+    let elapsed = start.elapsed();
+    let latencies = latencies
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
+    Ok(Sample::new(latencies.len() as u64, elapsed).with_latencies(latencies))
+}
+
+/// How `items` are shared among at most `threads` writers: (writers, items per writer).
+pub(crate) fn share(items: usize, threads: usize) -> (usize, usize) {
+    let writers = threads.min(items).max(1);
+    (writers, items / writers)
+}
+
 pub(crate) fn micros(elapsed: Duration) -> f64 {
     elapsed.as_secs_f64() * 1e6
 }
@@ -175,6 +255,41 @@ mod tests {
         assert_eq!(percentile(&values, 0.5), Some(51.0));
         assert_eq!(percentile(&values, 0.99), Some(99.0));
         assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn writers_share_the_items_and_time_every_call() {
+        assert_eq!(share(16_000, 32), (32, 500));
+        assert_eq!(share(10, 32), (10, 1));
+        assert_eq!(share(0, 8), (1, 0));
+        let calls = std::sync::Mutex::new(Vec::new());
+        let sample = writers(
+            3,
+            4,
+            Deadline::never(),
+            |w| Ok(w * 10),
+            |base, w, n| {
+                calls
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .push(*base + w + n);
+                Ok(())
+            },
+        )
+        .expect("runs");
+        assert_eq!((sample.events, sample.latencies_us.len()), (12, 12));
+        let mut calls = calls.into_inner().expect("not poisoned");
+        calls.sort_unstable();
+        assert_eq!(calls, [0, 1, 2, 3, 11, 12, 13, 14, 22, 23, 24, 25]);
+        let stopped = writers(
+            2,
+            5,
+            Deadline::after(Duration::ZERO),
+            |_| Ok(()),
+            |_, _, _| Ok(()),
+        )
+        .expect("runs");
+        assert_eq!(stopped.events, 0, "no call starts after the deadline");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use esdsl_runtime::Codec;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::domain::{Account, EVENT_TYPE, decode_apply};
-use crate::measure::{Deadline, Rng, Sample, fresh_dir, micros, repeat};
+use crate::measure::{self, Deadline, Rng, Sample, fresh_dir, repeat, share, timed_sample};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -106,50 +106,18 @@ pub(crate) fn appends(
     budget: Duration,
 ) -> Result<Sample> {
     let db = Db::create(base)?;
-    let deadline = Deadline::after(budget);
-    let per_thread = payloads.len() / threads;
-    let latencies = std::sync::Mutex::new(Vec::with_capacity(payloads.len()));
-    let start = Instant::now();
-    std::thread::scope(|scope| -> Result<()> {
-        let workers: Vec<_> = payloads
-            .chunks(per_thread.max(1))
-            .take(threads)
-            .enumerate()
-            .map(|(t, chunk)| {
-                let db = &db;
-                let latencies = &latencies;
-                scope.spawn(move || -> Result<()> {
-                    let mut conn = db.connect()?;
-                    let mut mine = Vec::with_capacity(chunk.len());
-                    for (n, payload) in chunk.iter().enumerate() {
-                        if deadline.passed() {
-                            break;
-                        }
-                        let stream = format!("Account-{t}-{}", n % 16);
-                        let began = Instant::now();
-                        commit(&mut conn, &[(&stream, vec![payload.as_slice()])])?;
-                        mine.push(micros(began.elapsed()));
-                    }
-                    latencies
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("poisoned"))?
-                        .extend(mine);
-                    Ok(())
-                })
-            })
-            .collect();
-        for worker in workers {
-            worker
-                .join()
-                .map_err(|_| anyhow::anyhow!("a writer panicked"))??;
-        }
-        Ok(())
-    })?;
-    let elapsed = start.elapsed();
-    let latencies = latencies
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?;
-    Ok(Sample::new(latencies.len() as u64, elapsed).with_latencies(latencies))
+    let (writers, per_writer) = share(payloads.len(), threads);
+    measure::writers(
+        writers,
+        per_writer,
+        Deadline::after(budget),
+        |_| db.connect(),
+        |conn, t, n| {
+            let payload = payloads[t * per_writer + n].as_slice();
+            let stream = format!("Account-{t}-{}", n % 16);
+            commit(conn, &[(&stream, vec![payload])])
+        },
+    )
 }
 
 /// Transactions of `payloads.len()` events: to one stream, or (`spread`) one event to each of
@@ -177,13 +145,7 @@ pub(crate) fn batches(
         }
     }
     let mut rng = Rng::new(seed);
-    let mut latencies = Vec::with_capacity(batches);
-    let deadline = Deadline::after(budget);
-    let start = Instant::now();
-    for _ in 0..batches {
-        if deadline.passed() {
-            break;
-        }
+    timed_sample(batches, payloads.len(), Deadline::after(budget), |_| {
         let appends: Vec<(&str, Vec<&[u8]>)> = match spread {
             None => vec![(
                 names[0].as_str(),
@@ -196,12 +158,8 @@ pub(crate) fn batches(
                 .map(|(stream, payload)| (names[stream].as_str(), vec![payload.as_slice()]))
                 .collect(),
         };
-        let began = Instant::now();
-        commit(&mut conn, &appends)?;
-        latencies.push(micros(began.elapsed()));
-    }
-    let events = (latencies.len() * payloads.len()) as u64;
-    Ok(Sample::new(events, start.elapsed()).with_latencies(latencies))
+        commit(&mut conn, &appends)
+    })
 }
 
 /// Fills `db` with `payloads` in transactions of 10,000, 1,000 events per stream in turn

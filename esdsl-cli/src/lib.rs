@@ -2,7 +2,9 @@
 //!
 //! - `generate`: write the code for schema files (the code `schema!` expands to);
 //! - `lock`: append what the schemas add to `esdsl.lock`, the evolution baseline;
-//! - `check`: compare the schemas with the lock, a git ref or a store (`docs/evolution.md`).
+//! - `check`: compare the schemas with the lock, a git ref or a store (`docs/evolution.md`);
+//! - `store`: verify or back up a store; `projections`: what each projection of a store is
+//!   doing (`docs/projections.md`).
 //!
 //! The binary is a thin wrapper over [`run`], so the whole CLI is testable in-process.
 //!
@@ -22,6 +24,7 @@ mod generate;
 mod git;
 mod lock;
 mod output;
+mod projections;
 mod store;
 
 /// `cargo` runs `cargo-esdsl esdsl ARGS...`.
@@ -50,6 +53,8 @@ enum Command {
     Lock(lock::LockArgs),
     /// Verify or back up an LMDB event store.
     Store(store::StoreArgs),
+    /// Show every projection of a store: checkpoints, lag, parked events, rebuilds (read-only).
+    Projections(projections::ProjectionsArgs),
 }
 
 /// What a command found, mapped to the exit code.
@@ -113,6 +118,7 @@ where
         Command::Check(args) => check::run(&args, stdout, stderr, color),
         Command::Lock(args) => lock::run(&args, stdout, stderr, color),
         Command::Store(args) => store::run(&args, stdout),
+        Command::Projections(args) => projections::run(&args, stdout),
     };
     match result {
         Ok(Outcome::Success) => 0,

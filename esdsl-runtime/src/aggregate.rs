@@ -1,6 +1,7 @@
 //! Aggregates and the repository that loads them from a store and runs commands on them.
 
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 
@@ -11,8 +12,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::store::{
-    Direction, EventStore, ExpectedVersion, LmdbStore, Metadata, NewEvent, Snapshot,
-    check_decodable, stream_name,
+    EventStore, ExpectedVersion, LmdbStore, Metadata, NewEvent, Snapshot, check_decodable,
+    stream_name,
 };
 
 /// An aggregate: state rebuilt from its events, and the rules that decide which events a
@@ -358,20 +359,20 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         if limit == 0 {
             return Ok((loaded, 0));
         }
-        let events =
-            self.store
-                .read_stream(&stream, loaded.version + 1, Direction::Forward, limit)?;
-        for recorded in events {
-            let recorded = recorded?;
-            if as_of.is_some_and(|time| recorded.recorded_at > time) {
-                break;
-            }
-            if let Decoded::Event(event) = recorded.decode::<A::Event>()? {
-                loaded.state.apply(&event);
-            }
-            loaded.version = recorded.version;
-            replayed += 1;
-        }
+        // Decoded where the record lies in the store; `apply` is pure, so running it inside
+        // the store's read transaction is fine.
+        self.store
+            .replay_stream(&stream, loaded.version + 1, limit, &mut |recorded| {
+                if as_of.is_some_and(|time| recorded.recorded_at() > time) {
+                    return Ok(ControlFlow::Break(()));
+                }
+                if let Decoded::Event(event) = recorded.decode::<A::Event>()? {
+                    loaded.state.apply(&event);
+                }
+                loaded.version = recorded.version();
+                replayed += 1;
+                Ok(ControlFlow::Continue(()))
+            })?;
         Ok((loaded, replayed))
     }
 

@@ -15,13 +15,15 @@
 #![allow(clippy::missing_panics_doc)]
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use uuid::Uuid;
 
 use crate::codec::Codec;
 use crate::error::Error;
 use crate::store::{
-    Direction, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, RecordedEvent, StreamAppend,
+    Direction, EventRef, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, RecordedEvent,
+    StreamAppend,
 };
 
 /// Runs every conformance test, each on a new store from `fresh`.
@@ -31,6 +33,7 @@ pub fn run_all<S: EventStore>(mut fresh: impl FnMut() -> S) {
     multi_stream_appends_are_atomic(&fresh());
     envelope_fields_round_trip(&fresh());
     stream_reads(&fresh());
+    stream_replays(&fresh());
     global_log_reads(&fresh());
     invalid_input_is_rejected(&fresh());
     catalog_counts(&fresh());
@@ -331,6 +334,115 @@ pub fn stream_reads(store: &dyn EventStore) {
         .map(|s| (s.name.as_str(), s.version))
         .collect();
     assert_eq!(names, [("D-1", 600), ("D-2", 3)]);
+}
+
+/// What a replay shows of an event, to compare with a read.
+type Seen = (
+    String,
+    u64,
+    u64,
+    String,
+    u32,
+    u8,
+    Uuid,
+    chrono::DateTime<chrono::Utc>,
+    Vec<u8>,
+);
+
+fn seen(event: EventRef<'_>) -> Seen {
+    (
+        event.stream().to_owned(),
+        event.version(),
+        event.position(),
+        event.event_type().to_owned(),
+        event.schema_version(),
+        event.codec_id(),
+        event.event_id(),
+        event.recorded_at(),
+        event.payload().to_vec(),
+    )
+}
+
+/// `replay_stream` visits exactly what `read_stream` reads forward, across pages, from a
+/// version, up to a limit, and stops when the visitor says so or fails.
+pub fn stream_replays(store: &dyn EventStore) {
+    // E-1 in batches, with single events of E-2 between them: runs of consecutive positions
+    // and jumps, over more events than one read transaction replays.
+    for round in 0..7 {
+        let events = (1..=200)
+            .map(|i| event("Happened", round * 200 + i))
+            .collect();
+        store
+            .append("E-1", ExpectedVersion::Any, events, &Metadata::default())
+            .expect("appends");
+        append(store, "E-2", ExpectedVersion::Any, 1).expect("appends");
+    }
+    for i in 1..=50 {
+        append(store, "E-1", ExpectedVersion::Any, 1).expect("appends");
+        if i % 3 == 0 {
+            append(store, "E-2", ExpectedVersion::Any, 1).expect("appends");
+        }
+    }
+    let replay = |stream: &str, from, limit, stop_at: Option<u64>| -> Vec<Seen> {
+        let mut out = Vec::new();
+        store
+            .replay_stream(stream, from, limit, &mut |event| {
+                out.push(seen(event));
+                Ok(match stop_at {
+                    Some(at) if event.version() == at => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                })
+            })
+            .expect("replays");
+        out
+    };
+    let read = |stream: &str, from, limit| -> Vec<Seen> {
+        store
+            .read_stream(stream, from, Direction::Forward, limit)
+            .expect("read starts")
+            .map(|e| seen(EventRef::from(&e.expect("reads"))))
+            .collect()
+    };
+    let all = replay("E-1", 1, usize::MAX, None);
+    assert_eq!(all.len(), 1450, "every event of the stream, once");
+    assert_eq!(
+        all,
+        read("E-1", 1, usize::MAX),
+        "replay shows what a read reads"
+    );
+    assert_eq!(
+        replay("E-2", 1, usize::MAX, None),
+        read("E-2", 1, usize::MAX)
+    );
+    assert_eq!(
+        replay("E-1", 0, 3, None),
+        read("E-1", 1, 3),
+        "versions start at 1"
+    );
+    assert_eq!(replay("E-1", 1000, 300, None), read("E-1", 1000, 300));
+    assert_eq!(replay("E-1", 1440, 100, None), read("E-1", 1440, 100));
+    let stopped = replay("E-1", 5, usize::MAX, Some(1100));
+    assert_eq!(
+        stopped.iter().map(|s| s.1).collect::<Vec<_>>(),
+        (5..=1100).collect::<Vec<_>>(),
+        "a Break stops the replay after that event"
+    );
+    assert_eq!(replay("E-1", 1451, 10, None), Vec::new());
+    assert_eq!(replay("nope", 1, 10, None), Vec::new());
+    assert_eq!(replay("E-1", 1, 0, None), Vec::new());
+    let mut visited = 0;
+    let failed = store.replay_stream("E-1", 1, usize::MAX, &mut |_| {
+        visited += 1;
+        if visited == 3 {
+            return Err(Error::InvalidInput("stop here".into()));
+        }
+        Ok(ControlFlow::Continue(()))
+    });
+    assert!(
+        matches!(&failed, Err(Error::InvalidInput(why)) if why == "stop here"),
+        "the visitor's error is returned: {failed:?}"
+    );
+    assert_eq!(visited, 3, "nothing is visited after the visitor's error");
 }
 
 /// The global log is dense, ordered, filterable and read lazily.

@@ -10,22 +10,28 @@
 //!   the event's global position is its idempotency key. Run it with an [`ExternalRunner`].
 //!
 //! Both runners can run as N partitions (threads or processes), retry failing handlers with
-//! backoff and park events that keep failing. See `docs/projections.md`.
+//! backoff and park events that keep failing, and damaged records they cannot rule out.
+//! [`StoreStatus`] shows what every projection of a store is doing (`cargo esdsl
+//! projections`). See `docs/projections.md`.
 
 use std::time::Duration;
 
 use crate::event::Event;
 use crate::store::{Filter, RecordedEvent};
 
+mod batch;
+mod external;
 mod read_model;
 mod runner;
+mod status;
 mod subscription;
 
+pub use external::ExternalRunner;
 pub use read_model::{ReadModel, ReadModelView};
 pub use runner::{
-    ExternalRunner, ParkedEvent, Progress, RebuildReport, ReplayReport, RunReport, Stop,
-    StoreRunner,
+    ParkedEvent, Progress, RebuildReport, ReplayReport, RunReport, Stop, StoreRunner,
 };
+pub use status::{PartitionStatus, ProjectionKind, ProjectionStatus, RebuildStatus, StoreStatus};
 pub use subscription::Subscription;
 
 /// What a handler returns on failure: any error.
@@ -117,11 +123,25 @@ fn stream_hash(stream: &str) -> u64 {
 }
 
 /// How a runner processes events.
+///
+/// A batch is one write transaction (store projections) or one checkpoint save (external
+/// projections). It ends at whichever bound comes first: `batch_size` events, `max_batch_bytes`
+/// of payload read, or `max_batch_time` spent applying (checked between events, so a batch
+/// applies at least one). While a store runner applies a batch it holds LMDB's single write
+/// lock, so appends wait for it: `max_batch_time` bounds that wait (plus one handler call).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ProjectionOptions {
-    /// Events per transaction (store projections) or per checkpoint (external). Default 256.
+    /// At most this many events (that pass the filter) per batch. Default 4096: catching up
+    /// commits once per batch, and each durable commit costs two syncs (see
+    /// `docs/projections.md` for the measurements).
     pub batch_size: usize,
+    /// A batch stops reading once the payloads (and stream names) it holds reach this many
+    /// bytes, so large events do not make a batch's memory unbounded. Default 16 MiB.
+    pub max_batch_bytes: usize,
+    /// A batch stops applying (and commits what it applied) once it has run this long.
+    /// Default 100 ms.
+    pub max_batch_time: Duration,
     /// Attempts per event before it is parked. Default 5.
     pub max_attempts: u32,
     /// The wait before the first retry; it doubles up to `max_backoff`. Default 10 ms.
@@ -137,7 +157,9 @@ pub struct ProjectionOptions {
 impl Default for ProjectionOptions {
     fn default() -> ProjectionOptions {
         ProjectionOptions {
-            batch_size: 256,
+            batch_size: 4096,
+            max_batch_bytes: 16 << 20,
+            max_batch_time: Duration::from_millis(100),
             max_attempts: 5,
             backoff: Duration::from_millis(10),
             max_backoff: Duration::from_secs(1),
@@ -170,10 +192,19 @@ impl ProjectionOptions {
         self
     }
 
-    /// Sets the batch size.
+    /// Sets the most events per batch (at least 1).
     #[must_use]
     pub fn batch_size(mut self, batch_size: usize) -> ProjectionOptions {
         self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Sets the other two bounds of a batch: payload bytes read (at least 1) and time spent
+    /// applying.
+    #[must_use]
+    pub fn batch_limits(mut self, max_bytes: usize, max_time: Duration) -> ProjectionOptions {
+        self.max_batch_bytes = max_bytes.max(1);
+        self.max_batch_time = max_time;
         self
     }
 }

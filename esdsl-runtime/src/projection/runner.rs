@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use heed::RoTxn;
 
+use super::batch::{Item, backoff, decode, next_batch, read_at, wants};
 use super::read_model::ReadModel;
-use super::{ExternalProjection, HandlerError, OnFailure, ProjectionOptions, StoreProjection};
+use super::{HandlerError, OnFailure, Partition, ProjectionOptions, StoreProjection};
 use crate::error::{Error, Result};
-use crate::event::{Decoded, Event};
 use crate::store::keys::u64_from;
 use crate::store::lmdb::{Dbs, corrupt};
 use crate::store::{EventStore, Filter, LmdbStore, RecordedEvent, validate_consumer_name};
@@ -54,15 +54,23 @@ pub struct RunReport {
     pub checkpoint: u64,
 }
 
-/// An event that failed every attempt.
+/// An event that failed every attempt, or a damaged record the runner could not rule out.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ParkedEvent {
     /// Its global position.
     pub position: u64,
-    /// Its stream.
+    /// Its stream (empty when the record is damaged and its stream name unreadable).
     pub stream: String,
-    /// Its stored type name.
+    /// Its stored type name (empty when the record is damaged and its type unreadable).
     pub event_type: String,
+    /// Its version in the stream (`None`: unreadable in a damaged record).
+    pub stream_version: Option<u64>,
+    /// Its schema version (`None`: unreadable in a damaged record).
+    pub schema_version: Option<u32>,
+    /// Whether the record itself was damaged (an [`Error::Corrupt`] read), rather than a
+    /// handler or decoding failure.
+    pub damaged: bool,
     /// The last error.
     pub error: String,
     /// How many attempts were made.
@@ -81,6 +89,8 @@ pub struct ReplayReport {
 }
 
 /// A rebuild's progress, reported after each batch.
+///
+/// Its `Display` is a progress line: `1200/5000 positions (24%), 3400/s`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Progress {
     /// Positions processed so far.
@@ -89,6 +99,30 @@ pub struct Progress {
     pub total: u64,
     /// Positions per second so far.
     pub rate: f64,
+}
+
+impl Progress {
+    /// `done` as a percentage of `total` (100 for an empty log), at most 100.
+    pub fn percent(&self) -> f64 {
+        if self.total == 0 {
+            100.0
+        } else {
+            (self.done as f64 * 100.0 / self.total as f64).min(100.0)
+        }
+    }
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} positions ({:.0}%), {:.0}/s",
+            self.done,
+            self.total,
+            self.percent(),
+            self.rate
+        )
+    }
 }
 
 /// What a rebuild did.
@@ -104,15 +138,18 @@ pub struct RebuildReport {
 
 // Keys in the `checkpoints` and `read_models` databases.
 
+pub(crate) const GENERATION_PREFIX: &[u8] = b"\0generation\0";
+pub(crate) const PARTITIONS_PREFIX: &[u8] = b"\0partitions\0";
+
 fn generation_key(name: &str) -> Vec<u8> {
-    [b"\0generation\0".as_slice(), name.as_bytes()].concat()
+    [GENERATION_PREFIX, name.as_bytes()].concat()
 }
 
 fn next_generation_key(name: &str) -> Vec<u8> {
     [b"\0next-generation\0".as_slice(), name.as_bytes()].concat()
 }
 
-fn checkpoint_key(name: &str, generation: u64, partition: super::Partition) -> Vec<u8> {
+pub(crate) fn checkpoint_key(name: &str, generation: u64, partition: Partition) -> Vec<u8> {
     format!(
         "{name}@{generation}#{}/{}",
         partition.index, partition.count
@@ -128,7 +165,7 @@ pub(crate) fn model_prefix(name: &str, generation: u64) -> Vec<u8> {
     prefix
 }
 
-fn parked_key(name: &str, position: u64) -> Vec<u8> {
+pub(crate) fn parked_key(name: &str, position: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(name.len() + 9);
     key.extend_from_slice(name.as_bytes());
     key.push(0);
@@ -136,7 +173,7 @@ fn parked_key(name: &str, position: u64) -> Vec<u8> {
     key
 }
 
-fn read_u64(
+pub(crate) fn read_u64(
     txn: &RoTxn<'_>,
     db: heed::Database<'static, heed::types::Bytes, heed::types::Bytes>,
     table: &'static str,
@@ -154,10 +191,39 @@ pub(crate) fn active_generation(txn: &RoTxn<'_>, dbs: &Dbs, name: &str) -> Resul
     Ok(read_u64(txn, dbs.checkpoints, "checkpoints", &generation_key(name))?.unwrap_or(0))
 }
 
-fn encode_parked(parked: &ParkedEvent) -> Vec<u8> {
+/// The parked entry for `item`, after `attempts` attempts that ended with `error`.
+pub(crate) fn park_item(item: &Item, error: &str, attempts: u32) -> ParkedEvent {
+    ParkedEvent {
+        position: item.position(),
+        stream: item.stream().to_owned(),
+        event_type: item.event_type().to_owned(),
+        stream_version: item.stream_version(),
+        schema_version: item.schema_version(),
+        damaged: matches!(item, Item::Damaged(_)),
+        error: error.to_owned(),
+        attempts,
+        parked_at: Utc::now(),
+    }
+}
+
+/// The error a runner stops with after parking `parked` under [`OnFailure::Stop`].
+pub(crate) fn stopped(projection: &str, parked: &ParkedEvent) -> Error {
+    Error::ProjectionStopped {
+        projection: projection.to_owned(),
+        position: parked.position,
+        stream: parked.stream.clone(),
+        event_type: parked.event_type.clone(),
+        error: parked.error.clone(),
+    }
+}
+
+pub(crate) fn encode_parked(parked: &ParkedEvent) -> Vec<u8> {
     serde_json::json!({
         "stream": parked.stream,
         "event_type": parked.event_type,
+        "stream_version": parked.stream_version,
+        "schema_version": parked.schema_version,
+        "damaged": parked.damaged,
         "error": parked.error,
         "attempts": parked.attempts,
         "parked_at": parked.parked_at.to_rfc3339(),
@@ -180,6 +246,12 @@ fn decode_parked(position: u64, bytes: &[u8]) -> Result<ParkedEvent> {
         position,
         stream: text("stream")?,
         event_type: text("event_type")?,
+        // Absent in entries parked before these fields existed.
+        stream_version: value["stream_version"].as_u64(),
+        schema_version: value["schema_version"]
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok()),
+        damaged: value["damaged"].as_bool().unwrap_or(false),
         error: text("error")?,
         attempts: value["attempts"]
             .as_u64()
@@ -189,63 +261,6 @@ fn decode_parked(position: u64, bytes: &[u8]) -> Result<ParkedEvent> {
             .map_err(|e| bad(&e.to_string()))?
             .with_timezone(&Utc),
     })
-}
-
-/// A batch read from the log: the events this partition handles, and how far the read got.
-struct Batch {
-    events: Vec<RecordedEvent>,
-    /// Every position up to here was read (handled here, or not this partition's).
-    reached: u64,
-}
-
-/// Reads the next batch after `checkpoint`.
-fn next_batch(
-    store: &dyn EventStore,
-    checkpoint: u64,
-    filter: &Filter,
-    options: &ProjectionOptions,
-) -> Result<Batch> {
-    let head = store.head_position()?;
-    if head <= checkpoint {
-        return Ok(Batch {
-            events: Vec::new(),
-            reached: checkpoint,
-        });
-    }
-    let mut events = Vec::new();
-    let mut last = checkpoint;
-    let mut matched = 0;
-    for event in store.read_all(checkpoint + 1, filter, options.batch_size)? {
-        let event = event?;
-        matched += 1;
-        last = event.position;
-        if options.partition.owns(&event.stream) {
-            events.push(event);
-        }
-    }
-    let reached = if matched < options.batch_size {
-        last.max(head)
-    } else {
-        last
-    };
-    Ok(Batch { events, reached })
-}
-
-/// Decodes an event for a projection: `Ok(None)` for a retired type.
-fn decode<E: Event>(recorded: &RecordedEvent) -> Result<Option<E>, HandlerError> {
-    match recorded.decode::<E>() {
-        Ok(Decoded::Event(event)) => Ok(Some(event)),
-        Ok(Decoded::Skipped) => Ok(None),
-        Err(error) => Err(Box::new(error)),
-    }
-}
-
-fn backoff(options: &ProjectionOptions, attempt: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
-    options
-        .backoff
-        .saturating_mul(factor)
-        .min(options.max_backoff)
 }
 
 /// Runs a [`StoreProjection`]: its read model and checkpoint change in one LMDB transaction,
@@ -265,7 +280,10 @@ enum Applied {
     Stale,
     /// Every event of the batch was applied.
     All,
-    /// The event at this index failed; the ones before it were applied.
+    /// The batch held the write transaction for `max_batch_time`: the items before this index
+    /// were applied and committed, the rest is left to the next batch.
+    Until(usize),
+    /// The item at this index failed; the ones before it were applied.
     FailedAt(usize, String),
 }
 
@@ -368,29 +386,34 @@ impl<P: StoreProjection> StoreRunner<P> {
         }
         let prefix = model_prefix(&self.name, generation);
         let (applied, handled) =
-            self.apply_batch(&batch.events, generation, &key, checkpoint, batch.reached)?;
+            self.apply_batch(&batch.items, generation, &key, checkpoint, batch.reached)?;
         match applied {
             Applied::Stale => {}
             Applied::All => {
                 report.handled += handled;
                 report.checkpoint = batch.reached;
             }
+            Applied::Until(index) => {
+                report.handled += handled;
+                report.checkpoint = batch.items[index].position() - 1;
+            }
             Applied::FailedAt(index, first_error) => {
                 report.handled += handled;
-                let failed = &batch.events[index];
-                report.checkpoint = failed.position - 1;
+                let failed = &batch.items[index];
+                report.checkpoint = failed.position() - 1;
                 self.retry_or_park(failed, &prefix, &key, first_error, report)?;
             }
         }
         Ok(true)
     }
 
-    /// Applies events in one transaction, each in a nested one so a failing handler's writes
+    /// Applies items in one transaction, each in a nested one so a failing handler's writes
     /// roll back alone; commits what succeeded with the checkpoint. The checkpoint is checked
-    /// inside the transaction: a batch read from an older checkpoint is not applied.
+    /// inside the transaction: a batch read from an older checkpoint is not applied. The
+    /// transaction ends early once it has been held for `max_batch_time`.
     fn apply_batch(
         &mut self,
-        events: &[RecordedEvent],
+        items: &[Item],
         generation: u64,
         key: &[u8],
         read_from: u64,
@@ -399,17 +422,34 @@ impl<P: StoreProjection> StoreRunner<P> {
         let prefix = &model_prefix(&self.name, generation);
         let name = self.name.as_str();
         let count = self.options.partition.count.max(1);
+        let (filter, partition) = (&self.filter, self.options.partition);
+        let max_time = self.options.max_batch_time;
         let projection = &mut self.projection;
         self.store.shared().write(|env, txn, dbs| {
+            let started = Instant::now();
             check_partition_count(txn, dbs, name, generation, count)?;
             if stored_checkpoint(txn, dbs, key)? != read_from {
                 return Ok((Applied::Stale, 0));
             }
             let mut handled = 0;
-            for (index, recorded) in events.iter().enumerate() {
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 && started.elapsed() >= max_time {
+                    let checkpoint = item.position() - 1;
+                    dbs.checkpoints.put(txn, key, &checkpoint.to_be_bytes())?;
+                    unpark_applied(txn, dbs, name, &positions(&items[..index]))?;
+                    return Ok((Applied::Until(index), handled));
+                }
                 let outcome = {
                     let mut nested = env.nested_write_txn(txn)?;
-                    let outcome = apply_one(projection, &mut nested, dbs, prefix, recorded);
+                    let outcome = apply_item(
+                        projection,
+                        &mut nested,
+                        dbs,
+                        prefix,
+                        item,
+                        filter,
+                        partition,
+                    );
                     match outcome {
                         Ok(applied) => {
                             nested.commit()?;
@@ -424,41 +464,56 @@ impl<P: StoreProjection> StoreRunner<P> {
                         if let Some(storage) = storage_error(&error) {
                             return Err(storage);
                         }
-                        let checkpoint = recorded.position - 1;
+                        let checkpoint = item.position() - 1;
                         dbs.checkpoints.put(txn, key, &checkpoint.to_be_bytes())?;
+                        unpark_applied(txn, dbs, name, &positions(&items[..index]))?;
                         return Ok((Applied::FailedAt(index, error.to_string()), handled));
                     }
                 }
             }
             dbs.checkpoints.put(txn, key, &reached.to_be_bytes())?;
+            unpark_applied(txn, dbs, name, &positions(items))?;
             Ok((Applied::All, handled))
         })
     }
 
-    /// Retries one failed event with backoff; parks it after the last attempt.
+    /// Retries one failed item with backoff (a damaged record is read again each time, so a
+    /// repaired one goes through); parks it after the last attempt.
     fn retry_or_park(
         &mut self,
-        failed: &RecordedEvent,
+        failed: &Item,
         prefix: &[u8],
         key: &[u8],
         first_error: String,
         report: &mut RunReport,
     ) -> Result<()> {
+        let position = failed.position();
+        let (filter, partition) = (&self.filter, self.options.partition);
+        let parked_at = parked_key(&self.name, position);
         let mut last_error = first_error;
         for attempt in 2..=self.options.max_attempts {
             std::thread::sleep(backoff(&self.options, attempt - 1));
             let projection = &mut self.projection;
             let outcome = self.store.shared().write(|env, txn, dbs| {
-                if stored_checkpoint(txn, dbs, key)? != failed.position - 1 {
+                if stored_checkpoint(txn, dbs, key)? != position - 1 {
                     // Someone else moved past it meanwhile.
                     return Ok(Ok(false));
                 }
                 let mut nested = env.nested_write_txn(txn)?;
-                match apply_one(projection, &mut nested, dbs, prefix, failed) {
+                match apply_item(
+                    projection,
+                    &mut nested,
+                    dbs,
+                    prefix,
+                    failed,
+                    filter,
+                    partition,
+                ) {
                     Ok(applied) => {
                         nested.commit()?;
-                        dbs.checkpoints
-                            .put(txn, key, &failed.position.to_be_bytes())?;
+                        dbs.checkpoints.put(txn, key, &position.to_be_bytes())?;
+                        // Parked by an earlier run under `Stop`: applied now, not to replay.
+                        dbs.parked.delete(txn, &parked_at)?;
                         Ok(Ok(applied))
                     }
                     Err(error) => match storage_error(&error) {
@@ -470,51 +525,37 @@ impl<P: StoreProjection> StoreRunner<P> {
             match outcome {
                 Ok(applied) => {
                     report.handled += u64::from(applied);
-                    report.checkpoint = failed.position;
+                    report.checkpoint = position;
                     return Ok(());
                 }
                 Err(error) => last_error = error,
             }
         }
-        let parked = ParkedEvent {
-            position: failed.position,
-            stream: failed.stream.clone(),
-            event_type: failed.event_type.clone(),
-            error: last_error.clone(),
-            attempts: self.options.max_attempts,
-            parked_at: Utc::now(),
-        };
+        let parked = park_item(failed, &last_error, self.options.max_attempts);
         let skip = self.options.on_failure == OnFailure::Skip;
-        let parked_key = parked_key(&self.name, failed.position);
+        let parked_key = parked_key(&self.name, position);
         let value = encode_parked(&parked);
         let current = self.store.shared().write(|_, txn, dbs| {
             let current = stored_checkpoint(txn, dbs, key)?;
-            if current != failed.position - 1 {
+            if current != position - 1 {
                 return Ok(current);
             }
             dbs.parked.put(txn, &parked_key, &value)?;
             if skip {
-                dbs.checkpoints
-                    .put(txn, key, &failed.position.to_be_bytes())?;
+                dbs.checkpoints.put(txn, key, &position.to_be_bytes())?;
             }
             Ok(current)
         })?;
-        if current != failed.position - 1 {
+        if current != position - 1 {
             report.checkpoint = current;
             return Ok(());
         }
         report.parked += 1;
         if skip {
-            report.checkpoint = failed.position;
+            report.checkpoint = position;
             Ok(())
         } else {
-            Err(Error::ProjectionStopped {
-                projection: self.name.clone(),
-                position: failed.position,
-                stream: failed.stream.clone(),
-                event_type: failed.event_type.clone(),
-                error: last_error,
-            })
+            Err(stopped(&self.name, &parked))
         }
     }
 
@@ -528,7 +569,10 @@ impl<P: StoreProjection> StoreRunner<P> {
     }
 
     /// Runs the handler again on every parked event, in position order, into the active
-    /// generation; successes leave the parked list. The checkpoint does not move.
+    /// generation; successes leave the parked list. Each record is read again, so a damaged
+    /// record that was repaired (restored from a backup, say) is applied now, and one that is
+    /// still damaged stays parked. Under [`OnFailure::Stop`] a replayed event also moves the
+    /// checkpoint past it.
     ///
     /// # Errors
     ///
@@ -536,19 +580,12 @@ impl<P: StoreProjection> StoreRunner<P> {
     pub fn replay_parked(&mut self) -> Result<ReplayReport> {
         let mut report = ReplayReport::default();
         for parked in self.parked()? {
-            let Some(recorded) = self
-                .store
-                .read_all(parked.position, &Filter::all(), 1)?
-                .next()
-                .transpose()?
-            else {
-                continue;
-            };
             let generation = self.generation()?;
             let prefix = model_prefix(&self.name, generation);
             let key = parked_key(&self.name, parked.position);
             let checkpoint = checkpoint_key(&self.name, generation, self.options.partition);
             let position = parked.position;
+            let (filter, partition) = (&self.filter, self.options.partition);
             let projection = &mut self.projection;
             let ok = self.store.shared().write(|env, txn, dbs| {
                 if dbs.parked.get(txn, &key)?.is_none() {
@@ -561,8 +598,17 @@ impl<P: StoreProjection> StoreRunner<P> {
                     dbs.parked.delete(txn, &key)?;
                     return Ok(true);
                 }
+                let item = read_at(txn, dbs, position)?;
                 let mut nested = env.nested_write_txn(txn)?;
-                match apply_one(projection, &mut nested, dbs, &prefix, &recorded) {
+                match apply_item(
+                    projection,
+                    &mut nested,
+                    dbs,
+                    &prefix,
+                    &item,
+                    filter,
+                    partition,
+                ) {
                     Ok(_) => {
                         nested.commit()?;
                         dbs.parked.delete(txn, &key)?;
@@ -612,7 +658,7 @@ impl<P: StoreProjection> StoreRunner<P> {
         let total = self.store.head_position()?;
         let started = Instant::now();
         let partitions = self.options.partition;
-        self.options.partition = super::Partition::ALL;
+        self.options.partition = Partition::ALL;
         let mut report = RunReport::default();
         let result: Result<()> = (|| {
             loop {
@@ -632,11 +678,11 @@ impl<P: StoreProjection> StoreRunner<P> {
         result?;
 
         // Switch: the new generation serves, with a checkpoint for every partition.
-        let source = checkpoint_key(&name, generation, super::Partition::ALL);
+        let source = checkpoint_key(&name, generation, Partition::ALL);
         self.store.shared().write(|_, txn, dbs| {
             let reached = read_u64(txn, dbs.checkpoints, "checkpoints", &source)?.unwrap_or(0);
             for index in 0..partitions.count.max(1) {
-                let partition = super::Partition {
+                let partition = Partition {
                     index,
                     count: partitions.count.max(1),
                 };
@@ -702,7 +748,39 @@ impl<P: StoreProjection> StoreRunner<P> {
 
 /// A handler error that is the store's map filling up (or another process growing it): the
 /// write transaction must fail with it, so it grows the map and runs again.
-fn storage_error(error: &HandlerError) -> Option<Error> {
+/// Removes the parked entries of the items this runner has just applied (`applied`, in
+/// position order): an event parked under [`OnFailure::Stop`] and applied by a later run, once
+/// its cause was fixed, must not be applied again by `replay_parked`. One range lookup per
+/// batch; other partitions' parked entries in the range are left alone.
+pub(crate) fn unpark_applied(
+    txn: &mut heed::RwTxn<'_>,
+    dbs: &Dbs,
+    name: &str,
+    applied: &[u64],
+) -> Result<()> {
+    let (Some(first), Some(last)) = (applied.first(), applied.last()) else {
+        return Ok(());
+    };
+    let (start, end) = (parked_key(name, *first), parked_key(name, *last));
+    let range = (
+        std::ops::Bound::Included(start.as_slice()),
+        std::ops::Bound::Included(end.as_slice()),
+    );
+    let keys: Vec<Vec<u8>> = dbs
+        .parked
+        .range(txn, &range)?
+        .map(|entry| entry.map(|(key, _)| key.to_vec()))
+        .collect::<heed::Result<_>>()?;
+    for key in keys {
+        let position = key.len().checked_sub(8).and_then(|at| u64_from(&key[at..]));
+        if position.is_some_and(|p| applied.binary_search(&p).is_ok()) {
+            dbs.parked.delete(txn, &key)?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn storage_error(error: &HandlerError) -> Option<Error> {
     match error.downcast_ref::<Error>() {
         Some(Error::Lmdb(heed::Error::Mdb(
             mdb @ (heed::MdbError::MapFull | heed::MdbError::MapResized),
@@ -746,6 +824,34 @@ fn stored_checkpoint(txn: &heed::RwTxn<'_>, dbs: &Dbs, key: &[u8]) -> Result<u64
     Ok(read_u64(txn, dbs.checkpoints, "checkpoints", key)?.unwrap_or(0))
 }
 
+fn positions(items: &[Item]) -> Vec<u64> {
+    items.iter().map(Item::position).collect()
+}
+
+/// Applies one item in `txn`: an event, or a damaged record read again (applied if it was
+/// repaired and is this runner's, skipped if it was repaired and is not, an error otherwise).
+/// `Ok(false)` when there was nothing to apply.
+fn apply_item<P: StoreProjection>(
+    projection: &mut P,
+    txn: &mut heed::RwTxn<'_>,
+    dbs: &Dbs,
+    prefix: &[u8],
+    item: &Item,
+    filter: &Filter,
+    partition: Partition,
+) -> Result<bool, HandlerError> {
+    match item {
+        Item::Event(recorded) => apply_one(projection, txn, dbs, prefix, recorded),
+        Item::Damaged(damaged) => match read_at(txn, dbs, damaged.position)? {
+            Item::Event(recorded) if wants(&recorded, filter, partition) => {
+                apply_one(projection, txn, dbs, prefix, &recorded)
+            }
+            Item::Event(_) => Ok(false),
+            Item::Damaged(still) => Err(still.error.into()),
+        },
+    }
+}
+
 /// Decodes and applies one event in `txn`; `Ok(false)` for a retired type (nothing to apply).
 fn apply_one<P: StoreProjection>(
     projection: &mut P,
@@ -762,7 +868,7 @@ fn apply_one<P: StoreProjection>(
     Ok(true)
 }
 
-fn parked(store: &LmdbStore, name: &str) -> Result<Vec<ParkedEvent>> {
+pub(crate) fn parked(store: &LmdbStore, name: &str) -> Result<Vec<ParkedEvent>> {
     let prefix = [name.as_bytes(), &[0]].concat();
     store.shared().read(|txn, dbs| {
         let mut out = Vec::new();
@@ -776,7 +882,7 @@ fn parked(store: &LmdbStore, name: &str) -> Result<Vec<ParkedEvent>> {
     })
 }
 
-fn validate_projection_name(name: &str) -> Result<()> {
+pub(crate) fn validate_projection_name(name: &str) -> Result<()> {
     validate_consumer_name(name)?;
     if name.contains(['@', '#']) {
         return Err(Error::InvalidInput(format!(
@@ -784,211 +890,4 @@ fn validate_projection_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Runs an [`ExternalProjection`]: events are delivered at least once, and the checkpoint
-/// advances only after the handler succeeded.
-#[derive(Debug)]
-pub struct ExternalRunner<P> {
-    store: LmdbStore,
-    projection: P,
-    options: ProjectionOptions,
-    filter: Filter,
-    name: String,
-}
-
-impl<P: ExternalProjection> ExternalRunner<P> {
-    /// A runner for `projection` on `store`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidInput`] for a bad projection name.
-    pub fn new(store: LmdbStore, projection: P, options: ProjectionOptions) -> Result<Self> {
-        let name = projection.name().to_owned();
-        validate_projection_name(&name)?;
-        let filter = projection.filter();
-        Ok(ExternalRunner {
-            store,
-            projection,
-            options,
-            filter,
-            name,
-        })
-    }
-
-    /// The projection.
-    pub fn projection(&self) -> &P {
-        &self.projection
-    }
-
-    fn checkpoint_name(&self) -> String {
-        let partition = self.options.partition;
-        format!("{}#{}/{}", self.name, partition.index, partition.count)
-    }
-
-    /// This partition's checkpoint.
-    ///
-    /// # Errors
-    ///
-    /// Storage errors.
-    pub fn checkpoint(&self) -> Result<u64> {
-        Ok(self
-            .store
-            .load_checkpoint(&self.checkpoint_name())?
-            .unwrap_or(0))
-    }
-
-    /// Processes events until the checkpoint reaches the head of the log.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ProjectionStopped`] when an event was parked under [`OnFailure::Stop`]; storage
-    /// errors.
-    pub fn run_until_caught_up(&mut self) -> Result<RunReport> {
-        let mut report = RunReport::default();
-        while self.step(&mut report)? {}
-        Ok(report)
-    }
-
-    /// Catches up, then follows new commits until `stop` is asked.
-    ///
-    /// # Errors
-    ///
-    /// As [`ExternalRunner::run_until_caught_up`].
-    pub fn run(&mut self, stop: &Stop) -> Result<RunReport> {
-        let mut report = RunReport::default();
-        while !stop.is_stopped() {
-            if !self.step(&mut report)? {
-                self.store
-                    .wait_for_commit(report.checkpoint, Duration::from_millis(500))?;
-            }
-        }
-        Ok(report)
-    }
-
-    fn step(&mut self, report: &mut RunReport) -> Result<bool> {
-        let name = self.checkpoint_name();
-        let checkpoint = self.store.load_checkpoint(&name)?.unwrap_or(0);
-        report.checkpoint = checkpoint;
-        let batch = next_batch(&self.store, checkpoint, &self.filter, &self.options)?;
-        if batch.reached <= checkpoint {
-            return Ok(false);
-        }
-        for recorded in &batch.events {
-            let mut attempt = 1;
-            loop {
-                match self.handle(recorded) {
-                    Ok(applied) => {
-                        report.handled += u64::from(applied);
-                        break;
-                    }
-                    Err(error) if attempt >= self.options.max_attempts => {
-                        // Everything before this event is done: keep that.
-                        self.store.save_checkpoint(&name, recorded.position - 1)?;
-                        report.checkpoint = recorded.position - 1;
-                        self.park(recorded, &error.to_string(), report)?;
-                        report.checkpoint = recorded.position;
-                        break;
-                    }
-                    Err(_) => {
-                        std::thread::sleep(backoff(&self.options, attempt));
-                        attempt += 1;
-                    }
-                }
-            }
-        }
-        self.store.save_checkpoint(&name, batch.reached)?;
-        report.checkpoint = batch.reached;
-        Ok(true)
-    }
-
-    fn handle(&mut self, recorded: &RecordedEvent) -> Result<bool, HandlerError> {
-        let Some(event) = decode::<P::Event>(recorded)? else {
-            return Ok(false);
-        };
-        self.projection.apply(&event, recorded)?;
-        Ok(true)
-    }
-
-    fn park(
-        &mut self,
-        recorded: &RecordedEvent,
-        error: &str,
-        report: &mut RunReport,
-    ) -> Result<()> {
-        let parked = ParkedEvent {
-            position: recorded.position,
-            stream: recorded.stream.clone(),
-            event_type: recorded.event_type.clone(),
-            error: error.to_owned(),
-            attempts: self.options.max_attempts,
-            parked_at: Utc::now(),
-        };
-        let key = parked_key(&self.name, recorded.position);
-        let value = encode_parked(&parked);
-        let skip = self.options.on_failure == OnFailure::Skip;
-        let checkpoint = self.checkpoint_name();
-        self.store.shared().write(|_, txn, dbs| {
-            dbs.parked.put(txn, &key, &value)?;
-            if skip {
-                dbs.checkpoints.put(
-                    txn,
-                    checkpoint.as_bytes(),
-                    &recorded.position.to_be_bytes(),
-                )?;
-            }
-            Ok(())
-        })?;
-        report.parked += 1;
-        if skip {
-            Ok(())
-        } else {
-            Err(Error::ProjectionStopped {
-                projection: self.name.clone(),
-                position: recorded.position,
-                stream: recorded.stream.clone(),
-                event_type: recorded.event_type.clone(),
-                error: error.to_owned(),
-            })
-        }
-    }
-
-    /// The events parked for this projection, oldest first.
-    ///
-    /// # Errors
-    ///
-    /// Storage errors.
-    pub fn parked(&self) -> Result<Vec<ParkedEvent>> {
-        parked(&self.store, &self.name)
-    }
-
-    /// Delivers every parked event again; successes leave the parked list.
-    ///
-    /// # Errors
-    ///
-    /// Storage errors.
-    pub fn replay_parked(&mut self) -> Result<ReplayReport> {
-        let mut report = ReplayReport::default();
-        for parked in self.parked()? {
-            let Some(recorded) = self
-                .store
-                .read_all(parked.position, &Filter::all(), 1)?
-                .next()
-                .transpose()?
-            else {
-                continue;
-            };
-            if self.handle(&recorded).is_ok() {
-                let key = parked_key(&self.name, parked.position);
-                self.store.shared().write(|_, txn, dbs| {
-                    dbs.parked.delete(txn, &key)?;
-                    Ok(())
-                })?;
-                report.handled += 1;
-            } else {
-                report.failed += 1;
-            }
-        }
-        Ok(report)
-    }
 }

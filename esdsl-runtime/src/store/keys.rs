@@ -27,15 +27,15 @@ pub(crate) fn u64_from(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }
 
-/// `catalog` key: aggregate type, NUL, event type, NUL, schema version.
-pub(crate) fn catalog_key(aggregate: &str, event_type: &str, version: u32) -> Vec<u8> {
-    let mut key = Vec::with_capacity(aggregate.len() + event_type.len() + 6);
+/// Writes a `catalog` key into `key`, replacing what it held: aggregate type, NUL, event type,
+/// NUL, schema version.
+pub(crate) fn catalog_key_into(aggregate: &str, event_type: &str, version: u32, key: &mut Vec<u8>) {
+    key.clear();
     key.extend_from_slice(aggregate.as_bytes());
     key.push(0);
     key.extend_from_slice(event_type.as_bytes());
     key.push(0);
     key.extend_from_slice(&version.to_be_bytes());
-    key
 }
 
 /// The parts of a `catalog` key.
@@ -66,7 +66,8 @@ mod tests {
 
     #[test]
     fn catalog_keys_round_trip() {
-        let key = catalog_key("Account", "MoneyDeposited", 3);
+        let mut key = vec![9; 40];
+        catalog_key_into("Account", "MoneyDeposited", 3, &mut key);
         assert_eq!(
             split_catalog_key(&key),
             Some(("Account".into(), "MoneyDeposited".into(), 3))

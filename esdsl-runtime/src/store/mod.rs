@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -176,26 +177,162 @@ impl RecordedEvent {
     /// (naming stream, position, type and version) for an unknown type or version or a payload
     /// that does not decode.
     pub fn decode<E: Event>(&self) -> Result<Decoded<E>> {
-        let Some(codec) = Codec::from_id(self.codec_id) else {
-            return Err(Error::UnknownCodec {
-                stream: self.stream.clone(),
-                position: self.position,
-                event_type: self.event_type.clone(),
-                schema_version: self.schema_version,
-                codec_id: self.codec_id,
-            });
-        };
-        E::decode(&self.event_type, self.schema_version, &self.payload, codec).map_err(|source| {
-            Error::Decode {
-                stream: self.stream.clone(),
-                position: self.position,
-                stream_version: self.version,
-                event_type: self.event_type.clone(),
-                schema_version: self.schema_version,
-                source,
-            }
-        })
+        decode_payload(
+            &self.stream,
+            self.position,
+            self.version,
+            &self.event_type,
+            self.schema_version,
+            self.codec_id,
+            &self.payload,
+        )
     }
+}
+
+/// A stored event borrowed from the store, handed to the visitor of
+/// [`EventStore::replay_stream`]: the stream name, the type name and the payload point into the
+/// store's pages, so nothing is copied or allocated per event. Copy out what must outlive the
+/// call; the metadata of the append is not included (read it with [`EventStore::read_stream`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    stream: &'a str,
+    position: u64,
+    version: u64,
+    event_type: &'a str,
+    schema_version: u32,
+    codec_id: u8,
+    event_id: Uuid,
+    recorded_secs: i64,
+    recorded_nanos: u32,
+    payload: &'a [u8],
+}
+
+impl<'a> EventRef<'a> {
+    pub(crate) fn from_view(view: &record::RecordView<'a>, position: u64) -> EventRef<'a> {
+        EventRef {
+            stream: view.stream,
+            position,
+            version: view.version,
+            event_type: view.event_type,
+            schema_version: view.schema_version,
+            codec_id: view.codec_id,
+            event_id: view.event_id,
+            recorded_secs: view.recorded_secs,
+            recorded_nanos: view.recorded_nanos,
+            payload: view.payload,
+        }
+    }
+
+    /// The stream it belongs to.
+    pub fn stream(&self) -> &'a str {
+        self.stream
+    }
+
+    /// Its position in the global log, from 1.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Its version in the stream, from 1.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The stored type name.
+    pub fn event_type(&self) -> &'a str {
+        self.event_type
+    }
+
+    /// The schema version of the payload.
+    pub fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+
+    /// The codec id of the payload (see [`Codec::from_id`]).
+    pub fn codec_id(&self) -> u8 {
+        self.codec_id
+    }
+
+    /// Unique id (UUID v7, time-ordered).
+    pub fn event_id(&self) -> Uuid {
+        self.event_id
+    }
+
+    /// When it was committed (UTC; non-decreasing in commit order within one process).
+    pub fn recorded_at(&self) -> DateTime<Utc> {
+        record::recorded_at(self.recorded_secs, self.recorded_nanos)
+    }
+
+    /// The encoded payload.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// Decodes the payload into the newest version of a typed event, through the upcasters,
+    /// with the same errors as [`RecordedEvent::decode`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownCodec`] for a codec id this program does not know, [`Error::Decode`]
+    /// (naming stream, position, type and version) for an unknown type or version or a payload
+    /// that does not decode.
+    pub fn decode<E: Event>(&self) -> Result<Decoded<E>> {
+        decode_payload(
+            self.stream,
+            self.position,
+            self.version,
+            self.event_type,
+            self.schema_version,
+            self.codec_id,
+            self.payload,
+        )
+    }
+}
+
+impl<'a> From<&'a RecordedEvent> for EventRef<'a> {
+    fn from(event: &'a RecordedEvent) -> EventRef<'a> {
+        EventRef {
+            stream: &event.stream,
+            position: event.position,
+            version: event.version,
+            event_type: &event.event_type,
+            schema_version: event.schema_version,
+            codec_id: event.codec_id,
+            event_id: event.event_id,
+            recorded_secs: event.recorded_at.timestamp(),
+            recorded_nanos: event.recorded_at.timestamp_subsec_nanos(),
+            payload: &event.payload,
+        }
+    }
+}
+
+/// The decode of [`RecordedEvent::decode`] and [`EventRef::decode`], and its errors.
+fn decode_payload<E: Event>(
+    stream: &str,
+    position: u64,
+    stream_version: u64,
+    event_type: &str,
+    schema_version: u32,
+    codec_id: u8,
+    payload: &[u8],
+) -> Result<Decoded<E>> {
+    let Some(codec) = Codec::from_id(codec_id) else {
+        return Err(Error::UnknownCodec {
+            stream: stream.to_owned(),
+            position,
+            event_type: event_type.to_owned(),
+            schema_version,
+            codec_id,
+        });
+    };
+    E::decode(event_type, schema_version, payload, codec).map_err(|source| Error::Decode {
+        stream: stream.to_owned(),
+        position,
+        stream_version,
+        event_type: event_type.to_owned(),
+        schema_version,
+        source,
+    })
 }
 
 /// Which way to read a stream.
@@ -335,6 +472,35 @@ pub trait EventStore: Send + Sync {
         direction: Direction,
         limit: usize,
     ) -> Result<Events<'_>>;
+
+    /// Replays a stream forward from version `from`, at most `limit` events, handing each event
+    /// to `visit` borrowed from the store, without an owned [`RecordedEvent`] per event: the way
+    /// [`crate::Repository`] loads aggregates. `visit` returns [`ControlFlow::Break`] to stop
+    /// early; an error from it ends the replay and is returned.
+    ///
+    /// A backend may call `visit` while it holds a read transaction ([`LmdbStore`] does, one
+    /// per 1,024 events): keep `visit` short, never block in it and never call the store from
+    /// it. The default implementation reads through [`EventStore::read_stream`].
+    ///
+    /// # Errors
+    ///
+    /// Storage errors; [`Error::Corrupt`] for a damaged record or index entry, at its place in
+    /// the stream (the events before it have been visited); `visit`'s error.
+    fn replay_stream(
+        &self,
+        stream: &str,
+        from: u64,
+        limit: usize,
+        visit: &mut dyn FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        for event in self.read_stream(stream, from, Direction::Forward, limit)? {
+            let event = event?;
+            if visit(EventRef::from(&event))?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
 
     /// Reads the global log forward from position `from` (inclusive), keeping events that pass
     /// `filter`, at most `limit` of them.

@@ -29,6 +29,8 @@ use crate::codec::Codec;
 use crate::store::RecordedEvent;
 
 pub(crate) const FORMAT: u8 = 1;
+/// The bytes from the format to the flags.
+const FIXED: usize = 43;
 const HAS_CORRELATION: u8 = 1;
 const HAS_CAUSATION: u8 = 2;
 
@@ -94,7 +96,9 @@ fn put_str16(out: &mut Vec<u8>, text: &str) {
 pub(crate) struct RecordView<'a> {
     pub(crate) codec_id: u8,
     pub(crate) event_id: Uuid,
-    pub(crate) recorded_at: DateTime<Utc>,
+    /// The recorded time as stored (checked to be in range; see [`RecordView::recorded_at`]).
+    pub(crate) recorded_secs: i64,
+    pub(crate) recorded_nanos: u32,
     pub(crate) version: u64,
     pub(crate) schema_version: u32,
     pub(crate) correlation_id: Option<Uuid>,
@@ -108,23 +112,38 @@ pub(crate) struct RecordView<'a> {
 
 impl<'a> RecordView<'a> {
     pub(crate) fn parse(bytes: &'a [u8]) -> Result<RecordView<'a>, String> {
-        let mut r = Reader { bytes };
-        let format = r.u8()?;
+        RecordView::parse_known(bytes, None, None)
+    }
+
+    /// Like [`RecordView::parse`], given the names a replay expects: when the stored stream
+    /// name or event type has the same bytes as `stream` or `event_type`, that `&str` is used
+    /// instead of checking the bytes for UTF-8 again. Any other record parses (and fails)
+    /// exactly as with `parse`.
+    pub(crate) fn parse_known(
+        bytes: &'a [u8],
+        stream: Option<&'a str>,
+        event_type: Option<&'a str>,
+    ) -> Result<RecordView<'a>, String> {
+        let Some((fixed, rest)) = bytes.split_first_chunk::<FIXED>() else {
+            return Err(short_record(bytes));
+        };
+        // Read at fixed offsets: no length checks left to make.
+        let format = fixed[0];
         if format != FORMAT {
             return Err(format!("unknown record format {format}"));
         }
-        let codec_id = r.u8()?;
-        let event_id = Uuid::from_bytes(r.array::<16>()?);
-        let secs = i64::from_be_bytes(r.array()?);
-        let nanos = u32::from_be_bytes(r.array()?);
-        let recorded_at = DateTime::from_timestamp(secs, nanos)
-            .ok_or_else(|| format!("recorded time {secs}.{nanos} is out of range"))?;
-        let version = u64::from_be_bytes(r.array()?);
-        let schema_version = u32::from_be_bytes(r.array()?);
-        let flags = r.u8()?;
+        let codec_id = fixed[1];
+        let event_id = Uuid::from_bytes(field(fixed, 2));
+        let secs = i64::from_be_bytes(field(fixed, 18));
+        let nanos = u32::from_be_bytes(field(fixed, 26));
+        check_time(secs, nanos)?;
+        let version = u64::from_be_bytes(field(fixed, 30));
+        let schema_version = u32::from_be_bytes(field(fixed, 38));
+        let flags = fixed[42];
         if flags & !(HAS_CORRELATION | HAS_CAUSATION) != 0 {
             return Err(format!("unknown flags {flags:#04x}"));
         }
+        let mut r = Reader { bytes: rest };
         let correlation_id = if flags & HAS_CORRELATION != 0 {
             Some(Uuid::from_bytes(r.array()?))
         } else {
@@ -135,8 +154,8 @@ impl<'a> RecordView<'a> {
         } else {
             None
         };
-        let stream = r.str16("stream name")?;
-        let event_type = r.str16("event type")?;
+        let stream = r.str16(stream, "stream name")?;
+        let event_type = r.str16(event_type, "event type")?;
         let metadata_count = u32::from_be_bytes(r.array()?);
         let metadata_start = r.bytes;
         for _ in 0..metadata_count {
@@ -148,7 +167,8 @@ impl<'a> RecordView<'a> {
         Ok(RecordView {
             codec_id,
             event_id,
-            recorded_at,
+            recorded_secs: secs,
+            recorded_nanos: nanos,
             version,
             schema_version,
             correlation_id,
@@ -159,6 +179,11 @@ impl<'a> RecordView<'a> {
             metadata_count,
             payload: r.bytes,
         })
+    }
+
+    /// When the event was committed.
+    pub(crate) fn recorded_at(&self) -> DateTime<Utc> {
+        recorded_at(self.recorded_secs, self.recorded_nanos)
     }
 
     pub(crate) fn to_recorded(&self, position: u64) -> RecordedEvent {
@@ -177,7 +202,7 @@ impl<'a> RecordView<'a> {
             stream: self.stream.to_owned(),
             version: self.version,
             position,
-            recorded_at: self.recorded_at,
+            recorded_at: self.recorded_at(),
             event_type: self.event_type.to_owned(),
             schema_version: self.schema_version,
             codec_id: self.codec_id,
@@ -189,41 +214,136 @@ impl<'a> RecordView<'a> {
     }
 }
 
+/// `N` bytes of the fixed fields from `at` (the offsets are constants, so this compiles to a
+/// plain load).
+#[inline]
+fn field<const N: usize>(fixed: &[u8; FIXED], at: usize) -> [u8; N] {
+    let mut out = [0; N];
+    out.copy_from_slice(&fixed[at..at + N]);
+    out
+}
+
+/// Why a record shorter than its fixed fields does not parse: they are read one by one as
+/// the format lays them out, so the error names the field where the bytes end (or the format
+/// or time found wrong before it).
+fn short_record(bytes: &[u8]) -> String {
+    let mut r = Reader { bytes };
+    let mut read = || -> Result<(), String> {
+        let format = r.u8()?;
+        if format != FORMAT {
+            return Err(format!("unknown record format {format}"));
+        }
+        r.u8()?;
+        r.array::<16>()?;
+        let secs = i64::from_be_bytes(r.array()?);
+        let nanos = u32::from_be_bytes(r.array()?);
+        check_time(secs, nanos)?;
+        r.array::<8>()?;
+        r.array::<4>()?;
+        r.u8()?;
+        Ok(())
+    };
+    match read() {
+        Err(reason) => reason,
+        Ok(()) => format!("truncated: needs {FIXED} bytes, {} given", bytes.len()),
+    }
+}
+
+/// Seconds this far from the epoch (about 139,000 years) are in chrono's range whatever the
+/// nanoseconds below one second: such times need no calendar arithmetic to be checked.
+const PLAIN_SECS: i64 = 1 << 42;
+
+/// Fails for a time [`DateTime::from_timestamp`] refuses.
+fn check_time(secs: i64, nanos: u32) -> Result<(), String> {
+    if nanos < 1_000_000_000 && (-PLAIN_SECS..=PLAIN_SECS).contains(&secs) {
+        return Ok(());
+    }
+    match DateTime::from_timestamp(secs, nanos) {
+        Some(_) => Ok(()),
+        None => Err(format!("recorded time {secs}.{nanos} is out of range")),
+    }
+}
+
+/// A time [`check_time`] accepted.
+pub(crate) fn recorded_at(secs: i64, nanos: u32) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, nanos)
+        .expect("record times are checked by `check_time` when the record is parsed")
+}
+
+/// Why a read of a field failed; made into the record's error message by the caller, so the
+/// reads themselves stay small enough to inline.
+#[derive(Debug)]
+enum Bad {
+    Truncated { needed: usize, left: usize },
+    NotUtf8(&'static str),
+}
+
+impl From<Bad> for String {
+    fn from(bad: Bad) -> String {
+        match bad {
+            Bad::Truncated { needed, left } => {
+                format!("truncated: needs {needed} more bytes, {left} left")
+            }
+            Bad::NotUtf8(what) => format!("{what} is not UTF-8"),
+        }
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if n > self.bytes.len() {
-            return Err(format!(
-                "truncated: needs {n} more bytes, {} left",
-                self.bytes.len()
-            ));
+    #[inline]
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Bad> {
+        match self.bytes.split_at_checked(n) {
+            Some((head, rest)) => {
+                self.bytes = rest;
+                Ok(head)
+            }
+            None => Err(Bad::Truncated {
+                needed: n,
+                left: self.bytes.len(),
+            }),
         }
-        let (head, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        Ok(head)
     }
 
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
+    #[inline]
+    fn u8(&mut self) -> Result<u8, Bad> {
+        let [byte] = self.array()?;
+        Ok(byte)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Bad> {
+        match self.bytes.split_first_chunk::<N>() {
+            Some((head, rest)) => {
+                self.bytes = rest;
+                Ok(*head)
+            }
+            None => Err(Bad::Truncated {
+                needed: N,
+                left: self.bytes.len(),
+            }),
+        }
     }
 
-    fn str16(&mut self, what: &str) -> Result<&'a str, String> {
+    /// A string with a `u16` length; when it is likely `known`, equal bytes need no UTF-8
+    /// check.
+    #[inline]
+    fn str16(&mut self, known: Option<&'a str>, what: &'static str) -> Result<&'a str, Bad> {
         let len = u16::from_be_bytes(self.array()?) as usize;
-        std::str::from_utf8(self.take(len)?).map_err(|_| format!("{what} is not UTF-8"))
+        let bytes = self.take(len)?;
+        match known {
+            Some(known) if bytes == known.as_bytes() => Ok(known),
+            _ => std::str::from_utf8(bytes).map_err(|_| Bad::NotUtf8(what)),
+        }
     }
 
-    fn str32(&mut self, what: &str) -> Result<&'a str, String> {
+    #[inline]
+    fn str32(&mut self, what: &'static str) -> Result<&'a str, Bad> {
         let len = u32::from_be_bytes(self.array()?) as usize;
-        std::str::from_utf8(self.take(len)?).map_err(|_| format!("{what} is not UTF-8"))
+        std::str::from_utf8(self.take(len)?).map_err(|_| Bad::NotUtf8(what))
     }
 }
 
@@ -287,6 +407,20 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(fuzz_cases()))]
 
+        /// The quick time check agrees with chrono's.
+        #[test]
+        fn the_time_check_agrees_with_chrono(secs in proptest::prelude::any::<i64>(), nanos in proptest::prelude::any::<u32>()) {
+            proptest::prop_assert_eq!(
+                check_time(secs, nanos).is_ok(),
+                DateTime::from_timestamp(secs, nanos).is_some()
+            );
+            let near = secs % (PLAIN_SECS * 2);
+            proptest::prop_assert_eq!(
+                check_time(near, nanos).is_ok(),
+                DateTime::from_timestamp(near, nanos).is_some()
+            );
+        }
+
         /// Random bytes never panic the record decoder.
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
@@ -314,6 +448,81 @@ mod tests {
                 proptest::prop_assert!(recorded.payload.len() <= bytes.len());
             }
         }
+    }
+
+    #[test]
+    fn a_truncated_record_names_the_field_where_it_ends() {
+        let bytes = sample();
+        let reason = |cut: usize| match RecordView::parse(&bytes[..cut]) {
+            Ok(_) => panic!("a record cut at {cut} parsed"),
+            Err(reason) => reason,
+        };
+        assert_eq!(reason(0), "truncated: needs 1 more bytes, 0 left");
+        assert_eq!(reason(3), "truncated: needs 16 more bytes, 1 left");
+        assert_eq!(reason(30), "truncated: needs 8 more bytes, 0 left");
+        assert_eq!(reason(42), "truncated: needs 1 more bytes, 0 left");
+        assert_eq!(reason(44), "truncated: needs 16 more bytes, 1 left");
+        let mut bad = bytes.clone();
+        bad[0] = 2;
+        for cut in [5, bad.len()] {
+            assert_eq!(
+                RecordView::parse(&bad[..cut]).map(|_| ()),
+                Err("unknown record format 2".to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn times_are_checked_as_chrono_checks_them() {
+        let limits = [
+            0,
+            1,
+            -1,
+            PLAIN_SECS,
+            -PLAIN_SECS,
+            PLAIN_SECS + 1,
+            -PLAIN_SECS - 1,
+            DateTime::<Utc>::MAX_UTC.timestamp(),
+            DateTime::<Utc>::MAX_UTC.timestamp() + 1,
+            DateTime::<Utc>::MIN_UTC.timestamp(),
+            DateTime::<Utc>::MIN_UTC.timestamp() - 1,
+            59,
+            i64::MAX,
+            i64::MIN,
+        ];
+        for secs in limits {
+            for nanos in [
+                0,
+                999_999_999,
+                1_000_000_000,
+                1_999_999_999,
+                2_000_000_000,
+                u32::MAX,
+            ] {
+                assert_eq!(
+                    check_time(secs, nanos).is_ok(),
+                    DateTime::from_timestamp(secs, nanos).is_some(),
+                    "{secs}.{nanos}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_known_name_is_used_only_when_the_bytes_are_equal() {
+        let bytes = sample();
+        let view = RecordView::parse_known(&bytes, Some("Account-2"), Some("MoneyDeposited"))
+            .expect("parses");
+        assert_eq!(
+            (view.stream, view.event_type),
+            ("Account-1", "MoneyDeposited")
+        );
+        let view =
+            RecordView::parse_known(&bytes, Some("Account-1"), Some("Opened")).expect("parses");
+        assert_eq!(
+            (view.stream, view.event_type),
+            ("Account-1", "MoneyDeposited")
+        );
     }
 
     #[test]

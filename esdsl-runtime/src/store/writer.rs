@@ -11,9 +11,9 @@ use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 use heed::{MdbError, PutFlags, RwTxn};
-use uuid::Uuid;
+use uuid::{ContextV7, Timestamp, Uuid};
 
-use super::keys::{catalog_key, split_pair, stream_head, stream_key, u64_from};
+use super::keys::{catalog_key_into, split_pair, stream_head, stream_key, u64_from};
 use super::lmdb::{Dbs, Shared, corrupt, last_position};
 use super::record::{self, Envelope};
 use super::{AppendResult, Metadata, StreamAppend, category};
@@ -56,9 +56,12 @@ fn commit_growing(
     buffer: &mut Vec<u8>,
 ) -> Vec<Result<Vec<AppendResult>>> {
     let mut resized_by_other = 0;
+    let mut isolate = false;
     loop {
-        match commit(shared, batch, clock, buffer) {
-            Ok(outcomes) => return outcomes,
+        match commit(shared, batch, clock, buffer, isolate) {
+            Ok(Some(outcomes)) => return outcomes,
+            // Writing one request failed: write each in a nested transaction of its own.
+            Ok(None) => isolate = true,
             Err(Error::Lmdb(heed::Error::Mdb(MdbError::MapFull))) => {
                 if let Err(error) = shared.grow_map() {
                     return fail_all(batch, &error);
@@ -114,9 +117,19 @@ fn duplicate(error: &Error) -> Error {
 }
 
 /// Recorded times never go backwards within this writer, even if the wall clock does.
-#[derive(Default)]
 struct Clock {
     last: Option<DateTime<Utc>>,
+    /// This writer's v7 counter: ids stay ordered within a millisecond.
+    ids: ContextV7,
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock {
+            last: None,
+            ids: ContextV7::new(),
+        }
+    }
 }
 
 impl Clock {
@@ -129,6 +142,18 @@ impl Clock {
         self.last = Some(now);
         now
     }
+
+    /// A new event id for an event recorded at `at` (a time from [`Clock::now`]): a UUID v7
+    /// carrying the commit time, ordered after every id this writer made before. One clock
+    /// reading per commit serves all its events.
+    fn event_id(&self, at: DateTime<Utc>) -> Uuid {
+        let secs = u64::try_from(at.timestamp()).unwrap_or(0);
+        Uuid::new_v7(Timestamp::from_unix(
+            &self.ids,
+            secs,
+            at.timestamp_subsec_nanos(),
+        ))
+    }
 }
 
 /// One stream's state as the batch sees it.
@@ -138,12 +163,19 @@ struct Head {
     version: u64,
 }
 
+/// Writes and commits a batch. Requests are written straight into the batch's transaction;
+/// `None` when writing one of them failed (the checks made before the writer leave LMDB
+/// little reason to refuse one): the caller then commits the batch again with `isolate`, each
+/// request in a nested transaction, so the error fails that caller alone. Always nesting
+/// costs much more: a nested transaction copies every page it touches that the batch has
+/// already written.
 fn commit(
     shared: &Shared,
     batch: &[Request],
     clock: &mut Clock,
     buffer: &mut Vec<u8>,
-) -> Result<Vec<Result<Vec<AppendResult>>>> {
+    isolate: bool,
+) -> Result<Option<Vec<Result<Vec<AppendResult>>>>> {
     let _shared_gate = shared.gate.read().unwrap_or_else(|p| p.into_inner());
     let dbs = shared.dbs;
     let mut txn = shared.env.write_txn()?;
@@ -157,6 +189,7 @@ fn commit(
     let first_stream_id = next_stream_id;
     let now = clock.now();
     let mut catalog: HashMap<Vec<u8>, u64> = HashMap::new();
+    let mut key = Vec::new();
     let mut outcomes = Vec::with_capacity(batch.len());
 
     for request in batch {
@@ -181,22 +214,36 @@ fn commit(
             continue;
         }
 
-        // Each request writes in a nested transaction: an error that belongs to one request
-        // (a value LMDB refuses, say) fails that caller alone.
         let (position_before, stream_id_before) = (next_position, next_stream_id);
         let mut added: HashMap<Vec<u8>, u64> = HashMap::new();
         let written = {
-            let mut child = shared.env.nested_write_txn(&mut txn)?;
             let mut cursor = Cursor {
                 next_position: &mut next_position,
                 next_stream_id: &mut next_stream_id,
                 catalog: &mut added,
                 buffer,
+                key: &mut key,
+                clock,
                 now,
             };
-            match write_request(&mut child, &dbs, request, &heads, &mut cursor) {
-                Ok(results) => child.commit().map(|()| results).map_err(Error::from),
-                Err(error) => Err(error),
+            if isolate {
+                // An error that belongs to this request fails this caller alone.
+                let mut child = shared.env.nested_write_txn(&mut txn)?;
+                match write_request(&mut child, &dbs, request, &heads, &mut cursor) {
+                    Ok(results) => child.commit().map(|()| results).map_err(Error::from),
+                    Err(error) => Err(error),
+                }
+            } else {
+                match write_request(&mut txn, &dbs, request, &heads, &mut cursor) {
+                    Ok(results) => Ok(results),
+                    Err(
+                        error @ Error::Lmdb(heed::Error::Mdb(
+                            MdbError::MapFull | MdbError::MapResized,
+                        )),
+                    ) => return Err(error),
+                    // The transaction holds part of this request: drop it, start again isolated.
+                    Err(_) => return Ok(None),
+                }
             }
         };
         match written {
@@ -234,7 +281,7 @@ fn commit(
             .put(&mut txn, b"next_stream_id", &next_stream_id.to_be_bytes())?;
     }
     txn.commit()?;
-    Ok(outcomes)
+    Ok(Some(outcomes))
 }
 
 /// Where the batch's counters stand while a request is written.
@@ -243,8 +290,28 @@ struct Cursor<'a> {
     next_stream_id: &'a mut u64,
     catalog: &'a mut HashMap<Vec<u8>, u64>,
     buffer: &'a mut Vec<u8>,
+    /// Scratch space for catalog keys.
+    key: &'a mut Vec<u8>,
+    clock: &'a Clock,
     now: DateTime<Utc>,
 }
+
+impl Cursor<'_> {
+    /// Counts `count` events of one type and version in the catalog. The key is built in a
+    /// reused buffer and copied only the first time the batch meets it.
+    fn count(&mut self, category: &str, (event_type, schema_version, count): Run<'_>) {
+        catalog_key_into(category, event_type, schema_version, self.key);
+        match self.catalog.get_mut(self.key.as_slice()) {
+            Some(counted) => *counted += count,
+            None => {
+                self.catalog.insert(self.key.clone(), count);
+            }
+        }
+    }
+}
+
+/// Consecutive events of an append with one type and version: the type, the version, how many.
+type Run<'a> = (&'a str, u32, u64);
 
 /// Writes one request whose expected versions were checked.
 fn write_request(
@@ -270,12 +337,14 @@ fn write_request(
             Head { id, version: 0 }
         });
         let first_position = *cursor.next_position;
+        // Counted in the catalog per run of one type and version, not per event.
+        let mut run: Option<Run<'_>> = None;
         for event in &append.events {
             head.version += 1;
             let position = *cursor.next_position;
             *cursor.next_position += 1;
             let envelope = Envelope {
-                event_id: Uuid::now_v7(),
+                event_id: cursor.clock.event_id(cursor.now),
                 recorded_at: cursor.now,
                 stream: &append.stream,
                 version: head.version,
@@ -292,14 +361,22 @@ fn write_request(
                 .put_with_flags(txn, PutFlags::APPEND, &position_key, cursor.buffer)?;
             dbs.stream_index
                 .put(txn, &stream_key(head.id, head.version), &position_key)?;
-            *cursor
-                .catalog
-                .entry(catalog_key(
-                    category(&append.stream),
-                    &event.event_type,
-                    event.schema_version,
-                ))
-                .or_default() += 1;
+            match &mut run {
+                Some((event_type, version, count))
+                    if *event_type == event.event_type && *version == event.schema_version =>
+                {
+                    *count += 1;
+                }
+                _ => {
+                    if let Some(done) = run.take() {
+                        cursor.count(category(&append.stream), done);
+                    }
+                    run = Some((&event.event_type, event.schema_version, 1));
+                }
+            }
+        }
+        if let Some(done) = run {
+            cursor.count(category(&append.stream), done);
         }
         dbs.streams.put(
             txn,
@@ -323,5 +400,143 @@ fn read_head(txn: &RwTxn<'_>, dbs: &Dbs, stream: &str) -> Result<Option<Head>> {
                 split_pair(bytes).ok_or_else(|| corrupt("streams", stream, "bad head value"))?;
             Ok(Some(Head { id, version }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::event;
+    use crate::store::{EventStore, ExpectedVersion, LmdbStore};
+
+    fn request(appends: &[(&str, ExpectedVersion, u64)]) -> Request {
+        let (reply, _) = oneshot::channel();
+        Request {
+            appends: appends
+                .iter()
+                .map(|(stream, expected, n)| StreamAppend {
+                    stream: (*stream).to_owned(),
+                    expected: *expected,
+                    events: (1..=*n).map(|i| event("Happened", i)).collect(),
+                })
+                .collect(),
+            metadata: Metadata::default(),
+            reply,
+        }
+    }
+
+    /// What a batch leaves behind: each caller's answer and the stored log.
+    type Outcome = (
+        Vec<Result<Vec<AppendResult>, String>>,
+        Vec<(String, u64, u64)>,
+    );
+
+    fn commit_batch(isolate: bool) -> Outcome {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        store
+            .append(
+                "A-1",
+                ExpectedVersion::NoStream,
+                vec![event("Happened", 0); 2],
+                &Metadata::default(),
+            )
+            .expect("appends");
+        let batch = [
+            request(&[("A-1", ExpectedVersion::Exact(2), 3)]),
+            // Sees the append before it in the batch.
+            request(&[("A-1", ExpectedVersion::Exact(2), 1)]),
+            request(&[("B-1", ExpectedVersion::NoStream, 2)]),
+            request(&[
+                ("C-1", ExpectedVersion::NoStream, 1),
+                ("A-1", ExpectedVersion::Exact(5), 1),
+            ]),
+            request(&[("C-1", ExpectedVersion::Any, 0)]),
+        ];
+        let outcomes = commit(
+            store.shared(),
+            &batch,
+            &mut Clock::default(),
+            &mut Vec::new(),
+            isolate,
+        )
+        .expect("commits")
+        .expect("no request fails while written");
+        let answers = outcomes
+            .into_iter()
+            .map(|outcome| outcome.map_err(|e| e.to_string()))
+            .collect();
+        let log = store
+            .read_all(1, &crate::store::Filter::all(), usize::MAX)
+            .expect("reads")
+            .map(|e| {
+                let e = e.expect("reads");
+                (e.stream, e.version, e.position)
+            })
+            .collect();
+        (answers, log)
+    }
+
+    #[test]
+    fn a_batch_commits_the_same_written_straight_or_isolated() {
+        let straight = commit_batch(false);
+        assert_eq!(straight, commit_batch(true));
+        let done = |version, first, last| {
+            Ok(AppendResult {
+                version,
+                first_position: first,
+                last_position: last,
+            })
+        };
+        assert_eq!(
+            straight.0,
+            [
+                done(5, Some(3), Some(5)).map(|r| vec![r]),
+                Err(
+                    "wrong expected version for stream `A-1`: expected version 2, actual 5"
+                        .to_owned()
+                ),
+                done(2, Some(6), Some(7)).map(|r| vec![r]),
+                Ok(vec![
+                    AppendResult {
+                        version: 1,
+                        first_position: Some(8),
+                        last_position: Some(8)
+                    },
+                    AppendResult {
+                        version: 6,
+                        first_position: Some(9),
+                        last_position: Some(9)
+                    },
+                ]),
+                done(1, None, None).map(|r| vec![r]),
+            ]
+        );
+        assert_eq!(straight.1.len(), 9);
+    }
+
+    #[test]
+    fn event_ids_are_ordered_and_carry_the_commit_time() {
+        let mut clock = Clock::default();
+        let at = clock.now();
+        let mut ids: Vec<Uuid> = (0..10_000).map(|_| clock.event_id(at)).collect();
+        let later = clock.now();
+        ids.extend((0..10).map(|_| clock.event_id(later)));
+        assert!(
+            ids.windows(2).all(|pair| pair[0] < pair[1]),
+            "strictly ordered"
+        );
+        assert!(ids.iter().all(|id| id.get_version_num() == 7));
+        let (secs, nanos) = ids[0]
+            .get_timestamp()
+            .expect("a v7 id has a time")
+            .to_unix();
+        assert_eq!(
+            (secs, nanos / 1_000_000),
+            (
+                u64::try_from(at.timestamp()).expect("after 1970"),
+                at.timestamp_subsec_millis()
+            )
+        );
     }
 }

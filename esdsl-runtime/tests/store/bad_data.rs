@@ -171,3 +171,89 @@ fn damaged_records_on_disk_are_typed_errors_and_nothing_else_is_lost() {
         .expect("appends");
     assert_eq!(store.head_position().expect("reads"), 4);
 }
+
+/// A load walks the log from record to record while they are the stream's next versions: a
+/// damaged or missing record met that way fails the load with the same error, at the same
+/// place, as a read through the stream index.
+#[test]
+fn damage_met_while_walking_the_log_is_reported_as_a_read_reports_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let truncated = AccountId::now_v7();
+    let gap = AccountId::now_v7();
+    let deposit = || raw("MoneyDeposited", 3, Codec::Json, br#"{"amount_cents": 5}"#);
+    {
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        let accounts = Repository::<Account>::new(store.clone()).expect("empty store");
+        for id in [&truncated, &gap] {
+            accounts.execute(id, &Command::Open).expect("opens");
+            store
+                .append(
+                    &stream_name(id),
+                    ExpectedVersion::Exact(1),
+                    (0..5).map(|_| deposit()).collect(),
+                    &Metadata::default(),
+                )
+                .expect("appends");
+        }
+        // Positions: `truncated` at 1 (open) and 2-6, `gap` at 7 and 8-12.
+    }
+    {
+        #[allow(unsafe_code)]
+        let env =
+            unsafe { heed::EnvOpenOptions::new().max_dbs(8).open(dir.path()) }.expect("opens raw");
+        let events: heed::Database<'static, Bytes, Bytes> = env
+            .open_databases_and_commit(env.read_txn().expect("txn"), |opener, txn| {
+                opener
+                    .open_database::<Bytes, Bytes>(txn, Some("events"))
+                    .map(heed::CommitOrAbort::<_, ()>::Commit)
+            })
+            .expect("opens")
+            .unwrap_commit()
+            .expect("exists");
+        let mut txn = env.write_txn().expect("txn");
+        events
+            .put(&mut txn, &4u64.to_be_bytes(), &[1, 1, 0])
+            .expect("writes");
+        events
+            .delete(&mut txn, &10u64.to_be_bytes())
+            .expect("deletes");
+        txn.commit().expect("commits");
+    }
+    let store = LmdbStore::open(dir.path()).expect("reopens");
+    let accounts = Repository::<Account>::new(store.clone()).expect("the catalog is intact");
+    let first_error = |stream: &str| {
+        store
+            .read_stream(stream, 1, Direction::Forward, usize::MAX)
+            .expect("starts")
+            .find_map(Result::err)
+    };
+
+    let loaded = accounts.load(&truncated);
+    match &loaded {
+        Err(Error::Corrupt { table, key, reason }) => {
+            assert_eq!((*table, key.as_str()), ("events", "4"));
+            assert_eq!(reason, "truncated: needs 16 more bytes, 1 left");
+        }
+        other => panic!("expected the damaged record at 4, got {other:?}"),
+    }
+    assert_eq!(
+        format!("{:?}", loaded.err()),
+        format!("{:?}", first_error(&stream_name(&truncated)))
+    );
+
+    let loaded = accounts.load(&gap);
+    match &loaded {
+        Err(Error::Corrupt { table, key, reason }) => {
+            assert_eq!((*table, key.as_str()), ("stream_index", "2/4"));
+            assert_eq!(reason, "points at missing position 10");
+        }
+        other => panic!("expected the missing record at 10, got {other:?}"),
+    }
+    assert_eq!(
+        format!("{:?}", loaded.err()),
+        format!("{:?}", first_error(&stream_name(&gap)))
+    );
+    // Up to the damage, time travel still works.
+    assert_eq!(accounts.load_at(&truncated, 2).expect("loads").version, 2);
+    assert_eq!(accounts.load_at(&gap, 3).expect("loads").version, 3);
+}

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use esdsl_runtime::projection::{
-    ExternalProjection, ExternalRunner, HandlerError, OnFailure, Projection, ProjectionOptions,
-    ReadModel, ReadModelView, Stop, StoreProjection, StoreRunner, Subscription,
+    ExternalProjection, ExternalRunner, HandlerError, OnFailure, Progress, Projection,
+    ProjectionKind, ProjectionOptions, ProjectionStatus, ReadModel, ReadModelView, Stop,
+    StoreProjection, StoreRunner, StoreStatus, Subscription,
 };
 use esdsl_runtime::store::{EventStore, Filter, RecordedEvent};
 use esdsl_runtime::{Error, LmdbStore, Repository};
@@ -33,6 +34,8 @@ pub(crate) struct Balances {
     pub(crate) strict_order: bool,
     /// Sleeps in the first `apply` (inside the write transaction), to widen races.
     pub(crate) slow_start: Option<Duration>,
+    /// Sleeps in every `apply`.
+    pub(crate) slow_each: Option<Duration>,
 }
 
 impl Balances {
@@ -43,6 +46,7 @@ impl Balances {
             poison: None,
             strict_order: true,
             slow_start: None,
+            slow_each: None,
         }
     }
 }
@@ -61,7 +65,7 @@ impl StoreProjection for Balances {
         event: &AccountEvent,
         recorded: &RecordedEvent,
     ) -> Result<(), HandlerError> {
-        if let Some(pause) = self.slow_start.take() {
+        if let Some(pause) = self.slow_start.take().or(self.slow_each) {
             std::thread::sleep(pause);
         }
         let mut line: Line = model.get_json(&recorded.stream)?.unwrap_or_default();
@@ -508,5 +512,364 @@ fn an_external_projection_gets_every_event_at_least_once_in_order() {
     assert_eq!(
         store.load_checkpoint("sink#0/1").expect("reads"),
         Some(head)
+    );
+}
+
+/// Every distinct checkpoint of `name` seen while `run` runs, polled from another thread.
+fn checkpoints_seen(store: &LmdbStore, name: &str, run: impl FnOnce()) -> Vec<u64> {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let poller = scope.spawn(|| {
+            let probe = StoreRunner::new(
+                store.clone(),
+                Balances::named(name),
+                ProjectionOptions::default(),
+            )
+            .expect("runner");
+            let mut seen = vec![0];
+            while !done.load(Ordering::SeqCst) {
+                let checkpoint = probe.checkpoint().expect("reads");
+                if seen.last() != Some(&checkpoint) {
+                    seen.push(checkpoint);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            seen.push(probe.checkpoint().expect("reads"));
+            seen.dedup();
+            seen
+        });
+        run();
+        done.store(true, Ordering::SeqCst);
+        poller.join().expect("joins")
+    })
+}
+
+#[test]
+fn a_batch_commits_early_at_its_byte_and_time_bounds() {
+    let (_dir, store) = fresh();
+    populate(&store, 2, 9); // 20 events
+    let slow = |name: &str| Balances {
+        slow_each: Some(Duration::from_millis(4)),
+        ..Balances::named(name)
+    };
+    // The defaults take all 20 events in one transaction: one commit.
+    let seen = checkpoints_seen(&store, "whole", || {
+        let mut runner =
+            StoreRunner::new(store.clone(), slow("whole"), ProjectionOptions::default())
+                .expect("runner");
+        assert_eq!(runner.run_until_caught_up().expect("runs").handled, 20);
+    });
+    assert_eq!(seen, [0, 20]);
+    // One byte: each batch reads one event.
+    let seen = checkpoints_seen(&store, "bytes", || {
+        let options = ProjectionOptions::default().batch_limits(1, Duration::from_secs(60));
+        let mut runner = StoreRunner::new(store.clone(), slow("bytes"), options).expect("runner");
+        assert_eq!(runner.run_until_caught_up().expect("runs").handled, 20);
+    });
+    assert!(seen.len() > 6, "{seen:?}");
+    // 10 ms: a transaction applies about three events, then commits them.
+    let seen = checkpoints_seen(&store, "time", || {
+        let options = ProjectionOptions::default().batch_limits(1 << 30, Duration::from_millis(10));
+        let mut runner = StoreRunner::new(store.clone(), slow("time"), options).expect("runner");
+        assert_eq!(runner.run_until_caught_up().expect("runs").handled, 20);
+    });
+    assert!(seen.len() > 3, "{seen:?}");
+    for name in ["whole", "bytes", "time"] {
+        assert_eq!(view(&store, name), fold(&store, 1), "{name}");
+    }
+}
+
+#[test]
+fn progress_prints_as_a_line() {
+    let progress = Progress {
+        done: 1200,
+        total: 5000,
+        rate: 3400.4,
+    };
+    assert_eq!(progress.to_string(), "1200/5000 positions (24%), 3400/s");
+    assert_eq!(progress.percent(), 24.0);
+    let empty = Progress {
+        done: 0,
+        total: 0,
+        rate: 0.0,
+    };
+    assert_eq!(empty.to_string(), "0/0 positions (100%), 0/s");
+}
+
+type Row = (
+    String,
+    ProjectionKind,
+    Option<u64>,
+    Vec<(u32, u32, u64, u64)>,
+    u64,
+    Option<(u64, u64, u64)>,
+);
+
+fn rows(status: &StoreStatus) -> Vec<Row> {
+    status
+        .projections
+        .iter()
+        .map(|p: &ProjectionStatus| {
+            (
+                p.name.clone(),
+                p.kind,
+                p.generation,
+                p.partitions
+                    .iter()
+                    .map(|q| (q.index, q.count, q.checkpoint, q.lag))
+                    .collect(),
+                p.parked,
+                p.rebuild.map(|r| (r.generation, r.checkpoint, r.head)),
+            )
+        })
+        .collect()
+}
+
+/// Builds a store with a projection of each kind and state; returns the directory.
+pub(crate) fn store_with_projections() -> tempfile::TempDir {
+    let (dir, store) = fresh();
+    populate(&store, 2, 3); // 1..=8; 5 is a deposit `d1`
+    let mut balances = StoreRunner::new(
+        store.clone(),
+        Balances::named("balances"),
+        ProjectionOptions::default(),
+    )
+    .expect("runner");
+    balances.run_until_caught_up().expect("runs");
+    for index in 0..2 {
+        let options = ProjectionOptions::default().partition(index, 2);
+        StoreRunner::new(store.clone(), Balances::named("halves"), options)
+            .expect("runner")
+            .run_until_caught_up()
+            .expect("runs");
+    }
+    populate(&store, 1, 0); // 9
+    let options = ProjectionOptions::default().partition(0, 2);
+    StoreRunner::new(store.clone(), Balances::named("halves"), options)
+        .expect("runner")
+        .run_until_caught_up()
+        .expect("runs");
+    let sink = Sink {
+        deliveries: Arc::new(Mutex::new(Vec::new())),
+        fail_first: Arc::new(Mutex::new(BTreeMap::from([(3, 9)]))),
+    };
+    let options = ProjectionOptions::default()
+        .retries(2, Duration::from_millis(1))
+        .on_failure(OnFailure::Skip);
+    let report = ExternalRunner::new(store.clone(), sink, options)
+        .expect("runner")
+        .run_until_caught_up()
+        .expect("skips");
+    assert_eq!(report.parked, 1);
+    // A rebuild that stopped at the poisoned deposit: its generation has not switched.
+    let poisoned = Balances {
+        poison: Some(("d1".into(), Arc::new(AtomicBool::new(true)))),
+        ..Balances::named("balances")
+    };
+    let options = ProjectionOptions::default().retries(1, Duration::from_millis(1));
+    let mut rebuilder = StoreRunner::new(store.clone(), poisoned, options).expect("runner");
+    let stopped = rebuilder.rebuild(|_| {});
+    assert!(
+        matches!(stopped, Err(Error::ProjectionStopped { position: 5, .. })),
+        "{stopped:?}"
+    );
+    store.save_checkpoint("reporting", 7).expect("saves");
+    dir
+}
+
+#[test]
+fn the_status_shows_checkpoints_lag_parked_events_and_an_unfinished_rebuild() {
+    let dir = store_with_projections();
+    let expected: Vec<Row> = vec![
+        (
+            "balances".into(),
+            ProjectionKind::Store,
+            Some(0),
+            vec![(0, 1, 8, 1)],
+            1,
+            Some((1, 4, 9)),
+        ),
+        (
+            "halves".into(),
+            ProjectionKind::Store,
+            Some(0),
+            vec![(0, 2, 9, 0), (1, 2, 8, 1)],
+            0,
+            None,
+        ),
+        (
+            "reporting".into(),
+            ProjectionKind::Checkpoint,
+            None,
+            vec![(0, 1, 7, 2)],
+            0,
+            None,
+        ),
+        (
+            "sink".into(),
+            ProjectionKind::External,
+            None,
+            vec![(0, 1, 9, 0)],
+            1,
+            None,
+        ),
+    ];
+    {
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        let status = StoreStatus::of(&store).expect("reads");
+        assert_eq!(status.head, 9);
+        assert_eq!(rows(&status), expected);
+        assert!(
+            matches!(
+                StoreStatus::read_only(dir.path()),
+                Err(Error::AlreadyOpen(_))
+            ),
+            "one environment per process"
+        );
+    }
+    // Read-only, with the store closed: the same, and the data file is not touched.
+    let data = std::fs::read(dir.path().join("data.mdb")).expect("reads");
+    let status = StoreStatus::read_only(dir.path()).expect("reads");
+    assert_eq!((status.head, rows(&status)), (9, expected));
+    assert_eq!(
+        std::fs::read(dir.path().join("data.mdb")).expect("reads"),
+        data,
+        "a read-only look writes nothing"
+    );
+
+    let empty = tempfile::tempdir().expect("temp dir");
+    drop(LmdbStore::open(empty.path()).expect("creates"));
+    let status = StoreStatus::read_only(empty.path()).expect("reads");
+    assert_eq!((status.head, status.projections.len()), (0, 0));
+    let missing = empty.path().join("nothing-here");
+    assert!(matches!(
+        StoreStatus::read_only(&missing),
+        Err(Error::InvalidInput(message)) if message.contains("is not an esdsl store")
+    ));
+    assert!(!missing.exists(), "a look does not create a store");
+}
+
+const STATUS_JOB: &str = "ESDSL_STATUS_CHILD";
+
+/// The child: appends deposits and runs the `balances` projection after each.
+#[test]
+#[ignore = "run by the read-only status test as a child process"]
+fn status_writer_child() {
+    let Ok(dir) = std::env::var(STATUS_JOB) else {
+        return;
+    };
+    let store = LmdbStore::open(&dir).expect("child opens the store");
+    let accounts = Repository::<Account>::new(store.clone()).expect("opens");
+    let id = AccountId::now_v7();
+    accounts.execute(&id, &Command::Open).expect("opens");
+    let mut runner = StoreRunner::new(
+        store.clone(),
+        Balances::named("balances"),
+        ProjectionOptions::default(),
+    )
+    .expect("runner");
+    for n in 0..300 {
+        accounts
+            .execute(&id, &Command::Deposit(1, Some(format!("c{n}"))))
+            .expect("deposits");
+        runner.run_until_caught_up().expect("runs");
+    }
+}
+
+#[test]
+fn a_read_only_status_does_not_disturb_a_writer_in_another_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(LmdbStore::open(dir.path()).expect("creates"));
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--ignored",
+            "--exact",
+            "projections::status_writer_child",
+            "--test-threads=1",
+        ])
+        .env(STATUS_JOB, dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawns the child");
+    let mut looks = 0;
+    let mut last_head = 0;
+    let status = loop {
+        let status = StoreStatus::read_only(dir.path()).expect("a look while the child writes");
+        assert!(status.head >= last_head, "the head never goes back");
+        last_head = status.head;
+        for projection in &status.projections {
+            for partition in &projection.partitions {
+                assert!(partition.checkpoint <= status.head);
+            }
+        }
+        looks += 1;
+        if let Some(exit) = child.try_wait().expect("polls") {
+            assert!(exit.success(), "the child failed: {exit}");
+            break StoreStatus::read_only(dir.path()).expect("a last look");
+        }
+    };
+    assert!(looks > 10, "looked {looks} times while the child ran");
+    assert_eq!(
+        rows(&status),
+        vec![(
+            "balances".to_owned(),
+            ProjectionKind::Store,
+            Some(0),
+            vec![(0, 1, 301, 0)],
+            0,
+            None
+        )]
+    );
+    let store = LmdbStore::open(dir.path()).expect("opens");
+    assert!(store.verify().expect("verifies").is_ok());
+    assert_eq!(view(&store, "balances"), fold(&store, 1));
+}
+
+#[test]
+fn an_event_parked_under_stop_then_applied_by_a_later_run_is_not_replayed_again() {
+    let (_dir, store) = fresh();
+    populate(&store, 2, 3); // 5 is a deposit `d1`
+    let poisoned = Arc::new(AtomicBool::new(true));
+    let options = ProjectionOptions::default().retries(2, Duration::from_millis(1));
+    let projection = Balances {
+        poison: Some(("d1".into(), Arc::clone(&poisoned))),
+        ..Balances::named("rerun")
+    };
+    let mut runner = StoreRunner::new(store.clone(), projection, options.clone()).expect("runner");
+    assert!(matches!(
+        runner.run_until_caught_up(),
+        Err(Error::ProjectionStopped { position: 5, .. })
+    ));
+    assert_eq!(runner.parked().expect("lists").len(), 1);
+    // The cause is fixed and the runner simply runs again (no replay).
+    poisoned.store(false, Ordering::SeqCst);
+    let report = runner.run_until_caught_up().expect("runs");
+    assert_eq!((report.handled, report.parked), (4, 0));
+    assert!(
+        runner.parked().expect("lists").is_empty(),
+        "applied, so no longer parked"
+    );
+    assert_eq!(runner.replay_parked().expect("replays"), Default::default());
+    assert_eq!(view(&store, "rerun"), fold(&store, 1), "applied once");
+
+    // The same for an external runner.
+    let sink = Sink {
+        deliveries: Arc::new(Mutex::new(Vec::new())),
+        fail_first: Arc::new(Mutex::new(BTreeMap::from([(5, 2)]))),
+    };
+    let deliveries = Arc::clone(&sink.deliveries);
+    let mut runner = ExternalRunner::new(store.clone(), sink, options).expect("runner");
+    assert!(matches!(
+        runner.run_until_caught_up(),
+        Err(Error::ProjectionStopped { position: 5, .. })
+    ));
+    assert_eq!(runner.parked().expect("lists").len(), 1);
+    runner.run_until_caught_up().expect("runs");
+    assert!(runner.parked().expect("lists").is_empty());
+    assert_eq!(runner.replay_parked().expect("replays"), Default::default());
+    assert_eq!(
+        *deliveries.lock().expect("lock"),
+        (1..=8).collect::<Vec<_>>()
     );
 }

@@ -151,3 +151,136 @@ async fn async_appends_await_the_group_commit() {
     }
     assert_eq!(store.head_position().expect("reads"), 50);
 }
+
+/// A store that keeps `EventStore`'s default `replay_stream` (over `read_stream`), as another
+/// backend would.
+struct DefaultReplay(LmdbStore);
+
+impl EventStore for DefaultReplay {
+    fn append_multi(
+        &self,
+        appends: Vec<esdsl_runtime::store::StreamAppend>,
+        metadata: &Metadata,
+    ) -> esdsl_runtime::Result<Vec<esdsl_runtime::store::AppendResult>> {
+        self.0.append_multi(appends, metadata)
+    }
+    fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> esdsl_runtime::Result<esdsl_runtime::store::Events<'_>> {
+        self.0.read_stream(stream, from, direction, limit)
+    }
+    fn read_all(
+        &self,
+        from: u64,
+        filter: &Filter,
+        limit: usize,
+    ) -> esdsl_runtime::Result<esdsl_runtime::store::Events<'_>> {
+        self.0.read_all(from, filter, limit)
+    }
+    fn stream_version(&self, stream: &str) -> esdsl_runtime::Result<Option<u64>> {
+        self.0.stream_version(stream)
+    }
+    fn streams(&self) -> esdsl_runtime::Result<Vec<esdsl_runtime::store::StreamInfo>> {
+        self.0.streams()
+    }
+    fn head_position(&self) -> esdsl_runtime::Result<u64> {
+        self.0.head_position()
+    }
+    fn catalog(&self) -> esdsl_runtime::Result<Vec<esdsl_runtime::store::CatalogEntry>> {
+        self.0.catalog()
+    }
+    fn wait_for_commit(
+        &self,
+        after: u64,
+        timeout: std::time::Duration,
+    ) -> esdsl_runtime::Result<u64> {
+        self.0.wait_for_commit(after, timeout)
+    }
+    fn load_checkpoint(&self, name: &str) -> esdsl_runtime::Result<Option<u64>> {
+        self.0.load_checkpoint(name)
+    }
+    fn save_checkpoint(&self, name: &str, position: u64) -> esdsl_runtime::Result<()> {
+        self.0.save_checkpoint(name, position)
+    }
+    fn save_snapshot(
+        &self,
+        snapshot: &esdsl_runtime::store::Snapshot,
+    ) -> esdsl_runtime::Result<()> {
+        self.0.save_snapshot(snapshot)
+    }
+    fn load_snapshot(
+        &self,
+        stream: &str,
+        at_most: u64,
+    ) -> esdsl_runtime::Result<Option<esdsl_runtime::store::Snapshot>> {
+        self.0.load_snapshot(stream, at_most)
+    }
+}
+
+#[test]
+fn the_default_replay_over_read_stream_keeps_the_contract() {
+    let mut dirs = Vec::new();
+    conformance::run_all(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        dirs.push(dir);
+        DefaultReplay(store)
+    });
+}
+
+#[test]
+fn the_catalog_counts_runs_of_types_that_come_back_in_one_append() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = LmdbStore::open(dir.path()).expect("opens");
+    let at = |event_type: &str, schema_version| NewEvent {
+        schema_version,
+        ..conformance::event(event_type, 1)
+    };
+    let events = vec![
+        at("A", 1),
+        at("B", 1),
+        at("A", 1),
+        at("A", 1),
+        at("B", 2),
+        at("A", 1),
+    ];
+    store
+        .append(
+            "Cart-9",
+            ExpectedVersion::NoStream,
+            events,
+            &Metadata::default(),
+        )
+        .expect("appends");
+    let appends = ["Cart-8", "Shop-1"]
+        .into_iter()
+        .map(|stream| esdsl_runtime::store::StreamAppend {
+            stream: stream.into(),
+            expected: ExpectedVersion::NoStream,
+            events: vec![at("A", 1), at("A", 1)],
+        })
+        .collect();
+    store
+        .append_multi(appends, &Metadata::default())
+        .expect("appends");
+    let mut catalog: Vec<(String, String, u32, u64)> = store
+        .catalog()
+        .expect("reads")
+        .into_iter()
+        .map(|e| (e.aggregate_type, e.event_type, e.schema_version, e.count))
+        .collect();
+    catalog.sort();
+    assert_eq!(
+        catalog,
+        [
+            ("Cart".into(), "A".into(), 1, 6),
+            ("Cart".into(), "B".into(), 1, 1),
+            ("Cart".into(), "B".into(), 2, 1),
+            ("Shop".into(), "A".into(), 1, 2),
+        ]
+    );
+}

@@ -4,6 +4,7 @@ mod derive;
 mod evolution;
 mod generate;
 mod hygiene;
+mod projections_cli;
 mod store_cli;
 mod ui;
 mod upcast;

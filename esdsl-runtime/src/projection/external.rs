@@ -1,0 +1,260 @@
+//! Running an [`ExternalProjection`]: at-least-once delivery, the checkpoint saved after the
+//! handler succeeded.
+
+use std::time::{Duration, Instant};
+
+use super::batch::{Item, backoff, decode, next_batch, read_at, wants};
+use super::runner::{
+    encode_parked, park_item, parked, parked_key, stopped, unpark_applied, validate_projection_name,
+};
+use super::{
+    ExternalProjection, HandlerError, OnFailure, ParkedEvent, ProjectionOptions, ReplayReport,
+    RunReport, Stop,
+};
+use crate::error::Result;
+use crate::store::{EventStore, Filter, LmdbStore};
+
+/// Runs an [`ExternalProjection`]: events are delivered at least once, and the checkpoint
+/// advances only after the handler succeeded.
+#[derive(Debug)]
+pub struct ExternalRunner<P> {
+    store: LmdbStore,
+    projection: P,
+    options: ProjectionOptions,
+    filter: Filter,
+    name: String,
+}
+
+impl<P: ExternalProjection> ExternalRunner<P> {
+    /// A runner for `projection` on `store`.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InvalidInput`] for a bad projection name.
+    pub fn new(store: LmdbStore, projection: P, options: ProjectionOptions) -> Result<Self> {
+        let name = projection.name().to_owned();
+        validate_projection_name(&name)?;
+        let filter = projection.filter();
+        Ok(ExternalRunner {
+            store,
+            projection,
+            options,
+            filter,
+            name,
+        })
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    fn checkpoint_name(&self) -> String {
+        let partition = self.options.partition;
+        format!("{}#{}/{}", self.name, partition.index, partition.count)
+    }
+
+    /// This partition's checkpoint.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn checkpoint(&self) -> Result<u64> {
+        Ok(self
+            .store
+            .load_checkpoint(&self.checkpoint_name())?
+            .unwrap_or(0))
+    }
+
+    /// Processes events until the checkpoint reaches the head of the log.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::ProjectionStopped`] when an event was parked under [`OnFailure::Stop`];
+    /// storage errors.
+    pub fn run_until_caught_up(&mut self) -> Result<RunReport> {
+        let mut report = RunReport::default();
+        while self.step(&mut report)? {}
+        Ok(report)
+    }
+
+    /// Catches up, then follows new commits until `stop` is asked.
+    ///
+    /// # Errors
+    ///
+    /// As [`ExternalRunner::run_until_caught_up`].
+    pub fn run(&mut self, stop: &Stop) -> Result<RunReport> {
+        let mut report = RunReport::default();
+        while !stop.is_stopped() {
+            if !self.step(&mut report)? {
+                self.store
+                    .wait_for_commit(report.checkpoint, Duration::from_millis(500))?;
+            }
+        }
+        Ok(report)
+    }
+
+    fn step(&mut self, report: &mut RunReport) -> Result<bool> {
+        let name = self.checkpoint_name();
+        let checkpoint = self.store.load_checkpoint(&name)?.unwrap_or(0);
+        report.checkpoint = checkpoint;
+        let batch = next_batch(&self.store, checkpoint, &self.filter, &self.options)?;
+        if batch.reached <= checkpoint {
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let mut delivered = Vec::new();
+        for (index, item) in batch.items.iter().enumerate() {
+            if index > 0 && started.elapsed() >= self.options.max_batch_time {
+                // Save what is done, so a crash repeats at most `max_batch_time` of work.
+                let done = item.position() - 1;
+                self.unpark(&delivered)?;
+                self.store.save_checkpoint(&name, done)?;
+                report.checkpoint = done;
+                return Ok(true);
+            }
+            let mut attempt = 1;
+            loop {
+                match self.handle(item) {
+                    Ok(applied) => {
+                        report.handled += u64::from(applied);
+                        delivered.push(item.position());
+                        break;
+                    }
+                    Err(error) if attempt >= self.options.max_attempts => {
+                        // Everything before this event is done: keep that.
+                        self.unpark(&std::mem::take(&mut delivered))?;
+                        self.store.save_checkpoint(&name, item.position() - 1)?;
+                        report.checkpoint = item.position() - 1;
+                        self.park(item, &error.to_string(), report)?;
+                        report.checkpoint = item.position();
+                        break;
+                    }
+                    Err(_) => {
+                        std::thread::sleep(backoff(&self.options, attempt));
+                        attempt += 1;
+                    }
+                }
+            }
+        }
+        self.unpark(&delivered)?;
+        self.store.save_checkpoint(&name, batch.reached)?;
+        report.checkpoint = batch.reached;
+        Ok(true)
+    }
+
+    /// Removes the parked entries of events just delivered (parked by an earlier run under
+    /// [`OnFailure::Stop`], delivered now that the cause is fixed): they are not replayed again.
+    fn unpark(&self, delivered: &[u64]) -> Result<()> {
+        let (Some(first), Some(last)) = (delivered.first(), delivered.last()) else {
+            return Ok(());
+        };
+        let (start, end) = (
+            parked_key(&self.name, *first),
+            parked_key(&self.name, *last),
+        );
+        let range = (
+            std::ops::Bound::Included(start.as_slice()),
+            std::ops::Bound::Included(end.as_slice()),
+        );
+        let any = self
+            .store
+            .shared()
+            .read(|txn, dbs| Ok(dbs.parked.range(txn, &range)?.next().is_some()))?;
+        if any {
+            self.store
+                .shared()
+                .write(|_, txn, dbs| unpark_applied(txn, dbs, &self.name, delivered))?;
+        }
+        Ok(())
+    }
+
+    /// Delivers one item; a damaged record is read again first (so a repaired one goes
+    /// through, and one that turns out not to be this runner's is skipped).
+    fn handle(&mut self, item: &Item) -> Result<bool, HandlerError> {
+        let reread;
+        let recorded = match item {
+            Item::Event(recorded) => recorded,
+            Item::Damaged(damaged) => {
+                let position = damaged.position;
+                reread = self
+                    .store
+                    .shared()
+                    .read(|txn, dbs| read_at(txn, dbs, position))?;
+                match &reread {
+                    Item::Event(recorded)
+                        if wants(recorded, &self.filter, self.options.partition) =>
+                    {
+                        recorded
+                    }
+                    Item::Event(_) => return Ok(false),
+                    Item::Damaged(still) => return Err(still.error.clone().into()),
+                }
+            }
+        };
+        let Some(event) = decode::<P::Event>(recorded)? else {
+            return Ok(false);
+        };
+        self.projection.apply(&event, recorded)?;
+        Ok(true)
+    }
+
+    fn park(&mut self, item: &Item, error: &str, report: &mut RunReport) -> Result<()> {
+        let parked = park_item(item, error, self.options.max_attempts);
+        let key = parked_key(&self.name, parked.position);
+        let value = encode_parked(&parked);
+        let skip = self.options.on_failure == OnFailure::Skip;
+        let checkpoint = self.checkpoint_name();
+        self.store.shared().write(|_, txn, dbs| {
+            dbs.parked.put(txn, &key, &value)?;
+            if skip {
+                dbs.checkpoints
+                    .put(txn, checkpoint.as_bytes(), &parked.position.to_be_bytes())?;
+            }
+            Ok(())
+        })?;
+        report.parked += 1;
+        if skip {
+            Ok(())
+        } else {
+            Err(stopped(&self.name, &parked))
+        }
+    }
+
+    /// The events parked for this projection, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn parked(&self) -> Result<Vec<ParkedEvent>> {
+        parked(&self.store, &self.name)
+    }
+
+    /// Delivers every parked event again (each record read again, so a repaired damaged record
+    /// goes through); successes leave the parked list.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn replay_parked(&mut self) -> Result<ReplayReport> {
+        let mut report = ReplayReport::default();
+        for parked in self.parked()? {
+            let position = parked.position;
+            let item = self
+                .store
+                .shared()
+                .read(|txn, dbs| read_at(txn, dbs, position))?;
+            if self.handle(&item).is_ok() {
+                let key = parked_key(&self.name, position);
+                self.store.shared().write(|_, txn, dbs| {
+                    dbs.parked.delete(txn, &key)?;
+                    Ok(())
+                })?;
+                report.handled += 1;
+            } else {
+                report.failed += 1;
+            }
+        }
+        Ok(report)
+    }
+}
