@@ -181,6 +181,39 @@ fn projections_shows_each_projection_from_the_command_line() {
         })
     );
 
+    // Watching: the second look has each partition's and rebuild's rate (nothing moves here).
+    let (code, stdout, stderr) = cli(&["projections", arg, "--watch", "0.01", "--times", "2"]);
+    assert_eq!(code, 0, "{stderr}");
+    let looks: Vec<&str> = stdout.split("\n\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(looks.len(), 2, "{stdout}");
+    assert!(!looks[0].contains("RATE"), "{stdout}");
+    assert!(
+        looks[1].contains("LAG  RATE  PARKED")
+            && looks[1].contains("generation 1 at 2/8 (25%), 0/s"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = cli(&[
+        "projections",
+        arg,
+        "--watch",
+        "0.01",
+        "--times",
+        "2",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let looks: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
+        .collect();
+    assert_eq!(looks.len(), 2);
+    assert_eq!(looks[1]["projections"][0]["partitions"][0]["rate"], 0.0);
+    assert_eq!(looks[1]["projections"][0]["rebuild"]["rate"], 0.0);
+    let (code, _, stderr) = cli(&["projections", arg, "--watch", "0"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("positive number of seconds"), "{stderr}");
+
     let (code, _, stderr) = cli(&["projections", dir.path().to_str().expect("utf-8")]);
     assert_eq!(code, 2);
     assert!(stderr.contains("is not an esdsl store"), "{stderr}");
