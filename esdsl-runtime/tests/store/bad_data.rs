@@ -18,6 +18,22 @@ fn raw(event_type: &str, version: u32, codec: Codec, payload: &[u8]) -> NewEvent
     }
 }
 
+/// The store's `events` database opened raw, to damage it behind esdsl's back.
+fn raw_events(dir: &std::path::Path) -> (heed::Env, heed::Database<'static, Bytes, Bytes>) {
+    #[allow(unsafe_code)]
+    let env = unsafe { heed::EnvOpenOptions::new().max_dbs(8).open(dir) }.expect("opens raw");
+    let events = env
+        .open_databases_and_commit(env.read_txn().expect("txn"), |opener, txn| {
+            opener
+                .open_database::<Bytes, Bytes>(txn, Some("events"))
+                .map(heed::CommitOrAbort::<_, ()>::Commit)
+        })
+        .expect("opens")
+        .unwrap_commit()
+        .expect("exists");
+    (env, events)
+}
+
 #[test]
 fn undecodable_events_are_typed_errors_naming_their_place() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -105,18 +121,7 @@ fn damaged_records_on_disk_are_typed_errors_and_nothing_else_is_lost() {
     }
     // Damage the disk behind esdsl's back: an unknown codec at 1, a truncated record at 3.
     {
-        #[allow(unsafe_code)]
-        let env =
-            unsafe { heed::EnvOpenOptions::new().max_dbs(8).open(dir.path()) }.expect("opens raw");
-        let events: heed::Database<'static, Bytes, Bytes> = env
-            .open_databases_and_commit(env.read_txn().expect("txn"), |opener, txn| {
-                opener
-                    .open_database::<Bytes, Bytes>(txn, Some("events"))
-                    .map(heed::CommitOrAbort::<_, ()>::Commit)
-            })
-            .expect("opens")
-            .unwrap_commit()
-            .expect("exists");
+        let (env, events) = raw_events(dir.path());
         let mut txn = env.write_txn().expect("txn");
         let mut first = events
             .get(&txn, &1u64.to_be_bytes())
@@ -198,18 +203,7 @@ fn damage_met_while_walking_the_log_is_reported_as_a_read_reports_it() {
         // Positions: `truncated` at 1 (open) and 2-6, `gap` at 7 and 8-12.
     }
     {
-        #[allow(unsafe_code)]
-        let env =
-            unsafe { heed::EnvOpenOptions::new().max_dbs(8).open(dir.path()) }.expect("opens raw");
-        let events: heed::Database<'static, Bytes, Bytes> = env
-            .open_databases_and_commit(env.read_txn().expect("txn"), |opener, txn| {
-                opener
-                    .open_database::<Bytes, Bytes>(txn, Some("events"))
-                    .map(heed::CommitOrAbort::<_, ()>::Commit)
-            })
-            .expect("opens")
-            .unwrap_commit()
-            .expect("exists");
+        let (env, events) = raw_events(dir.path());
         let mut txn = env.write_txn().expect("txn");
         events
             .put(&mut txn, &4u64.to_be_bytes(), &[1, 1, 0])
