@@ -279,15 +279,19 @@ impl StoreProjection for Counting {
     }
 }
 
-/// A `StoreRunner` catching up from 0 over the whole log, with the default options but the
-/// batch size (default 256).
-pub(crate) fn runner_catch_up(store: &Store, expected: u64, batch_size: usize) -> Result<Sample> {
+/// A `StoreRunner` catching up from 0 over the whole log, with the default options, or those
+/// but the batch size.
+pub(crate) fn runner_catch_up(
+    store: &Store,
+    expected: u64,
+    batch_size: Option<usize>,
+) -> Result<Sample> {
     let start = Instant::now();
-    let mut runner = StoreRunner::new(
-        store.store.clone(),
-        Counting::default(),
-        ProjectionOptions::default().batch_size(batch_size),
-    )?;
+    let options = match batch_size {
+        Some(size) => ProjectionOptions::default().batch_size(size),
+        None => ProjectionOptions::default(),
+    };
+    let mut runner = StoreRunner::new(store.store.clone(), Counting::default(), options)?;
     let report = runner.run_until_caught_up()?;
     let elapsed = start.elapsed();
     anyhow::ensure!(

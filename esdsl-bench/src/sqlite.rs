@@ -215,7 +215,7 @@ pub(crate) fn log(base: &Path, payloads: &[Vec<u8>]) -> Result<Db> {
     Ok(db)
 }
 
-/// Catch-up like esdsl's `StoreRunner`: pages of 256 events in position order, each decoded
+/// Catch-up like esdsl's `StoreRunner`: pages of 4096 events (its default batch) in position order, each decoded
 /// and counted, and the checkpoint committed durably after each page.
 pub(crate) fn catch_up(db: &Db, codec: Codec, expected: u64) -> Result<Sample> {
     let mut conn = db.connect()?;
@@ -234,7 +234,7 @@ pub(crate) fn catch_up(db: &Db, codec: Codec, expected: u64) -> Result<Sample> {
         {
             let mut select = conn.prepare_cached(
                 "SELECT position, stream, event_type, schema_version, payload FROM events
-                 WHERE position > ?1 ORDER BY position LIMIT 256",
+                 WHERE position > ?1 ORDER BY position LIMIT 4096",
             )?;
             let mut rows = select.query([checkpoint])?;
             while let Some(row) = rows.next()? {
