@@ -347,9 +347,199 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// What can be read of a damaged record's envelope, in layout order: the first field that does
+/// not fit (or is not UTF-8) and every field after it are unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Readable {
+    pub(crate) stream_version: Option<u64>,
+    pub(crate) schema_version: Option<u32>,
+    pub(crate) stream: Option<String>,
+    pub(crate) event_type: Option<String>,
+}
+
+/// Reads the envelope fields a filter and a parked entry need from a record that may be
+/// damaged (the runners' retry and parking of damaged records), leniently: each field is read
+/// only while the bytes before it fit the layout above.
+pub(crate) fn readable_envelope(bytes: &[u8]) -> Readable {
+    let mut out = Readable::default();
+    let mut r = Lenient { rest: bytes };
+    // Format, codec id, event id, seconds, nanoseconds.
+    let Some(head) = r.take(1 + 1 + 16 + 8 + 4) else {
+        return out;
+    };
+    if head[0] != FORMAT {
+        // Another layout, or a damaged format byte: nothing after it can be trusted.
+        return out;
+    }
+    let Some(version) = r.array() else {
+        return out;
+    };
+    out.stream_version = Some(u64::from_be_bytes(version));
+    let Some(schema_version) = r.array() else {
+        return out;
+    };
+    out.schema_version = Some(u32::from_be_bytes(schema_version));
+    let Some([flags]) = r.array::<1>() else {
+        return out;
+    };
+    if flags & !0b11 != 0 {
+        // Unknown flags: where the names start is unknown.
+        return out;
+    }
+    let ids = 16 * (usize::from(flags & 1) + usize::from((flags >> 1) & 1));
+    if r.take(ids).is_none() {
+        return out;
+    }
+    let Some(stream) = r.text() else {
+        return out;
+    };
+    out.stream = stream;
+    if let Some(event_type) = r.text() {
+        out.event_type = event_type;
+    }
+    out
+}
+
+/// A reader that answers `None` where the bytes end.
+struct Lenient<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Lenient<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = self.rest.split_at_checked(n)?;
+        self.rest = tail;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    /// A `u16`-length string: `None` when it does not fit, `Some(None)` when it is not UTF-8.
+    fn text(&mut self) -> Option<Option<String>> {
+        let len = u16::from_be_bytes(self.array()?);
+        let bytes = self.take(usize::from(len))?;
+        Some(std::str::from_utf8(bytes).ok().map(str::to_owned))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn damaged_sample(correlated: bool) -> Vec<u8> {
+        let metadata = BTreeMap::from([("tenant".to_owned(), "acme".to_owned())]);
+        let mut out = Vec::new();
+        encode(
+            &Envelope {
+                event_id: Uuid::now_v7(),
+                recorded_at: Utc::now(),
+                stream: "Account-7",
+                version: 42,
+                event_type: "MoneyDeposited",
+                schema_version: 3,
+                codec: Codec::Json,
+                correlation_id: correlated.then(Uuid::now_v7),
+                causation_id: None,
+                metadata: &metadata,
+            },
+            b"{}",
+            &mut out,
+        );
+        out
+    }
+
+    fn full() -> Readable {
+        Readable {
+            stream_version: Some(42),
+            schema_version: Some(3),
+            stream: Some("Account-7".into()),
+            event_type: Some("MoneyDeposited".into()),
+        }
+    }
+
+    #[test]
+    fn a_record_with_a_damaged_tail_shows_its_whole_envelope() {
+        for correlated in [false, true] {
+            let mut bytes = damaged_sample(correlated);
+            assert_eq!(readable_envelope(&bytes), full());
+            // Cut inside the metadata entry (payload `{}`, then back over value, value length,
+            // key, key length): the record no longer parses, the envelope still reads.
+            let entry = bytes.len() - 2 - 4 - 4 - 6 - 4;
+            bytes.truncate(entry + 3);
+            assert!(RecordView::parse(&bytes).is_err());
+            assert_eq!(readable_envelope(&bytes), full(), "correlated {correlated}");
+        }
+    }
+
+    #[test]
+    fn each_cut_loses_exactly_the_fields_after_it() {
+        let bytes = damaged_sample(false);
+        let names = 1 + 1 + 16 + 8 + 4 + 8 + 4 + 1;
+        let cases = [
+            (10, Readable::default()),
+            (
+                38,
+                Readable {
+                    stream_version: Some(42),
+                    ..Readable::default()
+                },
+            ),
+            (
+                names,
+                Readable {
+                    stream: None,
+                    event_type: None,
+                    ..full()
+                },
+            ),
+            (
+                names + 2 + 9,
+                Readable {
+                    event_type: None,
+                    ..full()
+                },
+            ),
+            (
+                names + 2 + 9 + 2 + 5,
+                Readable {
+                    event_type: None,
+                    ..full()
+                },
+            ),
+        ];
+        for (cut, expected) in cases {
+            assert_eq!(readable_envelope(&bytes[..cut]), expected, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_bad_format_byte_or_unknown_flags_hide_everything_after_them() {
+        let mut bytes = damaged_sample(false);
+        bytes[0] = 9;
+        assert_eq!(readable_envelope(&bytes), Readable::default());
+        let mut bytes = damaged_sample(false);
+        bytes[42] = 0x80;
+        assert_eq!(
+            readable_envelope(&bytes),
+            Readable {
+                stream: None,
+                event_type: None,
+                ..full()
+            }
+        );
+        // A stream name that is not UTF-8 is unknown; the type after it still reads.
+        let mut bytes = damaged_sample(false);
+        bytes[45] = 0xff;
+        assert_eq!(
+            readable_envelope(&bytes),
+            Readable {
+                stream: None,
+                ..full()
+            }
+        );
+    }
 
     fn sample() -> Vec<u8> {
         let metadata = BTreeMap::from([("tenant".to_owned(), "acme".to_owned())]);
