@@ -209,15 +209,7 @@ pub(crate) fn backoff(options: &ProjectionOptions, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn full() -> Readable {
-        Readable {
-            stream_version: Some(42),
-            schema_version: Some(3),
-            stream: Some("Account-7".into()),
-            event_type: Some("MoneyDeposited".into()),
-        }
-    }
+    use crate::store::record::tests::full;
 
     #[test]
     fn a_damaged_record_is_wanted_unless_its_readable_part_rules_it_out() {

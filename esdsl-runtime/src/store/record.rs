@@ -425,7 +425,7 @@ impl<'a> Lenient<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn damaged_sample(correlated: bool) -> Vec<u8> {
@@ -450,7 +450,8 @@ mod tests {
         out
     }
 
-    fn full() -> Readable {
+    /// The readable envelope of `damaged_sample`.
+    pub(crate) fn full() -> Readable {
         Readable {
             stream_version: Some(42),
             schema_version: Some(3),
