@@ -1,26 +1,36 @@
 //! Generated code uses absolute paths only: it compiles with the prelude's names shadowed and
 //! under `#![deny(warnings)]` (serde's `test_gen.rs` does the same).
 
+/// Items that shadow the prelude, `core`, `serde`, `esdsl_runtime` and the traits generated
+/// code implements: code that still compiles next to them names everything by absolute path.
+macro_rules! shadow_prelude {
+    () => {
+        type Result = ();
+        type Option = ();
+        type String = ();
+        type Vec = ();
+        type Box = ();
+        struct Ok;
+        struct Err;
+        struct Some;
+        struct None;
+        mod core {}
+        mod serde {}
+        mod esdsl_runtime {}
+        trait Into {}
+        trait From {}
+        trait Default {}
+        trait Debug {}
+        trait Clone {}
+        trait Widen {}
+        trait Upcast {}
+    };
+}
+
 #[deny(warnings)]
 #[allow(dead_code, non_camel_case_types)]
 mod shadowed {
-    type Result = ();
-    type Option = ();
-    type String = ();
-    type Vec = ();
-    type Box = ();
-    struct Ok;
-    struct Err;
-    struct Some;
-    struct None;
-    mod core {}
-    mod serde {}
-    mod esdsl_runtime {}
-    trait Into {}
-    trait From {}
-    trait Default {}
-    trait Debug {}
-    trait Clone {}
+    shadow_prelude!();
 
     ::esdsl_runtime::schema!("../schemas/upcasting.toml");
 
@@ -53,23 +63,7 @@ fn generated_code_compiles_with_shadowed_names_and_still_decodes() {
 #[deny(warnings)]
 #[allow(dead_code, non_camel_case_types)]
 mod shadowed_derives {
-    type Result = ();
-    type Option = ();
-    type String = ();
-    type Vec = ();
-    type Box = ();
-    struct Ok;
-    struct Err;
-    struct Some;
-    struct None;
-    mod core {}
-    mod serde {}
-    mod esdsl_runtime {}
-    trait Into {}
-    trait From {}
-    trait Default {}
-    trait Widen {}
-    trait Upcast {}
+    shadow_prelude!();
 
     #[derive(::core::fmt::Debug, ::core::default::Default, ::esdsl_runtime::Aggregate)]
     #[aggregate(id = string, events = TankEvent, command = Fill, error = Full, snapshot_version = 2)]
