@@ -4,16 +4,18 @@
 //! read of its envelope decides whether this runner needs it (filter and partition), and a
 //! record it needs goes through the same retry and parking as an event whose handler fails.
 
+use std::ops::{Bound, Range};
 use std::time::Duration;
 
 use heed::RoTxn;
 
 use super::{HandlerError, Partition, ProjectionOptions};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event::{Decoded, Event};
+use crate::store::keys::u64_from;
 use crate::store::lmdb::{Dbs, corrupt, record_at};
-use crate::store::record::{Readable, readable_envelope};
-use crate::store::{EventStore, Filter, LmdbStore, RecordedEvent, category};
+use crate::store::record::{Readable, RecordView, blank_event, readable_envelope};
+use crate::store::{Filter, LmdbStore, RecordedEvent, category};
 
 /// A record this runner needs but cannot read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,13 +70,6 @@ impl Item {
             Item::Damaged(damaged) => damaged.readable.schema_version,
         }
     }
-
-    fn payload_len(&self) -> usize {
-        match self {
-            Item::Event(event) => event.payload.len() + event.stream.len(),
-            Item::Damaged(_) => 0,
-        }
-    }
 }
 
 /// Whether a runner with `filter` and `partition` handles this event.
@@ -82,22 +77,19 @@ pub(crate) fn wants(event: &RecordedEvent, filter: &Filter, partition: Partition
     filter.matches(&event.stream, &event.event_type) && partition.owns(&event.stream)
 }
 
-/// Whether a runner with `filter` and `partition` handles this item. A damaged record is
-/// handled unless what is readable of it shows it is not the runner's: a record the runner
-/// cannot rule out is never dropped silently.
-pub(crate) fn wanted(item: &Item, filter: &Filter, partition: Partition) -> bool {
-    match item {
-        Item::Event(event) => wants(event, filter, partition),
-        Item::Damaged(damaged) => {
-            let stream = damaged.readable.stream.as_deref();
-            let event_type = damaged.readable.event_type.as_deref();
-            let other_aggregate = !filter.aggregate_types.is_empty()
-                && stream.is_some_and(|s| !filter.aggregate_types.iter().any(|a| a == category(s)));
-            let other_type = !filter.event_types.is_empty()
-                && event_type.is_some_and(|t| !filter.event_types.iter().any(|x| x == t));
-            let other_partition = stream.is_some_and(|s| !partition.owns(s));
-            !(other_aggregate || other_type || other_partition)
-        }
+impl Damaged {
+    /// Whether a runner with `filter` and `partition` handles this damaged record: unless
+    /// what is readable of it shows it is not the runner's, since a record the runner cannot
+    /// rule out is never dropped silently.
+    fn wanted(&self, filter: &Filter, partition: Partition) -> bool {
+        let stream = self.readable.stream.as_deref();
+        let event_type = self.readable.event_type.as_deref();
+        let other_aggregate = !filter.aggregate_types.is_empty()
+            && stream.is_some_and(|s| !filter.aggregate_types.iter().any(|a| a == category(s)));
+        let other_type = !filter.event_types.is_empty()
+            && event_type.is_some_and(|t| !filter.event_types.iter().any(|x| x == t));
+        let other_partition = stream.is_some_and(|s| !partition.owns(s));
+        !(other_aggregate || other_type || other_partition)
     }
 }
 
@@ -121,72 +113,180 @@ pub(crate) fn read_at(txn: &RoTxn<'_>, dbs: &Dbs, position: u64) -> Result<Item>
     })
 }
 
-/// A batch read from the log: the items this partition handles, and how far the read got.
+/// At most this many positions are scanned for one batch, so a filter that matches little
+/// does not hold a read transaction over the whole log.
+const SCAN_LIMIT: usize = 65_536;
+
+/// A batch read from the log: the records this partition handles, and how far the read got.
+///
+/// The records are copied back to back into one buffer, not decoded into a `RecordedEvent`
+/// each: a runner copies them one at a time into a `RecordedEvent` it reuses
+/// ([`Batch::fill`]), and reads each batch into the buffers of the one before
+/// ([`next_batch`]), so catching up allocates nothing per event. Stream names and types,
+/// checked for UTF-8 when the batch is read, are kept as text, so filling an event only
+/// compares them.
+#[derive(Debug, Default)]
 pub(crate) struct Batch {
-    pub(crate) items: Vec<Item>,
+    records: Vec<u8>,
+    text: String,
+    entries: Vec<Entry>,
     /// Every position up to here was read (handled here, or not this runner's).
     pub(crate) reached: u64,
 }
 
-/// Reads the next batch after `checkpoint`: at most `batch_size` positions that pass the filter
-/// (damaged ones included), stopping early once the items hold `max_batch_bytes`.
+#[derive(Debug)]
+enum Entry {
+    /// A record whose envelope parsed: its bytes are `records[bytes]`, its stream name
+    /// `text[text_start..stream_end]` and its type `text[stream_end..type_end]`.
+    Record {
+        position: u64,
+        bytes: Range<usize>,
+        text_start: usize,
+        stream_end: usize,
+        type_end: usize,
+    },
+    Damaged(Damaged),
+}
+
+impl Batch {
+    /// How many items the batch holds.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn position(&self, index: usize) -> u64 {
+        match &self.entries[index] {
+            Entry::Record { position, .. } => *position,
+            Entry::Damaged(damaged) => damaged.position,
+        }
+    }
+
+    /// The positions of the items before `end`, in order.
+    pub(crate) fn positions(&self, end: usize) -> Vec<u64> {
+        (0..end).map(|index| self.position(index)).collect()
+    }
+
+    /// Copies the event at `index` into `scratch`, reusing its allocations; a damaged record
+    /// is returned as the error.
+    pub(crate) fn fill(&self, index: usize, scratch: &mut RecordedEvent) -> Result<(), Damaged> {
+        match &self.entries[index] {
+            Entry::Record {
+                position,
+                bytes,
+                text_start,
+                stream_end,
+                type_end,
+            } => {
+                let bytes = &self.records[bytes.clone()];
+                let stream = self.text.get(*text_start..*stream_end);
+                let event_type = self.text.get(*stream_end..*type_end);
+                match RecordView::parse_known(bytes, stream, event_type) {
+                    Ok(view) => {
+                        view.copy_to(*position, scratch);
+                        Ok(())
+                    }
+                    // Parsed when the batch was read; the same bytes cannot fail now, but if
+                    // they did, the record goes the way of every damaged one.
+                    Err(reason) => Err(damaged(*position, bytes, &reason)),
+                }
+            }
+            Entry::Damaged(damaged) => Err(damaged.clone()),
+        }
+    }
+
+    /// The item at `index`, owned: for a retry or a parked entry.
+    pub(crate) fn item(&self, index: usize) -> Item {
+        let mut event = blank_event();
+        match self.fill(index, &mut event) {
+            Ok(()) => Item::Event(event),
+            Err(damaged) => Item::Damaged(damaged),
+        }
+    }
+
+    fn clear(&mut self, reached: u64) {
+        self.records.clear();
+        self.text.clear();
+        self.entries.clear();
+        self.reached = reached;
+    }
+}
+
+fn damaged(position: u64, bytes: &[u8], reason: &str) -> Damaged {
+    Damaged {
+        position,
+        readable: readable_envelope(bytes),
+        error: corrupt("events", &position.to_string(), reason).to_string(),
+    }
+}
+
+/// Reads the next batch after `checkpoint` into `batch` (its buffers reused), in one read
+/// transaction: at most `batch_size` positions that pass the filter (damaged ones included),
+/// stopping early once the records it holds reach `max_batch_bytes` or [`SCAN_LIMIT`]
+/// positions were scanned.
 pub(crate) fn next_batch(
     store: &LmdbStore,
     checkpoint: u64,
     filter: &Filter,
     options: &ProjectionOptions,
-) -> Result<Batch> {
-    let head = store.head_position()?;
-    if head <= checkpoint {
-        return Ok(Batch {
-            items: Vec::new(),
-            reached: checkpoint,
-        });
-    }
-    let mut items = Vec::new();
-    let mut last = checkpoint;
-    let mut matched = 0;
-    let mut bytes = 0;
-    let mut full = false;
-    for event in store.read_all(checkpoint + 1, filter, options.batch_size)? {
-        let item = match event {
-            Ok(event) => Item::Event(event),
-            Err(Error::Corrupt {
-                table: "events",
-                key,
-                reason,
-            }) => {
-                let Ok(position) = key.parse::<u64>() else {
-                    return Err(Error::Corrupt {
-                        table: "events",
-                        key,
-                        reason,
-                    });
-                };
-                // Read it again to see what of its envelope is readable.
-                store
-                    .shared()
-                    .read(|txn, dbs| read_at(txn, dbs, position))?
+    batch: &mut Batch,
+) -> Result<()> {
+    batch.clear(checkpoint);
+    let Some(first) = checkpoint.checked_add(1) else {
+        return Ok(());
+    };
+    let partition = options.partition;
+    store.shared().read(|txn, dbs| {
+        let start = first.to_be_bytes();
+        let range = (Bound::Included(&start[..]), Bound::Unbounded);
+        let (mut matched, mut scanned) = (0, 0);
+        // The previous record's stream and type, borrowed from the map: runs of records share
+        // them, and a known name is compared instead of checked for UTF-8 again.
+        let (mut last_stream, mut last_type) = ("", "");
+        for entry in dbs.events.range(txn, &range)? {
+            let (key, value) = entry?;
+            let position = u64_from(key)
+                .ok_or_else(|| corrupt("events", &format!("{key:?}"), "key is not 8 bytes"))?;
+            batch.reached = position;
+            scanned += 1;
+            match RecordView::parse_known(value, Some(last_stream), Some(last_type)) {
+                Ok(view) => {
+                    (last_stream, last_type) = (view.stream, view.event_type);
+                    if filter.matches(view.stream, view.event_type) {
+                        matched += 1;
+                        if partition.owns(view.stream) {
+                            let start = batch.records.len();
+                            batch.records.extend_from_slice(value);
+                            let text_start = batch.text.len();
+                            batch.text.push_str(view.stream);
+                            let stream_end = batch.text.len();
+                            batch.text.push_str(view.event_type);
+                            batch.entries.push(Entry::Record {
+                                position,
+                                bytes: start..batch.records.len(),
+                                text_start,
+                                stream_end,
+                                type_end: batch.text.len(),
+                            });
+                        }
+                    }
+                }
+                Err(reason) => {
+                    matched += 1;
+                    let damaged = damaged(position, value, &reason);
+                    if damaged.wanted(filter, partition) {
+                        batch.entries.push(Entry::Damaged(damaged));
+                    }
+                }
             }
-            Err(other) => return Err(other),
-        };
-        matched += 1;
-        last = item.position();
-        if wanted(&item, filter, options.partition) {
-            bytes += item.payload_len();
-            items.push(item);
-            if bytes >= options.max_batch_bytes {
-                full = true;
+            if matched >= options.batch_size
+                || batch.records.len() >= options.max_batch_bytes
+                || scanned >= SCAN_LIMIT
+            {
                 break;
             }
         }
-    }
-    let reached = if matched < options.batch_size && !full {
-        last.max(head)
-    } else {
-        last
-    };
-    Ok(Batch { items, reached })
+        Ok(())
+    })
 }
 
 /// Decodes an event for a projection: `Ok(None)` for a retired type.
@@ -213,35 +313,25 @@ mod tests {
 
     #[test]
     fn a_damaged_record_is_wanted_unless_its_readable_part_rules_it_out() {
-        let damaged = |readable: Readable| {
-            Item::Damaged(Damaged {
-                position: 1,
-                readable,
-                error: "bad".into(),
-            })
+        let damaged = |readable: Readable| Damaged {
+            position: 1,
+            readable,
+            error: "bad".into(),
         };
         let account = Filter::aggregate("Account");
-        assert!(wanted(&damaged(full()), &account, Partition::ALL));
-        assert!(!wanted(
-            &damaged(full()),
-            &Filter::aggregate("Order"),
-            Partition::ALL
-        ));
-        assert!(wanted(
-            &damaged(Readable::default()),
-            &Filter::aggregate("Order"),
-            Partition::ALL
-        ));
+        assert!(damaged(full()).wanted(&account, Partition::ALL));
+        assert!(!damaged(full()).wanted(&Filter::aggregate("Order"), Partition::ALL));
+        assert!(damaged(Readable::default()).wanted(&Filter::aggregate("Order"), Partition::ALL));
         let types = Filter {
             aggregate_types: Vec::new(),
             event_types: vec!["MoneyWithdrawn".into()],
         };
-        assert!(!wanted(&damaged(full()), &types, Partition::ALL));
+        assert!(!damaged(full()).wanted(&types, Partition::ALL));
         let no_type = Readable {
             event_type: None,
             ..full()
         };
-        assert!(wanted(&damaged(no_type), &types, Partition::ALL));
+        assert!(damaged(no_type).wanted(&types, Partition::ALL));
         let owner = (0..2)
             .find(|i| {
                 Partition {
@@ -255,7 +345,7 @@ mod tests {
             index: 1 - owner,
             count: 2,
         };
-        assert!(!wanted(&damaged(full()), &account, other));
-        assert!(wanted(&damaged(Readable::default()), &account, other));
+        assert!(!damaged(full()).wanted(&account, other));
+        assert!(damaged(Readable::default()).wanted(&account, other));
     }
 }

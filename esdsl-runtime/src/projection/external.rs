@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::batch::{Item, backoff, decode, next_batch, read_at, wants};
+use super::batch::{Batch, Item, backoff, decode, next_batch, read_at, wants};
 use super::runner::{
     encode_parked, park_item, parked, parked_key, stopped, unpark_applied, validate_projection_name,
 };
@@ -12,7 +12,8 @@ use super::{
     RunReport, Stop,
 };
 use crate::error::Result;
-use crate::store::{EventStore, Filter, LmdbStore};
+use crate::store::record::blank_event;
+use crate::store::{EventStore, Filter, LmdbStore, RecordedEvent};
 
 /// Runs an [`ExternalProjection`]: events are delivered at least once, and the checkpoint
 /// advances only after the handler succeeded.
@@ -23,6 +24,7 @@ pub struct ExternalRunner<P> {
     options: ProjectionOptions,
     filter: Filter,
     name: String,
+    batch: Batch,
 }
 
 impl<P: ExternalProjection> ExternalRunner<P> {
@@ -41,6 +43,7 @@ impl<P: ExternalProjection> ExternalRunner<P> {
             options,
             filter,
             name,
+            batch: Batch::default(),
         })
     }
 
@@ -95,19 +98,29 @@ impl<P: ExternalProjection> ExternalRunner<P> {
     }
 
     fn step(&mut self, report: &mut RunReport) -> Result<bool> {
+        // The buffers of the last batch hold the next one.
+        let mut batch = std::mem::take(&mut self.batch);
+        let moved = self.step_with(&mut batch, report);
+        self.batch = batch;
+        moved
+    }
+
+    fn step_with(&mut self, batch: &mut Batch, report: &mut RunReport) -> Result<bool> {
         let name = self.checkpoint_name();
         let checkpoint = self.store.load_checkpoint(&name)?.unwrap_or(0);
         report.checkpoint = checkpoint;
-        let batch = next_batch(&self.store, checkpoint, &self.filter, &self.options)?;
+        next_batch(&self.store, checkpoint, &self.filter, &self.options, batch)?;
         if batch.reached <= checkpoint {
             return Ok(false);
         }
         let started = Instant::now();
         let mut delivered = Vec::new();
-        for (index, item) in batch.items.iter().enumerate() {
+        let mut scratch = blank_event();
+        for index in 0..batch.len() {
+            let position = batch.position(index);
             if index > 0 && started.elapsed() >= self.options.max_batch_time {
                 // Save what is done, so a crash repeats at most `max_batch_time` of work.
-                let done = item.position() - 1;
+                let done = position - 1;
                 self.unpark(&delivered)?;
                 self.store.save_checkpoint(&name, done)?;
                 report.checkpoint = done;
@@ -115,19 +128,19 @@ impl<P: ExternalProjection> ExternalRunner<P> {
             }
             let mut attempt = 1;
             loop {
-                match self.handle(item) {
+                match self.handle(batch, index, &mut scratch) {
                     Ok(applied) => {
                         report.handled += u64::from(applied);
-                        delivered.push(item.position());
+                        delivered.push(position);
                         break;
                     }
                     Err(error) if attempt >= self.options.max_attempts => {
                         // Everything before this event is done: keep that.
                         self.unpark(&std::mem::take(&mut delivered))?;
-                        self.store.save_checkpoint(&name, item.position() - 1)?;
-                        report.checkpoint = item.position() - 1;
-                        self.park(item, &error.to_string(), report)?;
-                        report.checkpoint = item.position();
+                        self.store.save_checkpoint(&name, position - 1)?;
+                        report.checkpoint = position - 1;
+                        self.park(&batch.item(index), &error.to_string(), report)?;
+                        report.checkpoint = position;
                         break;
                     }
                     Err(_) => {
@@ -169,9 +182,22 @@ impl<P: ExternalProjection> ExternalRunner<P> {
         Ok(())
     }
 
+    /// Delivers the item at `index` of `batch`, an event copied into `scratch` first.
+    fn handle(
+        &mut self,
+        batch: &Batch,
+        index: usize,
+        scratch: &mut RecordedEvent,
+    ) -> Result<bool, HandlerError> {
+        match batch.fill(index, scratch) {
+            Ok(()) => self.deliver(scratch),
+            Err(damaged) => self.handle_item(&Item::Damaged(damaged)),
+        }
+    }
+
     /// Delivers one item; a damaged record is read again first (so a repaired one goes
     /// through, and one that turns out not to be this runner's is skipped).
-    fn handle(&mut self, item: &Item) -> Result<bool, HandlerError> {
+    fn handle_item(&mut self, item: &Item) -> Result<bool, HandlerError> {
         let reread;
         let recorded = match item {
             Item::Event(recorded) => recorded,
@@ -192,6 +218,11 @@ impl<P: ExternalProjection> ExternalRunner<P> {
                 }
             }
         };
+        self.deliver(recorded)
+    }
+
+    /// Decodes and delivers one event; `Ok(false)` for a retired type.
+    fn deliver(&mut self, recorded: &RecordedEvent) -> Result<bool, HandlerError> {
         let Some(event) = decode::<P::Event>(recorded)? else {
             return Ok(false);
         };
@@ -244,7 +275,7 @@ impl<P: ExternalProjection> ExternalRunner<P> {
                 .store
                 .shared()
                 .read(|txn, dbs| read_at(txn, dbs, position))?;
-            if self.handle(&item).is_ok() {
+            if self.handle_item(&item).is_ok() {
                 let key = parked_key(&self.name, position);
                 self.store.shared().write(|_, txn, dbs| {
                     dbs.parked.delete(txn, &key)?;

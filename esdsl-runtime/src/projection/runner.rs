@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use heed::RoTxn;
 
-use super::batch::{Item, backoff, decode, next_batch, read_at, wants};
+use super::batch::{Batch, Item, backoff, decode, next_batch, read_at, wants};
 use super::read_model::ReadModel;
 use super::{HandlerError, OnFailure, Partition, ProjectionOptions, StoreProjection};
 use crate::error::{Error, Result};
 use crate::store::keys::u64_from;
-use crate::store::lmdb::{Dbs, corrupt};
+use crate::store::lmdb::{Dbs, Finish, corrupt};
+use crate::store::record::blank_event;
 use crate::store::{EventStore, Filter, LmdbStore, RecordedEvent, validate_consumer_name};
 
 /// Stops a running projection from another thread.
@@ -272,6 +273,7 @@ pub struct StoreRunner<P> {
     options: ProjectionOptions,
     filter: Filter,
     name: String,
+    batch: Batch,
 }
 
 enum Applied {
@@ -285,6 +287,9 @@ enum Applied {
     Until(usize),
     /// The item at this index failed; the ones before it were applied.
     FailedAt(usize, String),
+    /// A handler failed in a batch applied without a nested transaction per event: nothing
+    /// was committed; apply the batch again with them.
+    Isolate,
 }
 
 impl<P: StoreProjection> StoreRunner<P> {
@@ -304,6 +309,7 @@ impl<P: StoreProjection> StoreRunner<P> {
             options,
             filter,
             name,
+            batch: Batch::default(),
         })
     }
 
@@ -373,6 +379,19 @@ impl<P: StoreProjection> StoreRunner<P> {
 
     /// Processes one batch into `generation`; returns whether the checkpoint moved.
     fn step(&mut self, generation: u64, report: &mut RunReport) -> Result<bool> {
+        // The buffers of the last batch hold the next one.
+        let mut batch = std::mem::take(&mut self.batch);
+        let moved = self.step_with(&mut batch, generation, report);
+        self.batch = batch;
+        moved
+    }
+
+    fn step_with(
+        &mut self,
+        batch: &mut Batch,
+        generation: u64,
+        report: &mut RunReport,
+    ) -> Result<bool> {
         let key = checkpoint_key(&self.name, generation, self.options.partition);
         let checkpoint = self
             .store
@@ -380,44 +399,66 @@ impl<P: StoreProjection> StoreRunner<P> {
             .read(|txn, dbs| read_u64(txn, dbs.checkpoints, "checkpoints", &key))?
             .unwrap_or(0);
         report.checkpoint = checkpoint;
-        let batch = next_batch(&self.store, checkpoint, &self.filter, &self.options)?;
+        next_batch(&self.store, checkpoint, &self.filter, &self.options, batch)?;
         if batch.reached <= checkpoint {
             return Ok(false);
         }
         let prefix = model_prefix(&self.name, generation);
-        let (applied, handled) =
-            self.apply_batch(&batch.items, generation, &key, checkpoint, batch.reached)?;
+        let (applied, handled) = self.apply_batch(batch, generation, &key, checkpoint)?;
         match applied {
-            Applied::Stale => {}
+            // `apply_batch` runs an isolated batch again with isolation; it never returns it.
+            Applied::Stale | Applied::Isolate => {}
             Applied::All => {
                 report.handled += handled;
                 report.checkpoint = batch.reached;
             }
             Applied::Until(index) => {
                 report.handled += handled;
-                report.checkpoint = batch.items[index].position() - 1;
+                report.checkpoint = batch.position(index) - 1;
             }
             Applied::FailedAt(index, first_error) => {
                 report.handled += handled;
-                let failed = &batch.items[index];
+                let failed = batch.item(index);
                 report.checkpoint = failed.position() - 1;
-                self.retry_or_park(failed, &prefix, &key, first_error, report)?;
+                self.retry_or_park(&failed, &prefix, &key, first_error, report)?;
             }
         }
         Ok(true)
     }
 
-    /// Applies items in one transaction, each in a nested one so a failing handler's writes
-    /// roll back alone; commits what succeeded with the checkpoint. The checkpoint is checked
-    /// inside the transaction: a batch read from an older checkpoint is not applied. The
-    /// transaction ends early once it has been held for `max_batch_time`.
+    /// Applies a batch and commits what succeeded with the checkpoint, in one transaction.
+    ///
+    /// First every event goes straight into that transaction. When a handler fails, the
+    /// transaction is rolled back and the batch runs again with a nested transaction per
+    /// event, so that the events before the failure are kept and only the failing handler's
+    /// writes are undone: handlers then see those events twice, which the
+    /// [`StoreProjection`] contract allows (only the read model's writes count).
     fn apply_batch(
         &mut self,
-        items: &[Item],
+        batch: &Batch,
         generation: u64,
         key: &[u8],
         read_from: u64,
-        reached: u64,
+    ) -> Result<(Applied, u64)> {
+        match self.apply_items(batch, generation, key, read_from, false)? {
+            (Applied::Isolate, _) => self.apply_items(batch, generation, key, read_from, true),
+            done => Ok(done),
+        }
+    }
+
+    /// Applies the batch's items in one transaction (`isolated`: each in a nested one, so a
+    /// failing handler's writes roll back alone) and commits what succeeded with the
+    /// checkpoint; without isolation a failing handler rolls everything back
+    /// ([`Applied::Isolate`]). The checkpoint is checked inside the transaction: a batch read
+    /// from an older checkpoint is not applied. The transaction ends early once it has been
+    /// held for `max_batch_time`.
+    fn apply_items(
+        &mut self,
+        batch: &Batch,
+        generation: u64,
+        key: &[u8],
+        read_from: u64,
+        isolated: bool,
     ) -> Result<(Applied, u64)> {
         let prefix = &model_prefix(&self.name, generation);
         let name = self.name.as_str();
@@ -425,38 +466,36 @@ impl<P: StoreProjection> StoreRunner<P> {
         let (filter, partition) = (&self.filter, self.options.partition);
         let max_time = self.options.max_batch_time;
         let projection = &mut self.projection;
-        self.store.shared().write(|env, txn, dbs| {
+        let mut scratch = blank_event();
+        self.store.shared().write_or_abort(|env, txn, dbs| {
             let started = Instant::now();
             check_partition_count(txn, dbs, name, generation, count)?;
             if stored_checkpoint(txn, dbs, key)? != read_from {
-                return Ok((Applied::Stale, 0));
+                return Ok(Finish::Commit((Applied::Stale, 0)));
             }
             let mut handled = 0;
-            for (index, item) in items.iter().enumerate() {
+            for index in 0..batch.len() {
                 if index > 0 && started.elapsed() >= max_time {
-                    let checkpoint = item.position() - 1;
+                    let checkpoint = batch.position(index) - 1;
                     dbs.checkpoints.put(txn, key, &checkpoint.to_be_bytes())?;
-                    unpark_applied(txn, dbs, name, &positions(&items[..index]))?;
-                    return Ok((Applied::Until(index), handled));
+                    unpark_applied(txn, dbs, name, &batch.positions(index))?;
+                    return Ok(Finish::Commit((Applied::Until(index), handled)));
                 }
-                let outcome = {
+                let entry = Entry {
+                    batch,
+                    index,
+                    filter,
+                    partition,
+                };
+                let outcome = if isolated {
                     let mut nested = env.nested_write_txn(txn)?;
-                    let outcome = apply_item(
-                        projection,
-                        &mut nested,
-                        dbs,
-                        prefix,
-                        item,
-                        filter,
-                        partition,
-                    );
-                    match outcome {
-                        Ok(applied) => {
-                            nested.commit()?;
-                            Ok(applied)
-                        }
-                        Err(error) => Err(error),
+                    let outcome = entry.apply(projection, &mut nested, dbs, prefix, &mut scratch);
+                    if outcome.is_ok() {
+                        nested.commit()?;
                     }
+                    outcome
+                } else {
+                    entry.apply(projection, txn, dbs, prefix, &mut scratch)
                 };
                 match outcome {
                     Ok(applied) => handled += u64::from(applied),
@@ -464,16 +503,23 @@ impl<P: StoreProjection> StoreRunner<P> {
                         if let Some(storage) = storage_error(&error) {
                             return Err(storage);
                         }
-                        let checkpoint = item.position() - 1;
+                        if !isolated {
+                            return Ok(Finish::Abort((Applied::Isolate, 0)));
+                        }
+                        let checkpoint = batch.position(index) - 1;
                         dbs.checkpoints.put(txn, key, &checkpoint.to_be_bytes())?;
-                        unpark_applied(txn, dbs, name, &positions(&items[..index]))?;
-                        return Ok((Applied::FailedAt(index, error.to_string()), handled));
+                        unpark_applied(txn, dbs, name, &batch.positions(index))?;
+                        return Ok(Finish::Commit((
+                            Applied::FailedAt(index, error.to_string()),
+                            handled,
+                        )));
                     }
                 }
             }
-            dbs.checkpoints.put(txn, key, &reached.to_be_bytes())?;
-            unpark_applied(txn, dbs, name, &positions(items))?;
-            Ok((Applied::All, handled))
+            dbs.checkpoints
+                .put(txn, key, &batch.reached.to_be_bytes())?;
+            unpark_applied(txn, dbs, name, &batch.positions(batch.len()))?;
+            Ok(Finish::Commit((Applied::All, handled)))
         })
     }
 
@@ -824,8 +870,38 @@ fn stored_checkpoint(txn: &heed::RwTxn<'_>, dbs: &Dbs, key: &[u8]) -> Result<u64
     Ok(read_u64(txn, dbs.checkpoints, "checkpoints", key)?.unwrap_or(0))
 }
 
-fn positions(items: &[Item]) -> Vec<u64> {
-    items.iter().map(Item::position).collect()
+/// One item of a batch, with what decides whether a damaged record is this runner's.
+struct Entry<'b> {
+    batch: &'b Batch,
+    index: usize,
+    filter: &'b Filter,
+    partition: Partition,
+}
+
+impl Entry<'_> {
+    /// Applies the item in `txn`, the event copied into `scratch` first; `Ok(false)` when
+    /// there was nothing to apply.
+    fn apply<P: StoreProjection>(
+        &self,
+        projection: &mut P,
+        txn: &mut heed::RwTxn<'_>,
+        dbs: &Dbs,
+        prefix: &[u8],
+        scratch: &mut RecordedEvent,
+    ) -> Result<bool, HandlerError> {
+        match self.batch.fill(self.index, scratch) {
+            Ok(()) => apply_one(projection, txn, dbs, prefix, scratch),
+            Err(damaged) => apply_item(
+                projection,
+                txn,
+                dbs,
+                prefix,
+                &Item::Damaged(damaged),
+                self.filter,
+                self.partition,
+            ),
+        }
+    }
 }
 
 /// Applies one item in `txn`: an event, or a damaged record read again (applied if it was

@@ -160,6 +160,12 @@ pub(crate) struct Dbs {
     pub(crate) snapshots: Database<'static, Bytes, Bytes>,
 }
 
+/// How a [`Shared::write_or_abort`] transaction ends.
+pub(crate) enum Finish<T> {
+    Commit(T),
+    Abort(T),
+}
+
 /// What the handle, the writer thread and the iterators share.
 pub(crate) struct Shared {
     pub(crate) env: Env<WithoutTls>,
@@ -207,6 +213,15 @@ impl Shared {
         &self,
         mut f: impl FnMut(&Env<WithoutTls>, &mut RwTxn<'_>, &Dbs) -> Result<T>,
     ) -> Result<T> {
+        self.write_or_abort(|env, txn, dbs| f(env, txn, dbs).map(Finish::Commit))
+    }
+
+    /// Like [`Shared::write`], but `f` decides whether the transaction commits: with
+    /// [`Finish::Abort`] everything it wrote is rolled back and its value returned.
+    pub(crate) fn write_or_abort<T>(
+        &self,
+        mut f: impl FnMut(&Env<WithoutTls>, &mut RwTxn<'_>, &Dbs) -> Result<Finish<T>>,
+    ) -> Result<T> {
         refuse_inside_write()?;
         let mut attempts = 0;
         loop {
@@ -225,9 +240,15 @@ impl Shared {
                 let _inside = InsideWrite::enter();
                 f(&self.env, &mut txn, &self.dbs)
             }
-            .and_then(|out| {
-                txn.commit()?;
-                Ok(out)
+            .and_then(|finish| match finish {
+                Finish::Commit(out) => {
+                    txn.commit()?;
+                    Ok(out)
+                }
+                Finish::Abort(out) => {
+                    txn.abort();
+                    Ok(out)
+                }
             });
             drop(guard);
             match result {

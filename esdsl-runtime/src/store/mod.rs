@@ -370,7 +370,7 @@ impl Filter {
     /// Whether an event of `stream` and `event_type` passes.
     pub fn matches(&self, stream: &str, event_type: &str) -> bool {
         (self.aggregate_types.is_empty()
-            || self.aggregate_types.iter().any(|a| a == category(stream)))
+            || self.aggregate_types.iter().any(|a| in_category(stream, a)))
             && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
     }
 }
@@ -405,6 +405,14 @@ pub type Events<'a> = Box<dyn Iterator<Item = Result<RecordedEvent>> + Send + 'a
 /// when there is none). Streams written by a repository are named `<Aggregate>-<id>`.
 pub fn category(stream: &str) -> &str {
     stream.split_once('-').map_or(stream, |(head, _)| head)
+}
+
+/// Whether `category(stream) == aggregate`, without searching `stream` for its first `-`.
+fn in_category(stream: &str, aggregate: &str) -> bool {
+    match stream.strip_prefix(aggregate) {
+        Some(rest) => (rest.is_empty() || rest.starts_with('-')) && !aggregate.contains('-'),
+        None => false,
+    }
 }
 
 /// The name of the stream of one aggregate instance: `<Aggregate>-<id>`.
@@ -698,4 +706,30 @@ fn validate_name(what: &str, name: &str, max: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn in_category_agrees_with_category(stream in "[Ab-]{0,6}", aggregate in "[Ab-]{0,4}") {
+            proptest::prop_assert_eq!(
+                in_category(&stream, &aggregate),
+                category(&stream) == aggregate
+            );
+        }
+    }
+
+    #[test]
+    fn in_category_cases() {
+        assert!(in_category("Account-1", "Account"));
+        assert!(in_category("Account", "Account"));
+        assert!(!in_category("Accounts-1", "Account"));
+        assert!(!in_category("Account-1-2", "Account-1"));
+        assert!(in_category("", ""));
+        assert!(!in_category("-1", "Account"));
+        assert!(in_category("-1", ""));
+    }
 }

@@ -421,6 +421,64 @@ fn failing_events_are_retried_then_parked_and_can_be_replayed() {
     }
 }
 
+/// Fails once, at one position (after writing to the read model), then applies as `Balances`.
+struct FailOnce {
+    inner: Balances,
+    at: u64,
+    failed: bool,
+}
+
+impl Projection for FailOnce {
+    type Event = AccountEvent;
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+}
+
+impl StoreProjection for FailOnce {
+    fn apply(
+        &mut self,
+        model: &mut ReadModel<'_, '_>,
+        event: &AccountEvent,
+        recorded: &RecordedEvent,
+    ) -> Result<(), HandlerError> {
+        if recorded.position == self.at && !self.failed {
+            self.failed = true;
+            model.put_json("failed-write", &true)?;
+            return Err("transient".into());
+        }
+        self.inner.apply(model, event, recorded)
+    }
+}
+
+#[test]
+fn a_handler_failing_mid_batch_keeps_the_events_before_it_and_applies_each_once() {
+    let (_dir, store) = fresh();
+    populate(&store, 3, 10);
+    let head = store.head_position().expect("reads");
+    // One batch holds the whole log: the failure lands in its middle.
+    let projection = FailOnce {
+        inner: Balances::named("transient"),
+        at: head / 2,
+        failed: false,
+    };
+    let options = ProjectionOptions::default().retries(3, Duration::from_millis(1));
+    let mut runner = StoreRunner::new(store.clone(), projection, options).expect("runner");
+    let report = runner.run_until_caught_up().expect("recovers");
+    assert_eq!((report.handled, report.parked), (head, 0));
+    assert!(runner.projection().failed, "the handler did fail once");
+    // `Balances` checks each stream's versions arrive in order: an event applied twice to
+    // the read model would have failed it for good.
+    assert_eq!(view(&store, "transient"), fold(&store, 1));
+    assert_eq!(
+        ReadModelView::new(&store, "transient")
+            .get(b"failed-write")
+            .expect("reads"),
+        None,
+        "the failed attempt's writes roll back"
+    );
+}
+
 #[test]
 fn a_parked_event_stops_the_runner_by_default() {
     let (_dir, store) = fresh();
