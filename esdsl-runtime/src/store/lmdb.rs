@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::ops::{Bound, ControlFlow};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, RwLock, mpsc};
+use std::sync::{Arc, Condvar, Mutex, RwLock, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, With
 
 use super::keys::{split_catalog_key, split_pair, stream_key, u64_from};
 use super::record::RecordView;
-use super::writer::{self, Request};
+use super::writer::{self, Committer, Queue, Request};
 use super::{
     AppendResult, CatalogEntry, Direction, EventRef, EventStore, Events, Filter, Metadata,
     RecordedEvent, Snapshot, StreamAppend, StreamInfo, validate_append, validate_consumer_name,
@@ -166,7 +166,7 @@ pub(crate) enum Finish<T> {
     Abort(T),
 }
 
-/// What the handle, the writer thread and the iterators share.
+/// What the handles, the committing threads and the iterators share.
 pub(crate) struct Shared {
     pub(crate) env: Env<WithoutTls>,
     pub(crate) dbs: Dbs,
@@ -176,6 +176,10 @@ pub(crate) struct Shared {
     /// Counts commits; waiters are woken on each.
     pub(crate) commits: Mutex<u64>,
     pub(crate) committed: Condvar,
+    /// Appends waiting for a commit.
+    pub(crate) queue: Queue,
+    /// Held by whichever thread is committing appends.
+    pub(crate) committer: Mutex<Committer>,
     path: PathBuf,
 }
 
@@ -342,22 +346,40 @@ fn page_size() -> usize {
 
 struct Inner {
     shared: Arc<Shared>,
-    sender: Option<mpsc::Sender<Request>>,
     writer: Option<JoinHandle<()>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the channel ends the writer after it has answered every queued append.
-        self.sender.take();
+        // Closing the queue ends the writer after it has answered every queued append.
+        self.shared.queue.close();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
     }
 }
 
+/// Checks an append and makes its request to the committer, with the receiver of its answer.
+fn request(
+    appends: Vec<StreamAppend>,
+    metadata: &Metadata,
+) -> Result<(Request, oneshot::Receiver<Result<Vec<AppendResult>>>)> {
+    refuse_inside_write()?;
+    validate_append(&appends)?;
+    validate_metadata(metadata)?;
+    let (reply, receiver) = oneshot::channel();
+    let request = Request {
+        appends,
+        metadata: metadata.clone(),
+        reply,
+    };
+    Ok((request, receiver))
+}
+
 /// An event store in a directory, on LMDB. Cheap to clone; all clones share one environment
-/// and one writer thread, which batches concurrent appends into group commits.
+/// and one group commit: an append commits on the calling thread when no commit is running,
+/// and appends that arrive meanwhile are committed together by the next one (or by the
+/// store's writer thread).
 ///
 /// ```
 /// use esdsl_runtime::store::{Direction, EventStore, ExpectedVersion, LmdbStore, Metadata, NewEvent};
@@ -515,20 +537,19 @@ impl LmdbStore {
             gate: RwLock::new(()),
             commits: Mutex::new(0),
             committed: Condvar::new(),
+            queue: Queue::default(),
+            committer: Mutex::new(Committer::new(options.max_batch)),
             path: dir.to_path_buf(),
         });
-        let (sender, receiver) = mpsc::channel();
         let writer = {
             let shared = Arc::clone(&shared);
-            let max_batch = options.max_batch.max(1);
             std::thread::Builder::new()
                 .name("esdsl-writer".into())
-                .spawn(move || writer::run(&shared, &receiver, max_batch))?
+                .spawn(move || writer::run(&shared))?
         };
         Ok(LmdbStore {
             inner: Arc::new(Inner {
                 shared,
-                sender: Some(sender),
                 writer: Some(writer),
             }),
         })
@@ -549,18 +570,8 @@ impl LmdbStore {
         appends: Vec<StreamAppend>,
         metadata: &Metadata,
     ) -> Result<oneshot::Receiver<Result<Vec<AppendResult>>>> {
-        refuse_inside_write()?;
-        validate_append(&appends)?;
-        validate_metadata(metadata)?;
-        let (reply, receiver) = oneshot::channel();
-        let sender = self.inner.sender.as_ref().ok_or(Error::WriterStopped)?;
-        sender
-            .send(Request {
-                appends,
-                metadata: metadata.clone(),
-                reply,
-            })
-            .map_err(|_| Error::WriterStopped)?;
+        let (request, receiver) = request(appends, metadata)?;
+        self.inner.shared.queue.push(request)?;
         Ok(receiver)
     }
 
@@ -626,9 +637,24 @@ impl EventStore for LmdbStore {
         appends: Vec<StreamAppend>,
         metadata: &Metadata,
     ) -> Result<Vec<AppendResult>> {
-        self.submit(appends, metadata)?
-            .recv()
-            .map_err(|_| Error::WriterStopped)?
+        let shared = &self.inner.shared;
+        let receiver = match shared.committer.try_lock() {
+            // No commit is running: commit on this thread, with what is queued, rather than
+            // hand the append to the writer thread and wait to be woken (two thread switches
+            // per append). Appends that arrive meanwhile queue for the next commit.
+            Ok(mut committer) => {
+                let (request, receiver) = request(appends, metadata)?;
+                committer.commit_with_queued(shared, request);
+                receiver
+            }
+            Err(TryLockError::Poisoned(poisoned)) => {
+                let (request, receiver) = request(appends, metadata)?;
+                poisoned.into_inner().commit_with_queued(shared, request);
+                receiver
+            }
+            Err(TryLockError::WouldBlock) => self.submit(appends, metadata)?,
+        };
+        receiver.recv().map_err(|_| Error::WriterStopped)?
     }
 
     fn read_stream(

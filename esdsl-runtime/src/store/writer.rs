@@ -1,13 +1,17 @@
-//! The writer thread: group commit.
+//! Group commit: the queue of appends, and the committer that writes them.
 //!
-//! Appends from every thread arrive on one channel. The writer takes the first, then everything
+//! Appends wait in one queue. Whoever holds the [`Committer`] takes the first, then everything
 //! else already queued (up to `max_batch`), checks each append's expected versions inside one
 //! LMDB write transaction, writes the appends that pass, commits once (one sync for the whole
 //! batch) and answers each caller with its own result. A conflicting append fails alone;
 //! `MDB_MAP_FULL` grows the map and retries the batch.
+//!
+//! Two kinds of thread commit: the writer thread, woken when an append is queued, and a
+//! synchronous caller that finds no commit running, which commits its own append (with what
+//! is queued) instead of handing it to the writer thread and waiting to be woken.
 
-use std::collections::HashMap;
-use std::sync::mpsc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use heed::{MdbError, PutFlags, RwTxn};
@@ -25,18 +29,92 @@ pub(crate) struct Request {
     pub(crate) reply: oneshot::Sender<Result<Vec<AppendResult>>>,
 }
 
-pub(crate) fn run(shared: &Shared, requests: &mpsc::Receiver<Request>, max_batch: usize) {
-    let mut clock = Clock::default();
-    let mut buffer = Vec::new();
-    while let Ok(first) = requests.recv() {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match requests.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
+/// Appends waiting for a commit.
+#[derive(Default)]
+pub(crate) struct Queue {
+    pending: Mutex<Pending>,
+    queued: Condvar,
+}
+
+#[derive(Default)]
+struct Pending {
+    requests: VecDeque<Request>,
+    /// Set when the store closes: nothing more is queued, the writer thread finishes what is.
+    closed: bool,
+}
+
+impl Queue {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `request` and wakes the writer thread.
+    pub(crate) fn push(&self, request: Request) -> Result<()> {
+        let mut pending = self.pending();
+        if pending.closed {
+            return Err(Error::WriterStopped);
         }
-        let outcomes = commit_growing(shared, &batch, &mut clock, &mut buffer);
+        pending.requests.push_back(request);
+        drop(pending);
+        self.queued.notify_one();
+        Ok(())
+    }
+
+    /// Stops queueing; the writer thread ends once it has answered what is queued.
+    pub(crate) fn close(&self) {
+        self.pending().closed = true;
+        self.queued.notify_all();
+    }
+
+    /// Moves up to `max` queued requests, oldest first, to the end of `batch`.
+    fn take(&self, max: usize, batch: &mut Vec<Request>) {
+        let mut pending = self.pending();
+        let n = max.min(pending.requests.len());
+        batch.extend(pending.requests.drain(..n));
+    }
+
+    /// Waits until a request is queued; `false` once the queue is closed and empty.
+    fn wait(&self) -> bool {
+        let mut pending = self.pending();
+        while pending.requests.is_empty() && !pending.closed {
+            pending = self
+                .queued
+                .wait(pending)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        !pending.requests.is_empty()
+    }
+}
+
+/// What committing needs besides the transaction: the clock for event ids and times, and the
+/// buffer records are encoded into. One thread commits at a time, holding it.
+pub(crate) struct Committer {
+    clock: Clock,
+    buffer: Vec<u8>,
+    max_batch: usize,
+}
+
+impl Committer {
+    /// A committer taking at most `max_batch` appends (at least 1) per commit.
+    pub(crate) fn new(max_batch: usize) -> Committer {
+        Committer {
+            clock: Clock::default(),
+            buffer: Vec::new(),
+            max_batch: max_batch.max(1),
+        }
+    }
+
+    /// Commits `first` with what is queued behind it (up to `max_batch` in all).
+    pub(crate) fn commit_with_queued(&mut self, shared: &Shared, first: Request) {
+        let mut batch = vec![first];
+        shared.queue.take(self.max_batch - 1, &mut batch);
+        self.commit(shared, batch);
+    }
+
+    /// Commits `batch` (growing the map when it is full), answers each request with its own
+    /// result and wakes the waiters for commits.
+    fn commit(&mut self, shared: &Shared, batch: Vec<Request>) {
+        let outcomes = commit_growing(shared, &batch, &mut self.clock, &mut self.buffer);
         let committed = outcomes.iter().any(Result::is_ok);
         for (request, outcome) in batch.into_iter().zip(outcomes) {
             // A caller that stopped waiting is no reason to stop.
@@ -44,6 +122,22 @@ pub(crate) fn run(shared: &Shared, requests: &mpsc::Receiver<Request>, max_batch
         }
         if committed {
             shared.notify_commit();
+        }
+    }
+}
+
+/// The writer thread: commits what is queued until the queue closes.
+pub(crate) fn run(shared: &Shared) {
+    while shared.queue.wait() {
+        let mut committer = shared
+            .committer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // A caller's commit may have taken the queue meanwhile.
+        let mut batch = Vec::new();
+        shared.queue.take(committer.max_batch, &mut batch);
+        if !batch.is_empty() {
+            committer.commit(shared, batch);
         }
     }
 }
@@ -116,7 +210,7 @@ fn duplicate(error: &Error) -> Error {
     }
 }
 
-/// Recorded times never go backwards within this writer, even if the wall clock does.
+/// Recorded times never go backwards within this store, even if the wall clock does.
 struct Clock {
     last: Option<DateTime<Utc>>,
     /// This writer's v7 counter: ids stay ordered within a millisecond.
@@ -537,6 +631,93 @@ mod tests {
                 u64::try_from(at.timestamp()).expect("after 1970"),
                 at.timestamp_subsec_millis()
             )
+        );
+    }
+
+    fn commits(shared: &Shared) -> u64 {
+        *shared.commits.lock().expect("not poisoned")
+    }
+
+    #[test]
+    fn a_callers_commit_takes_what_is_queued_behind_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        let shared = store.shared();
+        // Holding the committer, as a caller committing its own append does: the writer
+        // thread, woken by the pushes, waits for it.
+        let mut committer = shared.committer.lock().expect("not poisoned");
+        let mut receivers = Vec::new();
+        for n in 1..=3 {
+            let (reply, receiver) = oneshot::channel();
+            let mut queued = request(&[(&format!("Q-{n}"), ExpectedVersion::NoStream, 1)]);
+            queued.reply = reply;
+            shared.queue.push(queued).expect("queues");
+            receivers.push(receiver);
+        }
+        let (reply, own) = oneshot::channel();
+        let mut first = request(&[("Own-1", ExpectedVersion::NoStream, 2)]);
+        first.reply = reply;
+        let before = commits(shared);
+        committer.commit_with_queued(shared, first);
+        assert_eq!(
+            commits(shared),
+            before + 1,
+            "one commit for all four appends"
+        );
+        drop(committer);
+        let own = own.recv().expect("answered").expect("appends");
+        assert_eq!(own[0].first_position, Some(1), "its own append goes first");
+        for (n, receiver) in receivers.into_iter().enumerate() {
+            let result = receiver.recv().expect("answered").expect("appends");
+            assert_eq!(
+                result[0].first_position,
+                Some(3 + n as u64),
+                "then the queue, in order"
+            );
+        }
+        assert_eq!(store.head_position().expect("reads"), 5);
+    }
+
+    #[test]
+    fn concurrent_appenders_share_commits_and_get_dense_positions() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        let (threads, appends) = (8, 50);
+        let before = commits(store.shared());
+        let positions: Vec<u64> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let store = store.clone();
+                    scope.spawn(move || {
+                        (0..appends)
+                            .map(|n| {
+                                let result = store
+                                    .append(
+                                        &format!("T-{t}"),
+                                        ExpectedVersion::Exact(n),
+                                        vec![event("Happened", n)],
+                                        &Metadata::default(),
+                                    )
+                                    .expect("appends");
+                                result.first_position.expect("a position")
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("no panic"))
+                .collect()
+        });
+        let mut sorted = positions.clone();
+        sorted.sort_unstable();
+        let total = threads * appends;
+        assert_eq!(sorted, (1..=total).collect::<Vec<_>>(), "dense and unique");
+        let made = commits(store.shared()) - before;
+        assert!(
+            made < total,
+            "appends that wait while another commits share the next commit ({made} commits)"
         );
     }
 }
