@@ -90,8 +90,7 @@ impl<P: ExternalProjection> ExternalRunner<P> {
         let mut report = RunReport::default();
         while !stop.is_stopped() {
             if !self.step(&mut report)? {
-                self.store
-                    .wait_for_commit(report.checkpoint, Duration::from_millis(500))?;
+                stop.wait_for_commit(&self.store, report.checkpoint, Duration::from_millis(500))?;
             }
         }
         Ok(report)

@@ -12,7 +12,7 @@ use super::read_model::ReadModel;
 use super::{HandlerError, OnFailure, Partition, ProjectionOptions, StoreProjection};
 use crate::error::{Error, Result};
 use crate::store::keys::u64_from;
-use crate::store::lmdb::{Dbs, Finish, corrupt};
+use crate::store::lmdb::{CROSS_PROCESS_POLL, Dbs, Finish, corrupt};
 use crate::store::record::blank_event;
 use crate::store::{EventStore, Filter, LmdbStore, RecordedEvent, validate_consumer_name};
 
@@ -41,6 +41,19 @@ impl Stop {
     /// Whether a stop was asked.
     pub fn is_stopped(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `store`'s log is past `after`, `timeout` passes or a stop is asked,
+    /// whichever comes first (a stop asked just before the wait ends it too).
+    pub(crate) fn wait_for_commit(
+        &self,
+        store: &LmdbStore,
+        after: u64,
+        timeout: Duration,
+    ) -> Result<u64> {
+        store
+            .shared()
+            .wait_for_commit(after, timeout, CROSS_PROCESS_POLL, Some(&self.flag))
     }
 }
 
@@ -364,8 +377,7 @@ impl<P: StoreProjection> StoreRunner<P> {
         while !stop.is_stopped() {
             let generation = self.generation()?;
             if !self.step(generation, &mut report)? {
-                self.store
-                    .wait_for_commit(report.checkpoint, Duration::from_millis(500))?;
+                stop.wait_for_commit(&self.store, report.checkpoint, Duration::from_millis(500))?;
             }
         }
         Ok(report)
@@ -966,4 +978,27 @@ pub(crate) fn validate_projection_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_asked_before_the_wait_ends_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        let stop = Stop::new(&store);
+        // The stop's wake-up comes before the wait starts, so only the flag can end it.
+        stop.stop();
+        let started = Instant::now();
+        let head = stop
+            .wait_for_commit(&store, 0, Duration::from_secs(60))
+            .expect("waits");
+        assert_eq!(head, 0);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the wait ran to its timeout"
+        );
+    }
 }

@@ -13,6 +13,7 @@
 use std::collections::VecDeque;
 use std::ops::{Bound, ControlFlow};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -40,7 +41,7 @@ const REPLAY_PAGE: usize = 1024;
 /// Records looked at per read transaction when a filter skips most of them.
 const SCAN_PAGE: usize = 4096;
 /// How often a waiting subscriber looks for commits made by another process.
-const CROSS_PROCESS_POLL: Duration = Duration::from_millis(50);
+pub(crate) const CROSS_PROCESS_POLL: Duration = Duration::from_millis(50);
 /// Snapshots kept per stream.
 const KEPT_SNAPSHOTS: usize = 3;
 
@@ -268,12 +269,18 @@ impl Shared {
     /// Waits until the log's head is past `after` or `timeout` passes; returns the head.
     /// Commits of this process wake the wait at once; commits of another process are seen
     /// within `poll`.
+    ///
+    /// With `stop`, the wait also ends once the flag is set: checked under the lock that
+    /// [`Shared::wake_waiters`] takes, so a stop asked at any moment before or during the wait
+    /// ends it.
     pub(crate) fn wait_for_commit(
         &self,
         after: u64,
         timeout: Duration,
         poll: Duration,
+        stop: Option<&AtomicBool>,
     ) -> Result<u64> {
+        let stopped = || stop.is_some_and(|flag| flag.load(Ordering::SeqCst));
         let start = Instant::now();
         let deadline = start.checked_add(timeout);
         loop {
@@ -282,15 +289,17 @@ impl Shared {
             let head = self.read(|txn, dbs| last_position(txn, dbs))?;
             let now = Instant::now();
             let left = deadline.map_or(poll, |d| d.saturating_duration_since(now));
-            if head > after || left.is_zero() {
+            if head > after || left.is_zero() || stopped() {
                 return Ok(head);
             }
             let commits = self.commits.lock().unwrap_or_else(|p| p.into_inner());
             let (commits, _) = self
                 .committed
-                .wait_timeout_while(commits, left.min(poll), |count| *count == seen)
+                .wait_timeout_while(commits, left.min(poll), |count| {
+                    *count == seen && !stopped()
+                })
                 .unwrap_or_else(|p| p.into_inner());
-            if *commits != seen {
+            if *commits != seen || stopped() {
                 // Woken: by a commit (the caller reads it) or by `wake_waiters` (a stop).
                 drop(commits);
                 return self.read(|txn, dbs| last_position(txn, dbs));
@@ -736,7 +745,7 @@ impl EventStore for LmdbStore {
     fn wait_for_commit(&self, after: u64, timeout: Duration) -> Result<u64> {
         self.inner
             .shared
-            .wait_for_commit(after, timeout, CROSS_PROCESS_POLL)
+            .wait_for_commit(after, timeout, CROSS_PROCESS_POLL, None)
     }
 
     fn load_checkpoint(&self, name: &str) -> Result<Option<u64>> {

@@ -42,9 +42,10 @@ impl ExternalProjection for FileSink {
         _event: &AccountEvent,
         recorded: &RecordedEvent,
     ) -> Result<(), HandlerError> {
-        // One write per line: `writeln!` issues the digits and the newline as
-        // separate writes, and a kill between them leaves a torn line that
-        // the next child's line completes ("32" + "32\n" reads as 3232).
+        // One write per line: `writeln!` issues the digits and the newline as separate writes.
+        // (A kill can still cut a line short; each child has its own file, so such a line is
+        // the unterminated end of that file, which the check drops: its event was not
+        // acknowledged, so it is delivered again.)
         let line = format!("{}\n", recorded.position);
         self.file.write_all(line.as_bytes())?;
         self.file.sync_data()?;
@@ -68,10 +69,11 @@ fn child() {
             runner.run_until_caught_up().expect("runs");
         }
         "external" => {
+            // A sink per child: a line a kill cuts short is the last of its own file.
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(Path::new(dir).join("sink.txt"))
+                .open(Path::new(dir).join(format!("sink-{}.txt", std::process::id())))
                 .expect("opens the sink");
             let mut runner =
                 ExternalRunner::new(store, FileSink { file }, options).expect("runner");
@@ -185,7 +187,7 @@ fn an_external_projection_is_at_least_once_across_kills() {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.path().join("sink.txt"))
+        .open(dir.path().join("sink-final.txt"))
         .expect("opens the sink");
     let mut runner = ExternalRunner::new(
         store.clone(),
@@ -194,9 +196,22 @@ fn an_external_projection_is_at_least_once_across_kills() {
     )
     .expect("runner");
     runner.run_until_caught_up().expect("finishes");
-    let text = std::fs::read_to_string(dir.path().join("sink.txt")).expect("reads the sink");
     let mut counts = vec![0u32; head as usize + 1];
-    for line in text.lines() {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).expect("lists") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("sink-"))
+        {
+            let text = std::fs::read_to_string(&path).expect("reads a sink");
+            // Only complete lines: a kill may have cut the last one short.
+            let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+            lines.extend(complete.lines().map(str::to_owned));
+        }
+    }
+    for line in &lines {
         let position: usize = line.parse().expect("a position per line");
         *counts.get_mut(position).unwrap_or_else(|| {
             panic!("the sink holds position {position}, past the head {head}")

@@ -233,7 +233,7 @@ fn a_live_runner_follows_new_commits() {
             .execute(&ids[0], &Command::Deposit(10, Some(format!("live{n}"))))
             .expect("deposits");
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while view(&store, "live") != fold(&store, 1) {
         assert!(
             Instant::now() < deadline,
@@ -268,11 +268,12 @@ fn a_subscription_catches_up_then_is_woken_by_commits() {
     };
     let started = Instant::now();
     let next = subscription
-        .next_timeout(Duration::from_secs(10))
+        .next_timeout(Duration::from_secs(60))
         .expect("reads")
         .expect("an event");
     assert_eq!(next.position, 9);
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Woken by the commit, not by the timeout.
+    assert!(started.elapsed() < Duration::from_secs(30));
     writer.join().expect("joins");
 }
 
@@ -576,6 +577,7 @@ fn an_external_projection_gets_every_event_at_least_once_in_order() {
 /// Every distinct checkpoint of `name` seen while `run` runs, polled from another thread.
 fn checkpoints_seen(store: &LmdbStore, name: &str, run: impl FnOnce()) -> Vec<u64> {
     let done = AtomicBool::new(false);
+    let ready = std::sync::Barrier::new(2);
     std::thread::scope(|scope| {
         let poller = scope.spawn(|| {
             let probe = StoreRunner::new(
@@ -585,6 +587,7 @@ fn checkpoints_seen(store: &LmdbStore, name: &str, run: impl FnOnce()) -> Vec<u6
             )
             .expect("runner");
             let mut seen = vec![0];
+            ready.wait();
             while !done.load(Ordering::SeqCst) {
                 let checkpoint = probe.checkpoint().expect("reads");
                 if seen.last() != Some(&checkpoint) {
@@ -596,6 +599,8 @@ fn checkpoints_seen(store: &LmdbStore, name: &str, run: impl FnOnce()) -> Vec<u6
             seen.dedup();
             seen
         });
+        // The run starts once the poller is polling.
+        ready.wait();
         run();
         done.store(true, Ordering::SeqCst);
         poller.join().expect("joins")
@@ -625,7 +630,8 @@ fn a_batch_commits_early_at_its_byte_and_time_bounds() {
         let mut runner = StoreRunner::new(store.clone(), slow("bytes"), options).expect("runner");
         assert_eq!(runner.run_until_caught_up().expect("runs").handled, 20);
     });
-    assert!(seen.len() > 6, "{seen:?}");
+    // 20 commits at least 4 ms apart; a poller starved now and then still sees several.
+    assert!(seen.len() > 3, "{seen:?}");
     // 10 ms: a transaction applies about three events, then commits them.
     let seen = checkpoints_seen(&store, "time", || {
         let options = ProjectionOptions::default().batch_limits(1 << 30, Duration::from_millis(10));

@@ -367,13 +367,20 @@ fn stop_is_prompt() {
             runner.run(&stop).expect("runs")
         })
     };
-    std::thread::sleep(Duration::from_millis(120));
+    // Caught up and idle, waiting for a commit (a wait times out after 500 ms).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while view(&store, "stopper") != fold(&store, 1) {
+        assert!(Instant::now() < deadline, "the runner never caught up");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(20));
     let asked = Instant::now();
     stop.stop();
     worker.join().expect("joins");
     let took = asked.elapsed();
     println!("stop took {took:?}");
-    assert!(took < Duration::from_millis(100), "stop took {took:?}");
+    // Well under the wait's 500 ms: the stop woke it.
+    assert!(took < Duration::from_millis(300), "stop took {took:?}");
 }
 
 /// A store projection whose handler appends (a process manager, say): the handler runs inside
@@ -424,7 +431,7 @@ fn a_handler_that_appends_does_not_deadlock() {
             let _ = done.send(runner.run_until_caught_up().map(|r| r.handled));
         });
     }
-    let outcome = finished.recv_timeout(Duration::from_secs(3));
+    let outcome = finished.recv_timeout(Duration::from_secs(30));
     assert!(outcome.is_ok(), "the runner is deadlocked: {outcome:?}");
 }
 

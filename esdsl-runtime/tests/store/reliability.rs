@@ -99,6 +99,29 @@ fn append_child() {
     });
 }
 
+/// Waits until a child of run `run` has logged an acknowledged append (or has exited).
+fn wait_for_an_ack(dir: &Path, run: &str, child: &mut std::process::Child) {
+    let prefix = format!("acks-{run}-");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let acked = std::fs::read_dir(dir).expect("lists").any(|entry| {
+            let path = entry.expect("entry").path();
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+                && std::fs::read_to_string(&path).is_ok_and(|log| log.contains('\n'))
+        });
+        if acked || child.try_wait().expect("polls").is_some() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run {run} acknowledged nothing in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 struct Delays(u64);
 
 impl Delays {
@@ -203,6 +226,9 @@ fn acknowledged_appends_survive_fifty_kills() {
             APPEND_JOB,
             &format!("r{round}:{}", dir.path().display()),
         );
+        // Start the clock once the child appends: starting a process and opening the store
+        // can take longer than the delay on a loaded machine.
+        wait_for_an_ack(dir.path(), &format!("r{round}"), &mut child);
         std::thread::sleep(Duration::from_millis(delays.next_ms(40)));
         if child.try_wait().expect("polls").is_none() {
             child.kill().expect("SIGKILL");
