@@ -911,7 +911,10 @@ fn replay_page(
         let walked = next.and_then(|(key, bytes)| {
             let position = u64_from(key)?;
             let view = RecordView::parse_known(bytes, Some(stream), event_type).ok()?;
-            (view.version == version && view.stream == stream).then_some((position, view))
+            // `parse_known` hands back `stream` itself when the stored name has its bytes, so
+            // comparing addresses is comparing names.
+            (view.version == version && std::ptr::eq(view.stream, stream))
+                .then_some((position, view))
         });
         let (position, view) = match walked {
             Some(found) => found,
