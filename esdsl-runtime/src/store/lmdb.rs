@@ -647,21 +647,25 @@ impl EventStore for LmdbStore {
         metadata: &Metadata,
     ) -> Result<Vec<AppendResult>> {
         let shared = &self.inner.shared;
-        let receiver = match shared.committer.try_lock() {
-            // No commit is running: commit on this thread, with what is queued, rather than
+        let committer = match shared.committer.try_lock() {
+            Ok(committer) => Some(committer),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        let receiver = match committer {
+            // No commit is running: commit on this thread, after what is queued, rather than
             // hand the append to the writer thread and wait to be woken (two thread switches
             // per append). Appends that arrive meanwhile queue for the next commit.
-            Ok(mut committer) => {
+            Some(mut committer) if committer.takes_callers() => {
                 let (request, receiver) = request(appends, metadata)?;
                 committer.commit_with_queued(shared, request);
                 receiver
             }
-            Err(TryLockError::Poisoned(poisoned)) => {
-                let (request, receiver) = request(appends, metadata)?;
-                poisoned.into_inner().commit_with_queued(shared, request);
-                receiver
+            other => {
+                // Let go of the committer before waiting for the writer thread, which needs it.
+                drop(other);
+                self.submit(appends, metadata)?
             }
-            Err(TryLockError::WouldBlock) => self.submit(appends, metadata)?,
         };
         receiver.recv().map_err(|_| Error::WriterStopped)?
     }

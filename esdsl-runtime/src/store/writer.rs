@@ -66,6 +66,14 @@ impl Queue {
         self.queued.notify_all();
     }
 
+    /// Closes the queue and drops what is in it: each waiting caller gets
+    /// `Error::WriterStopped`.
+    fn abandon(&self) {
+        let mut pending = self.pending();
+        pending.closed = true;
+        pending.requests.clear();
+    }
+
     /// Moves up to `max` queued requests, oldest first, to the end of `batch`.
     fn take(&self, max: usize, batch: &mut Vec<Request>) {
         let mut pending = self.pending();
@@ -104,10 +112,18 @@ impl Committer {
         }
     }
 
-    /// Commits `first` with what is queued behind it (up to `max_batch` in all).
-    pub(crate) fn commit_with_queued(&mut self, shared: &Shared, first: Request) {
-        let mut batch = vec![first];
+    /// Whether a caller may commit its own append: not when a commit takes one append, or
+    /// the caller's would keep jumping the queue.
+    pub(crate) fn takes_callers(&self) -> bool {
+        self.max_batch > 1
+    }
+
+    /// Commits what is queued (oldest first, up to `max_batch - 1`), then `own`, in one
+    /// commit.
+    pub(crate) fn commit_with_queued(&mut self, shared: &Shared, own: Request) {
+        let mut batch = Vec::new();
         shared.queue.take(self.max_batch - 1, &mut batch);
+        batch.push(own);
         self.commit(shared, batch);
     }
 
@@ -128,6 +144,15 @@ impl Committer {
 
 /// The writer thread: commits what is queued until the queue closes.
 pub(crate) fn run(shared: &Shared) {
+    /// Should the thread die (a panic), nobody would answer the queue: close it, so that
+    /// waiting and later appends fail with `Error::WriterStopped` instead of hanging.
+    struct Abandon<'a>(&'a Queue);
+    impl Drop for Abandon<'_> {
+        fn drop(&mut self) {
+            self.0.abandon();
+        }
+    }
+    let _abandon = Abandon(&shared.queue);
     while shared.queue.wait() {
         let mut committer = shared
             .committer
@@ -639,7 +664,7 @@ mod tests {
     }
 
     #[test]
-    fn a_callers_commit_takes_what_is_queued_behind_it() {
+    fn a_callers_commit_takes_what_is_queued_before_it() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = LmdbStore::open(dir.path()).expect("opens");
         let shared = store.shared();
@@ -665,16 +690,16 @@ mod tests {
             "one commit for all four appends"
         );
         drop(committer);
-        let own = own.recv().expect("answered").expect("appends");
-        assert_eq!(own[0].first_position, Some(1), "its own append goes first");
         for (n, receiver) in receivers.into_iter().enumerate() {
             let result = receiver.recv().expect("answered").expect("appends");
             assert_eq!(
                 result[0].first_position,
-                Some(3 + n as u64),
-                "then the queue, in order"
+                Some(1 + n as u64),
+                "the queue first, in order"
             );
         }
+        let own = own.recv().expect("answered").expect("appends");
+        assert_eq!(own[0].first_position, Some(4), "then its own append");
         assert_eq!(store.head_position().expect("reads"), 5);
     }
 
@@ -719,5 +744,33 @@ mod tests {
             made < total,
             "appends that wait while another commits share the next commit ({made} commits)"
         );
+    }
+
+    #[test]
+    fn with_one_append_per_commit_callers_queue_and_nobody_waits_forever() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = crate::store::StoreOptions {
+            max_batch: 1,
+            ..crate::store::StoreOptions::default()
+        };
+        let store = LmdbStore::open_with(dir.path(), options).expect("opens");
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let store = store.clone();
+                scope.spawn(move || {
+                    for n in 0..20 {
+                        store
+                            .append(
+                                &format!("One-{t}"),
+                                ExpectedVersion::Exact(n),
+                                vec![event("Happened", n)],
+                                &Metadata::default(),
+                            )
+                            .expect("appends");
+                    }
+                });
+            }
+        });
+        assert_eq!(store.head_position().expect("reads"), 80);
     }
 }
