@@ -81,7 +81,7 @@ impl Damaged {
     /// Whether a runner with `filter` and `partition` handles this damaged record: unless
     /// what is readable of it shows it is not the runner's, since a record the runner cannot
     /// rule out is never dropped silently.
-    fn wanted(&self, filter: &Filter, partition: Partition) -> bool {
+    pub(crate) fn wanted(&self, filter: &Filter, partition: Partition) -> bool {
         let stream = self.readable.stream.as_deref();
         let event_type = self.readable.event_type.as_deref();
         let other_aggregate = !filter.aggregate_types.is_empty()
@@ -115,12 +115,14 @@ pub(crate) fn read_at(txn: &RoTxn<'_>, dbs: &Dbs, position: u64) -> Result<Item>
 
 /// At most this many positions are scanned for one batch, so a filter that matches little
 /// does not hold a read transaction over the whole log.
-const SCAN_LIMIT: usize = 65_536;
+pub(crate) const SCAN_LIMIT: usize = 65_536;
 
-/// A batch read from the log: the records this partition handles, and how far the read got.
+/// A batch read from the log for an [`ExternalRunner`](super::ExternalRunner) (a store runner
+/// reads the log in a read transaction beside its write transaction instead): the records
+/// this partition handles, and how far the read got.
 ///
 /// The records are copied back to back into one buffer, not decoded into a `RecordedEvent`
-/// each: a runner copies them one at a time into a `RecordedEvent` it reuses
+/// each: the runner copies them one at a time into a `RecordedEvent` it reuses
 /// ([`Batch::fill`]), and reads each batch into the buffers of the one before
 /// ([`next_batch`]), so catching up allocates nothing per event (but the entries of an
 /// event's metadata, when it has any). Stream names and types, checked for UTF-8 when the
@@ -159,11 +161,6 @@ impl Batch {
             Entry::Record { position, .. } => *position,
             Entry::Damaged(damaged) => damaged.position,
         }
-    }
-
-    /// The positions of the items before `end`, in order.
-    pub(crate) fn positions(&self, end: usize) -> Vec<u64> {
-        (0..end).map(|index| self.position(index)).collect()
     }
 
     /// Copies the event at `index` into `scratch`, reusing its allocations; a damaged record
@@ -211,7 +208,8 @@ impl Batch {
     }
 }
 
-fn damaged(position: u64, bytes: &[u8], reason: &str) -> Damaged {
+/// What is readable of the damaged record at `position`, with why it does not parse.
+pub(crate) fn damaged(position: u64, bytes: &[u8], reason: &str) -> Damaged {
     Damaged {
         position,
         readable: readable_envelope(bytes),

@@ -136,8 +136,9 @@ pub struct ProjectionOptions {
     /// commits once per batch, and each durable commit costs two syncs (see
     /// `docs/projections.md` for the measurements).
     pub batch_size: usize,
-    /// A batch stops reading once the records it holds (envelopes and payloads) reach this
-    /// many bytes, so large events do not make a batch's memory unbounded. Default 16 MiB.
+    /// A batch ends once the records it took (envelopes and payloads) reach this many bytes:
+    /// an external runner holds them in memory, so large events do not make its memory
+    /// unbounded; a store runner reads them where they lie in the map. Default 16 MiB.
     pub max_batch_bytes: usize,
     /// A batch stops applying (and commits what it applied) once it has run this long.
     /// Default 100 ms.

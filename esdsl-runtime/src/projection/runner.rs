@@ -1,5 +1,6 @@
 //! Running projections: batches, checkpoints, retries, parking, partitions and rebuilds.
 
+use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -7,12 +8,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use heed::RoTxn;
 
-use super::batch::{Batch, Item, backoff, decode, next_batch, read_at, wants};
+use super::batch::{Item, SCAN_LIMIT, backoff, damaged, decode, read_at, wants};
 use super::read_model::ReadModel;
 use super::{HandlerError, OnFailure, Partition, ProjectionOptions, StoreProjection};
 use crate::error::{Error, Result};
 use crate::store::keys::u64_from;
-use crate::store::lmdb::{CROSS_PROCESS_POLL, Dbs, Finish, corrupt};
+use crate::store::lmdb::{CROSS_PROCESS_POLL, Dbs, Finish, corrupt, last_position};
+use crate::store::record::RecordView;
 use crate::store::record::blank_event;
 use crate::store::{EventStore, Filter, LmdbStore, RecordedEvent, validate_consumer_name};
 
@@ -286,23 +288,94 @@ pub struct StoreRunner<P> {
     options: ProjectionOptions,
     filter: Filter,
     name: String,
-    batch: Batch,
 }
 
 enum Applied {
-    /// The checkpoint moved since the batch was read (another runner, or a write that this
+    /// The checkpoint moved since it was read (another runner, or a write that this
     /// process's earlier read did not see yet): nothing was applied; read again.
     Stale,
-    /// Every event of the batch was applied.
-    All,
-    /// The batch held the write transaction for `max_batch_time`: the items before this index
-    /// were applied and committed, the rest is left to the next batch.
-    Until(usize),
-    /// The item at this index failed; the ones before it were applied.
-    FailedAt(usize, String),
+    /// Every position up to this one was processed.
+    All(u64),
+    /// The batch held the write transaction for `max_batch_time`: the positions before this
+    /// one were processed and committed, the rest is left to the next batch.
+    Until(u64),
+    /// This item failed; the positions before it were processed.
+    FailedAt(Item, String),
     /// A handler failed in a batch applied without a nested transaction per event: nothing
     /// was committed; apply the batch again with them.
     Isolate,
+}
+
+/// The progress of one batch through the log.
+struct Walk {
+    /// Positions read.
+    scanned: usize,
+    /// Positions that passed the filter (other partitions' and damaged ones included).
+    matched: usize,
+    /// Positions handed to the handler (or found to be retired types).
+    processed: usize,
+    /// Bytes of the records processed.
+    bytes: usize,
+    /// Events the handler applied.
+    handled: u64,
+    /// The positions processed, in order (their parked entries are removed).
+    applied: Vec<u64>,
+    /// Every position up to here is done.
+    reached: u64,
+}
+
+impl Walk {
+    fn new(read_from: u64) -> Walk {
+        Walk {
+            scanned: 0,
+            matched: 0,
+            processed: 0,
+            bytes: 0,
+            handled: 0,
+            applied: Vec::new(),
+            reached: read_from,
+        }
+    }
+
+    /// Whether the batch reached its size, byte or scan bound.
+    fn full(&self, options: &ProjectionOptions) -> bool {
+        self.matched >= options.batch_size
+            || self.bytes >= options.max_batch_bytes
+            || self.scanned >= SCAN_LIMIT
+    }
+
+    /// Commits what was processed before `next` (the time bound).
+    fn commit_until(
+        &self,
+        txn: &mut heed::RwTxn<'_>,
+        dbs: &Dbs,
+        name: &str,
+        key: &[u8],
+        next: u64,
+    ) -> Result<Finish<(Applied, u64)>> {
+        dbs.checkpoints.put(txn, key, &(next - 1).to_be_bytes())?;
+        unpark_applied(txn, dbs, name, &self.applied)?;
+        Ok(Finish::Commit((Applied::Until(next), self.handled)))
+    }
+
+    /// Commits what was processed before `failed`.
+    fn commit_failed(
+        &self,
+        txn: &mut heed::RwTxn<'_>,
+        dbs: &Dbs,
+        name: &str,
+        key: &[u8],
+        failed: Item,
+        error: String,
+    ) -> Result<Finish<(Applied, u64)>> {
+        dbs.checkpoints
+            .put(txn, key, &(failed.position() - 1).to_be_bytes())?;
+        unpark_applied(txn, dbs, name, &self.applied)?;
+        Ok(Finish::Commit((
+            Applied::FailedAt(failed, error),
+            self.handled,
+        )))
+    }
 }
 
 impl<P: StoreProjection> StoreRunner<P> {
@@ -322,7 +395,6 @@ impl<P: StoreProjection> StoreRunner<P> {
             options,
             filter,
             name,
-            batch: Batch::default(),
         })
     }
 
@@ -391,46 +463,31 @@ impl<P: StoreProjection> StoreRunner<P> {
 
     /// Processes one batch into `generation`; returns whether the checkpoint moved.
     fn step(&mut self, generation: u64, report: &mut RunReport) -> Result<bool> {
-        // The buffers of the last batch hold the next one.
-        let mut batch = std::mem::take(&mut self.batch);
-        let moved = self.step_with(&mut batch, generation, report);
-        self.batch = batch;
-        moved
-    }
-
-    fn step_with(
-        &mut self,
-        batch: &mut Batch,
-        generation: u64,
-        report: &mut RunReport,
-    ) -> Result<bool> {
         let key = checkpoint_key(&self.name, generation, self.options.partition);
-        let checkpoint = self
-            .store
-            .shared()
-            .read(|txn, dbs| read_u64(txn, dbs.checkpoints, "checkpoints", &key))?
-            .unwrap_or(0);
+        let (checkpoint, head) = self.store.shared().read(|txn, dbs| {
+            let checkpoint = read_u64(txn, dbs.checkpoints, "checkpoints", &key)?.unwrap_or(0);
+            Ok((checkpoint, last_position(txn, dbs)?))
+        })?;
         report.checkpoint = checkpoint;
-        next_batch(&self.store, checkpoint, &self.filter, &self.options, batch)?;
-        if batch.reached <= checkpoint {
+        if head <= checkpoint {
+            // Nothing to do: no write lock taken.
             return Ok(false);
         }
         let prefix = model_prefix(&self.name, generation);
-        let (applied, handled) = self.apply_batch(batch, generation, &key, checkpoint)?;
+        let (applied, handled) = self.apply_batch(generation, &key, checkpoint)?;
         match applied {
             // `apply_batch` runs an isolated batch again with isolation; it never returns it.
             Applied::Stale | Applied::Isolate => {}
-            Applied::All => {
+            Applied::All(reached) => {
                 report.handled += handled;
-                report.checkpoint = batch.reached;
+                report.checkpoint = reached;
             }
-            Applied::Until(index) => {
+            Applied::Until(next) => {
                 report.handled += handled;
-                report.checkpoint = batch.position(index) - 1;
+                report.checkpoint = next - 1;
             }
-            Applied::FailedAt(index, first_error) => {
+            Applied::FailedAt(failed, first_error) => {
                 report.handled += handled;
-                let failed = batch.item(index);
                 report.checkpoint = failed.position() - 1;
                 self.retry_or_park(&failed, &prefix, &key, first_error, report)?;
             }
@@ -447,26 +504,31 @@ impl<P: StoreProjection> StoreRunner<P> {
     /// [`StoreProjection`] contract allows (only the read model's writes count).
     fn apply_batch(
         &mut self,
-        batch: &Batch,
         generation: u64,
         key: &[u8],
         read_from: u64,
     ) -> Result<(Applied, u64)> {
-        match self.apply_items(batch, generation, key, read_from, false)? {
-            (Applied::Isolate, _) => self.apply_items(batch, generation, key, read_from, true),
+        match self.apply_items(generation, key, read_from, false)? {
+            (Applied::Isolate, _) => self.apply_items(generation, key, read_from, true),
             done => Ok(done),
         }
     }
 
-    /// Applies the batch's items in one transaction (`isolated`: each in a nested one, so a
-    /// failing handler's writes roll back alone) and commits what succeeded with the
-    /// checkpoint; without isolation a failing handler rolls everything back
-    /// ([`Applied::Isolate`]). The checkpoint is checked inside the transaction: a batch read
-    /// from an older checkpoint is not applied. The transaction ends early once it has been
-    /// held for `max_batch_time`.
+    /// Applies the events after `read_from` in one write transaction (`isolated`: each in a
+    /// nested one, so a failing handler's writes roll back alone) and commits what succeeded
+    /// with the checkpoint; without isolation a failing handler rolls everything back
+    /// ([`Applied::Isolate`]). The checkpoint is checked inside the transaction: another
+    /// runner's batch is not applied twice.
+    ///
+    /// The log is read in a read transaction of its own, open while the write transaction
+    /// applies (the environment has no thread-local read slots, so one thread may hold both):
+    /// each record is parsed once, where it lies in the map, and copied only into the one
+    /// `RecordedEvent` the handler receives. A batch ends at the first of `batch_size` events
+    /// that pass the filter, `max_batch_bytes` of records applied, [`SCAN_LIMIT`] positions
+    /// read, and `max_batch_time` spent (checked before each event, and every 1,024
+    /// positions read; a batch always processes at least one position).
     fn apply_items(
         &mut self,
-        batch: &Batch,
         generation: u64,
         key: &[u8],
         read_from: u64,
@@ -476,7 +538,7 @@ impl<P: StoreProjection> StoreRunner<P> {
         let name = self.name.as_str();
         let count = self.options.partition.count.max(1);
         let (filter, partition) = (&self.filter, self.options.partition);
-        let max_time = self.options.max_batch_time;
+        let options = &self.options;
         let projection = &mut self.projection;
         let mut scratch = blank_event();
         self.store.shared().write_or_abort(|env, txn, dbs| {
@@ -485,32 +547,94 @@ impl<P: StoreProjection> StoreRunner<P> {
             if stored_checkpoint(txn, dbs, key)? != read_from {
                 return Ok(Finish::Commit((Applied::Stale, 0)));
             }
-            let mut handled = 0;
-            for index in 0..batch.len() {
-                if index > 0 && started.elapsed() >= max_time {
-                    let checkpoint = batch.position(index) - 1;
-                    dbs.checkpoints.put(txn, key, &checkpoint.to_be_bytes())?;
-                    unpark_applied(txn, dbs, name, &batch.positions(index))?;
-                    return Ok(Finish::Commit((Applied::Until(index), handled)));
+            let Some(first) = read_from.checked_add(1) else {
+                return Ok(Finish::Commit((Applied::All(read_from), 0)));
+            };
+            let log = env.read_txn()?;
+            let start = first.to_be_bytes();
+            let range = (Bound::Included(&start[..]), Bound::Unbounded);
+            let mut batch = Walk::new(read_from);
+            // The previous record's names, borrowed from the map: runs of records share them,
+            // and a known name is compared instead of checked for UTF-8 again.
+            let (mut last_stream, mut last_type) = ("", "");
+            for entry in dbs.events.range(&log, &range)? {
+                let (k, value) = entry?;
+                let position = u64_from(k)
+                    .ok_or_else(|| corrupt("events", &format!("{k:?}"), "key is not 8 bytes"))?;
+                if batch.full(options) {
+                    break;
                 }
-                let entry = Entry {
-                    batch,
-                    index,
-                    filter,
-                    partition,
+                if batch.scanned > 0
+                    && batch.scanned.is_multiple_of(1024)
+                    && started.elapsed() >= options.max_batch_time
+                {
+                    return batch.commit_until(txn, dbs, name, key, position);
+                }
+                batch.scanned += 1;
+                // What to apply: an event copied into `scratch`, or a damaged record this
+                // runner cannot rule out.
+                let damaged =
+                    match RecordView::parse_known(value, Some(last_stream), Some(last_type)) {
+                        Ok(view) => {
+                            (last_stream, last_type) = (view.stream, view.event_type);
+                            if !filter.matches(view.stream, view.event_type) {
+                                batch.reached = position;
+                                continue;
+                            }
+                            batch.matched += 1;
+                            if !partition.owns(view.stream) {
+                                batch.reached = position;
+                                continue;
+                            }
+                            if batch.processed > 0 && started.elapsed() >= options.max_batch_time {
+                                return batch.commit_until(txn, dbs, name, key, position);
+                            }
+                            view.copy_to(position, &mut scratch);
+                            None
+                        }
+                        Err(reason) => {
+                            batch.matched += 1;
+                            let damaged = damaged(position, value, &reason);
+                            if !damaged.wanted(filter, partition) {
+                                batch.reached = position;
+                                continue;
+                            }
+                            if batch.processed > 0 && started.elapsed() >= options.max_batch_time {
+                                return batch.commit_until(txn, dbs, name, key, position);
+                            }
+                            Some(damaged)
+                        }
+                    };
+                let apply = |projection: &mut P, txn: &mut heed::RwTxn<'_>| match &damaged {
+                    None => apply_one(projection, txn, dbs, prefix, &scratch),
+                    Some(damaged) => apply_item(
+                        projection,
+                        txn,
+                        dbs,
+                        prefix,
+                        &Item::Damaged(damaged.clone()),
+                        filter,
+                        partition,
+                    ),
                 };
                 let outcome = if isolated {
                     let mut nested = env.nested_write_txn(txn)?;
-                    let outcome = entry.apply(projection, &mut nested, dbs, prefix, &mut scratch);
+                    let outcome = apply(projection, &mut nested);
                     if outcome.is_ok() {
                         nested.commit()?;
                     }
                     outcome
                 } else {
-                    entry.apply(projection, txn, dbs, prefix, &mut scratch)
+                    apply(projection, txn)
                 };
                 match outcome {
-                    Ok(applied) => handled += u64::from(applied),
+                    Ok(applied) => {
+                        batch.handled += u64::from(applied);
+                        batch.processed += 1;
+                        batch.bytes += value.len();
+                        batch.applied.push(position);
+                        batch.reached = position;
+                    }
                     Err(error) => {
                         if let Some(storage) = storage_error(&error) {
                             return Err(storage);
@@ -518,20 +642,18 @@ impl<P: StoreProjection> StoreRunner<P> {
                         if !isolated {
                             return Ok(Finish::Abort((Applied::Isolate, 0)));
                         }
-                        let checkpoint = batch.position(index) - 1;
-                        dbs.checkpoints.put(txn, key, &checkpoint.to_be_bytes())?;
-                        unpark_applied(txn, dbs, name, &batch.positions(index))?;
-                        return Ok(Finish::Commit((
-                            Applied::FailedAt(index, error.to_string()),
-                            handled,
-                        )));
+                        let failed = match damaged {
+                            None => Item::Event(scratch.clone()),
+                            Some(damaged) => Item::Damaged(damaged),
+                        };
+                        return batch.commit_failed(txn, dbs, name, key, failed, error.to_string());
                     }
                 }
             }
-            dbs.checkpoints
-                .put(txn, key, &batch.reached.to_be_bytes())?;
-            unpark_applied(txn, dbs, name, &batch.positions(batch.len()))?;
-            Ok(Finish::Commit((Applied::All, handled)))
+            let reached = batch.reached;
+            dbs.checkpoints.put(txn, key, &reached.to_be_bytes())?;
+            unpark_applied(txn, dbs, name, &batch.applied)?;
+            Ok(Finish::Commit((Applied::All(reached), batch.handled)))
         })
     }
 
@@ -880,40 +1002,6 @@ fn check_partition_count(
 
 fn stored_checkpoint(txn: &heed::RwTxn<'_>, dbs: &Dbs, key: &[u8]) -> Result<u64> {
     Ok(read_u64(txn, dbs.checkpoints, "checkpoints", key)?.unwrap_or(0))
-}
-
-/// One item of a batch, with what decides whether a damaged record is this runner's.
-struct Entry<'b> {
-    batch: &'b Batch,
-    index: usize,
-    filter: &'b Filter,
-    partition: Partition,
-}
-
-impl Entry<'_> {
-    /// Applies the item in `txn`, the event copied into `scratch` first; `Ok(false)` when
-    /// there was nothing to apply.
-    fn apply<P: StoreProjection>(
-        &self,
-        projection: &mut P,
-        txn: &mut heed::RwTxn<'_>,
-        dbs: &Dbs,
-        prefix: &[u8],
-        scratch: &mut RecordedEvent,
-    ) -> Result<bool, HandlerError> {
-        match self.batch.fill(self.index, scratch) {
-            Ok(()) => apply_one(projection, txn, dbs, prefix, scratch),
-            Err(damaged) => apply_item(
-                projection,
-                txn,
-                dbs,
-                prefix,
-                &Item::Damaged(damaged),
-                self.filter,
-                self.partition,
-            ),
-        }
-    }
 }
 
 /// Applies one item in `txn`: an event, or a damaged record read again (applied if it was
