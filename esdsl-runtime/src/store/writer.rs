@@ -703,16 +703,12 @@ mod tests {
         assert_eq!(store.head_position().expect("reads"), 5);
     }
 
-    #[test]
-    fn concurrent_appenders_share_commits_and_get_dense_positions() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = LmdbStore::open(dir.path()).expect("opens");
-        let (threads, appends) = (8, 50);
-        let before = commits(store.shared());
-        let positions: Vec<u64> = std::thread::scope(|scope| {
+    /// `threads` threads append `appends` single events each, to a stream of their own, with
+    /// the expected version; returns every position they were given.
+    fn append_from_threads(store: &LmdbStore, threads: u64, appends: u64) -> Vec<u64> {
+        std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|t| {
-                    let store = store.clone();
                     scope.spawn(move || {
                         (0..appends)
                             .map(|n| {
@@ -734,11 +730,23 @@ mod tests {
                 .into_iter()
                 .flat_map(|w| w.join().expect("no panic"))
                 .collect()
-        });
-        let mut sorted = positions.clone();
-        sorted.sort_unstable();
+        })
+    }
+
+    #[test]
+    fn concurrent_appenders_share_commits_and_get_dense_positions() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        let (threads, appends) = (8, 50);
+        let before = commits(store.shared());
+        let mut positions = append_from_threads(&store, threads, appends);
+        positions.sort_unstable();
         let total = threads * appends;
-        assert_eq!(sorted, (1..=total).collect::<Vec<_>>(), "dense and unique");
+        assert_eq!(
+            positions,
+            (1..=total).collect::<Vec<_>>(),
+            "dense and unique"
+        );
         let made = commits(store.shared()) - before;
         assert!(
             made < total,
@@ -754,23 +762,8 @@ mod tests {
             ..crate::store::StoreOptions::default()
         };
         let store = LmdbStore::open_with(dir.path(), options).expect("opens");
-        std::thread::scope(|scope| {
-            for t in 0..4 {
-                let store = store.clone();
-                scope.spawn(move || {
-                    for n in 0..20 {
-                        store
-                            .append(
-                                &format!("One-{t}"),
-                                ExpectedVersion::Exact(n),
-                                vec![event("Happened", n)],
-                                &Metadata::default(),
-                            )
-                            .expect("appends");
-                    }
-                });
-            }
-        });
-        assert_eq!(store.head_position().expect("reads"), 80);
+        let mut positions = append_from_threads(&store, 4, 20);
+        positions.sort_unstable();
+        assert_eq!(positions, (1..=80).collect::<Vec<_>>());
     }
 }

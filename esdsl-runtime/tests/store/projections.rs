@@ -36,6 +36,8 @@ pub(crate) struct Balances {
     pub(crate) slow_start: Option<Duration>,
     /// Sleeps in every `apply`.
     pub(crate) slow_each: Option<Duration>,
+    /// Fails once at this position, after writing to the read model (then cleared).
+    pub(crate) fail_once_at: Option<u64>,
 }
 
 impl Balances {
@@ -47,6 +49,7 @@ impl Balances {
             strict_order: true,
             slow_start: None,
             slow_each: None,
+            fail_once_at: None,
         }
     }
 }
@@ -67,6 +70,11 @@ impl StoreProjection for Balances {
     ) -> Result<(), HandlerError> {
         if let Some(pause) = self.slow_start.take().or(self.slow_each) {
             std::thread::sleep(pause);
+        }
+        if self.fail_once_at == Some(recorded.position) {
+            self.fail_once_at = None;
+            model.put_json("failed-write", &true)?;
+            return Err("transient".into());
         }
         let mut line: Line = model.get_json(&recorded.stream)?.unwrap_or_default();
         if self.strict_order && recorded.version != line.last_version + 1 {
@@ -422,52 +430,25 @@ fn failing_events_are_retried_then_parked_and_can_be_replayed() {
     }
 }
 
-/// Fails once, at one position (after writing to the read model), then applies as `Balances`.
-struct FailOnce {
-    inner: Balances,
-    at: u64,
-    failed: bool,
-}
-
-impl Projection for FailOnce {
-    type Event = AccountEvent;
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-}
-
-impl StoreProjection for FailOnce {
-    fn apply(
-        &mut self,
-        model: &mut ReadModel<'_, '_>,
-        event: &AccountEvent,
-        recorded: &RecordedEvent,
-    ) -> Result<(), HandlerError> {
-        if recorded.position == self.at && !self.failed {
-            self.failed = true;
-            model.put_json("failed-write", &true)?;
-            return Err("transient".into());
-        }
-        self.inner.apply(model, event, recorded)
-    }
-}
-
 #[test]
 fn a_handler_failing_mid_batch_keeps_the_events_before_it_and_applies_each_once() {
     let (_dir, store) = fresh();
     populate(&store, 3, 10);
     let head = store.head_position().expect("reads");
     // One batch holds the whole log: the failure lands in its middle.
-    let projection = FailOnce {
-        inner: Balances::named("transient"),
-        at: head / 2,
-        failed: false,
+    let projection = Balances {
+        fail_once_at: Some(head / 2),
+        ..Balances::named("transient")
     };
     let options = ProjectionOptions::default().retries(3, Duration::from_millis(1));
     let mut runner = StoreRunner::new(store.clone(), projection, options).expect("runner");
     let report = runner.run_until_caught_up().expect("recovers");
     assert_eq!((report.handled, report.parked), (head, 0));
-    assert!(runner.projection().failed, "the handler did fail once");
+    assert_eq!(
+        runner.projection().fail_once_at,
+        None,
+        "the handler did fail once"
+    );
     // `Balances` checks each stream's versions arrive in order: an event applied twice to
     // the read model would have failed it for good.
     assert_eq!(view(&store, "transient"), fold(&store, 1));
