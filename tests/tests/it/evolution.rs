@@ -21,6 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::cli;
 use esdsl_runtime::store::{EventStore, ExpectedVersion, Metadata, NewEvent};
 use esdsl_runtime::{Codec, LmdbStore};
 
@@ -37,19 +38,6 @@ fn fixtures() -> PathBuf {
 
 fn bless() -> bool {
     std::env::var_os("ESDSL_BLESS").is_some()
-}
-
-/// Runs the CLI in-process; returns (exit code, stdout, stderr).
-fn cli(args: &[&str]) -> (u8, String, String) {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let argv = std::iter::once("cargo-esdsl").chain(args.iter().copied());
-    let code = esdsl_cli::run_with(argv, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).expect("utf-8 stdout"),
-        String::from_utf8(err).expect("utf-8 stderr"),
-    )
 }
 
 fn path_str(path: &Path) -> &str {

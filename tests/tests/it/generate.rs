@@ -1,6 +1,7 @@
 //! `cargo esdsl generate`: the files it writes, its exit codes, and that its code is the code
 //! the `schema!` macro expands to.
 
+use crate::cli;
 use std::path::{Path, PathBuf};
 
 fn workspace() -> PathBuf {
@@ -8,19 +9,6 @@ fn workspace() -> PathBuf {
         .parent()
         .expect("tests/ is inside the workspace")
         .to_path_buf()
-}
-
-/// Runs the CLI in-process; returns (exit code, stdout, stderr).
-fn cli(args: &[&str]) -> (u8, String, String) {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let argv = std::iter::once("cargo-esdsl").chain(args.iter().copied());
-    let code = esdsl_cli::run_with(argv, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).expect("utf-8 stdout"),
-        String::from_utf8(err).expect("utf-8 stderr"),
-    )
 }
 
 /// The file without its `// @generated` header, which names the schema path as given.

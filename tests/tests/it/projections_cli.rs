@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::cli;
 use esdsl_runtime::projection::{
     ExternalProjection, ExternalRunner, HandlerError, OnFailure, Projection, ProjectionOptions,
     ReadModel, StoreProjection, StoreRunner,
@@ -9,18 +10,6 @@ use esdsl_runtime::projection::{
 use esdsl_runtime::store::{EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
 use esdsl_runtime::{Codec, LmdbStore};
 use esdsl_tests::bank::{AccountEvent, AccountOpened, Currency, MoneyDeposited};
-
-fn cli(args: &[&str]) -> (u8, String, String) {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let argv = std::iter::once("cargo-esdsl").chain(args.iter().copied());
-    let code = esdsl_cli::run_with(argv, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).expect("utf-8 stdout"),
-        String::from_utf8(err).expect("utf-8 stderr"),
-    )
-}
 
 /// Counts events per stream in the store; fails on the event at `fail_at`.
 struct Counts {

@@ -1,18 +1,7 @@
 //! `cargo esdsl store verify` and `cargo esdsl store backup`.
 
+use crate::cli;
 use esdsl_runtime::store::{EventStore, ExpectedVersion, Metadata};
-
-fn cli(args: &[&str]) -> (u8, String, String) {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let argv = std::iter::once("cargo-esdsl").chain(args.iter().copied());
-    let code = esdsl_cli::run_with(argv, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).expect("utf-8 stdout"),
-        String::from_utf8(err).expect("utf-8 stderr"),
-    )
-}
 
 #[test]
 fn verify_and_backup_a_store_from_the_command_line() {
