@@ -18,11 +18,15 @@ fn raw(event_type: &str, version: u32, codec: Codec, payload: &[u8]) -> NewEvent
     }
 }
 
-/// The store's `events` database opened raw, to damage it behind esdsl's back.
-fn raw_events(dir: &std::path::Path) -> (heed::Env, heed::Database<'static, Bytes, Bytes>) {
+/// Runs `f` on the raw `events` database of the (closed) store in `dir`, in one committed
+/// write transaction: to damage it behind esdsl's back.
+pub(crate) fn raw_events<T>(
+    dir: &std::path::Path,
+    f: impl FnOnce(&mut heed::RwTxn<'_>, heed::Database<'static, Bytes, Bytes>) -> T,
+) -> T {
     #[allow(unsafe_code)]
-    let env = unsafe { heed::EnvOpenOptions::new().max_dbs(8).open(dir) }.expect("opens raw");
-    let events = env
+    let env = unsafe { heed::EnvOpenOptions::new().max_dbs(16).open(dir) }.expect("opens raw");
+    let events: heed::Database<'static, Bytes, Bytes> = env
         .open_databases_and_commit(env.read_txn().expect("txn"), |opener, txn| {
             opener
                 .open_database::<Bytes, Bytes>(txn, Some("events"))
@@ -31,7 +35,10 @@ fn raw_events(dir: &std::path::Path) -> (heed::Env, heed::Database<'static, Byte
         .expect("opens")
         .unwrap_commit()
         .expect("exists");
-    (env, events)
+    let mut txn = env.write_txn().expect("txn");
+    let out = f(&mut txn, events);
+    txn.commit().expect("commits");
+    out
 }
 
 #[test]
@@ -120,23 +127,20 @@ fn damaged_records_on_disk_are_typed_errors_and_nothing_else_is_lost() {
             .expect("deposits"); // position 3
     }
     // Damage the disk behind esdsl's back: an unknown codec at 1, a truncated record at 3.
-    {
-        let (env, events) = raw_events(dir.path());
-        let mut txn = env.write_txn().expect("txn");
+    raw_events(dir.path(), |txn, events| {
         let mut first = events
-            .get(&txn, &1u64.to_be_bytes())
+            .get(txn, &1u64.to_be_bytes())
             .expect("reads")
             .expect("exists")
             .to_vec();
         first[1] = 99;
         events
-            .put(&mut txn, &1u64.to_be_bytes(), &first)
+            .put(txn, &1u64.to_be_bytes(), &first)
             .expect("writes");
         events
-            .put(&mut txn, &3u64.to_be_bytes(), &[1, 1, 0])
+            .put(txn, &3u64.to_be_bytes(), &[1, 1, 0])
             .expect("writes");
-        txn.commit().expect("commits");
-    }
+    });
     let store = LmdbStore::open(dir.path()).expect("reopens");
     let accounts = Repository::<Account>::new(store.clone()).expect("the catalog is intact");
     let stream = stream_name(&victim);
@@ -202,17 +206,12 @@ fn damage_met_while_walking_the_log_is_reported_as_a_read_reports_it() {
         }
         // Positions: `truncated` at 1 (open) and 2-6, `gap` at 7 and 8-12.
     }
-    {
-        let (env, events) = raw_events(dir.path());
-        let mut txn = env.write_txn().expect("txn");
+    raw_events(dir.path(), |txn, events| {
         events
-            .put(&mut txn, &4u64.to_be_bytes(), &[1, 1, 0])
+            .put(txn, &4u64.to_be_bytes(), &[1, 1, 0])
             .expect("writes");
-        events
-            .delete(&mut txn, &10u64.to_be_bytes())
-            .expect("deletes");
-        txn.commit().expect("commits");
-    }
+        events.delete(txn, &10u64.to_be_bytes()).expect("deletes");
+    });
     let store = LmdbStore::open(dir.path()).expect("reopens");
     let accounts = Repository::<Account>::new(store.clone()).expect("the catalog is intact");
     let first_error = |stream: &str| {

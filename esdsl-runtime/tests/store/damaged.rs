@@ -14,33 +14,10 @@ use esdsl_runtime::projection::{
 };
 use esdsl_runtime::store::{EventStore, ExpectedVersion, Filter, Metadata, RecordedEvent};
 use esdsl_runtime::{Error, LmdbStore, Repository};
-use heed::types::Bytes;
 
+use crate::bad_data::raw_events;
 use crate::bank::{Account, AccountEvent, AccountId, Command};
 use crate::projections::{Balances, Line, populate, view};
-
-/// Runs `f` on the raw `events` database of the (closed) store in `dir`, in one committed
-/// write transaction.
-fn raw_events<T>(
-    dir: &Path,
-    f: impl FnOnce(&mut heed::RwTxn<'_>, heed::Database<'static, Bytes, Bytes>) -> T,
-) -> T {
-    #[allow(unsafe_code)]
-    let env = unsafe { heed::EnvOpenOptions::new().max_dbs(16).open(dir) }.expect("opens raw");
-    let events: heed::Database<'static, Bytes, Bytes> = env
-        .open_databases_and_commit(env.read_txn().expect("txn"), |opener, txn| {
-            opener
-                .open_database::<Bytes, Bytes>(txn, Some("events"))
-                .map(heed::CommitOrAbort::<_, ()>::Commit)
-        })
-        .expect("opens")
-        .unwrap_commit()
-        .expect("exists");
-    let mut txn = env.write_txn().expect("txn");
-    let out = f(&mut txn, events);
-    txn.commit().expect("commits");
-    out
-}
 
 fn record(dir: &Path, position: u64) -> Vec<u8> {
     raw_events(dir, |txn, events| {
