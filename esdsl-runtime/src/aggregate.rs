@@ -362,7 +362,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         // Decoded where the record lies in the store; `apply` is pure, so running it inside
         // the store's read transaction is fine.
         self.store
-            .replay_stream(&stream, loaded.version + 1, limit, &mut |recorded| {
+            .replay_stream_with(&stream, loaded.version + 1, limit, |recorded| {
                 if as_of.is_some_and(|time| recorded.recorded_at() > time) {
                     return Ok(ControlFlow::Break(()));
                 }

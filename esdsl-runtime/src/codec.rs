@@ -77,6 +77,7 @@ impl Codec {
     ///
     /// Fails when the bytes are not a valid encoding of `T`: truncated, corrupt, trailing bytes
     /// after the value, or written for another type.
+    #[inline]
     pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, CodecError> {
         match self {
             Codec::Json => serde_json::from_slice(bytes).map_err(CodecError::from),

@@ -77,6 +77,7 @@ pub mod __private {
     use crate::{Codec, DecodeError};
 
     /// Decodes one version's payload, attaching the type and version to any error.
+    #[inline]
     pub fn decode_payload<T: serde::de::DeserializeOwned>(
         codec: Codec,
         payload: &[u8],

@@ -697,6 +697,19 @@ impl EventStore for LmdbStore {
         limit: usize,
         visit: &mut dyn FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
+        self.replay_stream_with(stream, from, limit, visit)
+    }
+
+    fn replay_stream_with<F>(
+        &self,
+        stream: &str,
+        from: u64,
+        limit: usize,
+        mut visit: F,
+    ) -> Result<()>
+    where
+        F: FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
+    {
         let mut from = from.max(1);
         let mut remaining = limit;
         while remaining > 0 {
@@ -704,7 +717,7 @@ impl EventStore for LmdbStore {
             let page = self
                 .inner
                 .shared
-                .read(|txn, dbs| replay_page(txn, dbs, stream, from, want, visit))?;
+                .read(|txn, dbs| replay_page(txn, dbs, stream, from, want, &mut visit))?;
             remaining -= page.visited;
             match page.last.and_then(|last| last.checked_add(1)) {
                 Some(next) if page.visited == want && !page.stopped => from = next,
@@ -887,14 +900,17 @@ struct ReplayPage {
 /// transaction, points at it). Only where it is not (another stream's event, the log's end, a
 /// damaged record) is the next version looked up in the stream index, with the index's
 /// errors. A stream written in batches is read in one walk of the log, like a raw scan.
-fn replay_page(
+fn replay_page<F>(
     txn: &RoTxn<'_>,
     dbs: &Dbs,
     stream: &str,
     from: u64,
     want: usize,
-    visit: &mut dyn FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
-) -> Result<ReplayPage> {
+    visit: &mut F,
+) -> Result<ReplayPage>
+where
+    F: FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
+{
     let mut page = ReplayPage {
         visited: 0,
         last: None,

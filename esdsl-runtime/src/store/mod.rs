@@ -276,6 +276,7 @@ impl<'a> EventRef<'a> {
     /// [`Error::UnknownCodec`] for a codec id this program does not know, [`Error::Decode`]
     /// (naming stream, position, type and version) for an unknown type or version or a payload
     /// that does not decode.
+    #[inline]
     pub fn decode<E: Event>(&self) -> Result<Decoded<E>> {
         decode_payload(
             self.stream,
@@ -306,7 +307,9 @@ impl<'a> From<&'a RecordedEvent> for EventRef<'a> {
     }
 }
 
-/// The decode of [`RecordedEvent::decode`] and [`EventRef::decode`], and its errors.
+/// The decode of [`RecordedEvent::decode`] and [`EventRef::decode`], and its errors. Inlined
+/// into a replay's loop; the errors are built out of line.
+#[inline]
 fn decode_payload<E: Event>(
     stream: &str,
     position: u64,
@@ -317,22 +320,60 @@ fn decode_payload<E: Event>(
     payload: &[u8],
 ) -> Result<Decoded<E>> {
     let Some(codec) = Codec::from_id(codec_id) else {
-        return Err(Error::UnknownCodec {
-            stream: stream.to_owned(),
+        return Err(unknown_codec(
+            stream,
             position,
-            event_type: event_type.to_owned(),
+            event_type,
             schema_version,
             codec_id,
-        });
+        ));
     };
-    E::decode(event_type, schema_version, payload, codec).map_err(|source| Error::Decode {
+    E::decode(event_type, schema_version, payload, codec).map_err(|source| {
+        decode_error(
+            stream,
+            position,
+            stream_version,
+            event_type,
+            schema_version,
+            source,
+        )
+    })
+}
+
+#[cold]
+fn unknown_codec(
+    stream: &str,
+    position: u64,
+    event_type: &str,
+    schema_version: u32,
+    codec_id: u8,
+) -> Error {
+    Error::UnknownCodec {
+        stream: stream.to_owned(),
+        position,
+        event_type: event_type.to_owned(),
+        schema_version,
+        codec_id,
+    }
+}
+
+#[cold]
+fn decode_error(
+    stream: &str,
+    position: u64,
+    stream_version: u64,
+    event_type: &str,
+    schema_version: u32,
+    source: crate::DecodeError,
+) -> Error {
+    Error::Decode {
         stream: stream.to_owned(),
         position,
         stream_version,
         event_type: event_type.to_owned(),
         schema_version,
         source,
-    })
+    }
 }
 
 /// Which way to read a stream.
@@ -508,6 +549,28 @@ pub trait EventStore: Send + Sync {
             }
         }
         Ok(())
+    }
+
+    /// [`EventStore::replay_stream`] for a visitor whose type is known, so a backend can compile
+    /// it into its read loop instead of calling it through `dyn FnMut` per event. Same
+    /// contract and errors; [`crate::Repository`] loads through this. The default calls
+    /// [`EventStore::replay_stream`].
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::replay_stream`].
+    fn replay_stream_with<F>(
+        &self,
+        stream: &str,
+        from: u64,
+        limit: usize,
+        mut visit: F,
+    ) -> Result<()>
+    where
+        F: FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
+        Self: Sized,
+    {
+        self.replay_stream(stream, from, limit, &mut visit)
     }
 
     /// Reads the global log forward from position `from` (inclusive), keeping events that pass

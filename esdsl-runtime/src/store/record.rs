@@ -119,6 +119,7 @@ impl<'a> RecordView<'a> {
     /// name or event type has the same bytes as `stream` or `event_type`, that `&str` is used
     /// instead of checking the bytes for UTF-8 again. Any other record parses (and fails)
     /// exactly as with `parse`.
+    #[inline(always)]
     pub(crate) fn parse_known(
         bytes: &'a [u8],
         stream: Option<&'a str>,
@@ -280,10 +281,19 @@ fn short_record(bytes: &[u8]) -> String {
 const PLAIN_SECS: i64 = 1 << 42;
 
 /// Fails for a time [`DateTime::from_timestamp`] refuses.
+#[inline(always)]
 fn check_time(secs: i64, nanos: u32) -> Result<(), String> {
     if nanos < 1_000_000_000 && (-PLAIN_SECS..=PLAIN_SECS).contains(&secs) {
-        return Ok(());
+        Ok(())
+    } else {
+        check_far_time(secs, nanos)
     }
+}
+
+/// [`check_time`] for a time far from the epoch or with bad nanoseconds, which no clock of
+/// this era writes.
+#[cold]
+fn check_far_time(secs: i64, nanos: u32) -> Result<(), String> {
     match DateTime::from_timestamp(secs, nanos) {
         Some(_) => Ok(()),
         None => Err(format!("recorded time {secs}.{nanos} is out of range")),
@@ -356,7 +366,7 @@ impl<'a> Reader<'a> {
 
     /// A string with a `u16` length; when it is likely `known`, equal bytes need no UTF-8
     /// check.
-    #[inline]
+    #[inline(always)]
     fn str16(&mut self, known: Option<&'a str>, what: &'static str) -> Result<&'a str, Bad> {
         let len = u16::from_be_bytes(self.array()?) as usize;
         let bytes = self.take(len)?;
