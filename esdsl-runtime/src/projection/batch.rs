@@ -17,6 +17,46 @@ use crate::store::lmdb::{Dbs, corrupt, record_at};
 use crate::store::record::{Readable, RecordView, blank_event, readable_envelope};
 use crate::store::{Filter, LmdbStore, RecordedEvent, category};
 
+/// Parses the records of a walk along the log. Runs of records share their stream and type,
+/// so each record is parsed with the previous one's names as the known ones
+/// ([`RecordView::parse_known`] then hands back that very `&str`, without a UTF-8 check), and
+/// a name at the same address keeps the filter's verdict on it.
+#[derive(Default)]
+pub(crate) struct LogWalker<'t> {
+    stream: Option<(&'t str, bool)>,
+    event_type: Option<(&'t str, bool)>,
+}
+
+impl<'t> LogWalker<'t> {
+    /// The record, and whether it passes `filter`.
+    #[inline]
+    pub(crate) fn parse(
+        &mut self,
+        bytes: &'t [u8],
+        filter: &Filter,
+    ) -> Result<(RecordView<'t>, bool), String> {
+        let known = |name: Option<(&'t str, bool)>| name.map(|(name, _)| name);
+        let view = RecordView::parse_known(bytes, known(self.stream), known(self.event_type))?;
+        let stream = match self.stream {
+            Some((name, verdict)) if std::ptr::eq(name, view.stream) => verdict,
+            _ => {
+                let verdict = filter.matches_stream(view.stream);
+                self.stream = Some((view.stream, verdict));
+                verdict
+            }
+        };
+        let event_type = match self.event_type {
+            Some((name, verdict)) if std::ptr::eq(name, view.event_type) => verdict,
+            _ => {
+                let verdict = filter.matches_type(view.event_type);
+                self.event_type = Some((view.event_type, verdict));
+                verdict
+            }
+        };
+        Ok((view, stream && event_type))
+    }
+}
+
 /// A record this runner needs but cannot read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Damaged {
@@ -237,19 +277,16 @@ pub(crate) fn next_batch(
         let start = first.to_be_bytes();
         let range = (Bound::Included(&start[..]), Bound::Unbounded);
         let (mut matched, mut scanned) = (0, 0);
-        // The previous record's stream and type, borrowed from the map: runs of records share
-        // them, and a known name is compared instead of checked for UTF-8 again.
-        let (mut last_stream, mut last_type) = ("", "");
+        let mut walker = LogWalker::default();
         for entry in dbs.events.range(txn, &range)? {
             let (key, value) = entry?;
             let position = u64_from(key)
                 .ok_or_else(|| corrupt("events", &format!("{key:?}"), "key is not 8 bytes"))?;
             batch.reached = position;
             scanned += 1;
-            match RecordView::parse_known(value, Some(last_stream), Some(last_type)) {
-                Ok(view) => {
-                    (last_stream, last_type) = (view.stream, view.event_type);
-                    if filter.matches(view.stream, view.event_type) {
+            match walker.parse(value, filter) {
+                Ok((view, wanted)) => {
+                    if wanted {
                         matched += 1;
                         if partition.owns(view.stream) {
                             let start = batch.records.len();
@@ -345,5 +382,54 @@ mod tests {
         };
         assert!(!damaged(full()).wanted(&account, other));
         assert!(damaged(Readable::default()).wanted(&account, other));
+    }
+
+    /// A record of `stream` and `event_type`.
+    fn record(stream: &str, event_type: &str) -> Vec<u8> {
+        let metadata = std::collections::BTreeMap::new();
+        let envelope = crate::store::record::Envelope {
+            event_id: uuid::Uuid::from_u128(1),
+            recorded_at: chrono::DateTime::UNIX_EPOCH,
+            stream,
+            version: 1,
+            event_type,
+            schema_version: 1,
+            codec: crate::Codec::Json,
+            correlation_id: None,
+            causation_id: None,
+            metadata: &metadata,
+        };
+        let mut out = Vec::new();
+        crate::store::record::encode(&envelope, b"{}", &mut out);
+        out
+    }
+
+    proptest::proptest! {
+        /// Whatever runs of names a walk meets, the walker's verdict is the filter's, and it
+        /// hands out the record's own names.
+        #[test]
+        fn a_walker_keeps_the_filters_verdict(
+            names in proptest::collection::vec((0..4usize, 0..3usize), 1..40),
+            aggregates in proptest::collection::vec(0..3usize, 0..3),
+            types in proptest::collection::vec(0..3usize, 0..3),
+        ) {
+            const STREAMS: [&str; 4] = ["Account-1", "Account-2", "Order-1", "Account"];
+            const TYPES: [&str; 3] = ["Opened", "Closed", "Renamed"];
+            let filter = Filter {
+                aggregate_types: aggregates.iter().map(|a| ["Account", "Order", "Acc"][*a].to_owned()).collect(),
+                event_types: types.iter().map(|t| TYPES[*t].to_owned()).collect(),
+            };
+            let records: Vec<(usize, usize, Vec<u8>)> = names
+                .iter()
+                .map(|(s, t)| (*s, *t, record(STREAMS[*s], TYPES[*t])))
+                .collect();
+            let mut walker = LogWalker::default();
+            for (s, t, bytes) in &records {
+                let (view, wanted) = walker.parse(bytes, &filter).expect("parses");
+                proptest::prop_assert_eq!(view.stream, STREAMS[*s]);
+                proptest::prop_assert_eq!(view.event_type, TYPES[*t]);
+                proptest::prop_assert_eq!(wanted, filter.matches(STREAMS[*s], TYPES[*t]));
+            }
+        }
     }
 }

@@ -1,15 +1,15 @@
 //! Running an [`ExternalProjection`]: at-least-once delivery, the checkpoint saved after the
 //! handler succeeded.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::batch::{Batch, Item, backoff, decode, next_batch, read_at, wants};
 use super::runner::{
     encode_parked, park_item, parked, parked_key, stopped, unpark_applied, validate_projection_name,
 };
 use super::{
-    ExternalProjection, HandlerError, OnFailure, ParkedEvent, ProjectionOptions, ReplayReport,
-    RunReport, Stop,
+    Deadline, ExternalProjection, HandlerError, OnFailure, ParkedEvent, ProjectionOptions,
+    ReplayReport, RunReport, Stop,
 };
 use crate::error::Result;
 use crate::store::record::blank_event;
@@ -112,12 +112,12 @@ impl<P: ExternalProjection> ExternalRunner<P> {
         if batch.reached <= checkpoint {
             return Ok(false);
         }
-        let started = Instant::now();
+        let mut deadline = Deadline::start(self.options.max_batch_time);
         let mut delivered = Vec::new();
         let mut scratch = blank_event();
         for index in 0..batch.len() {
             let position = batch.position(index);
-            if index > 0 && started.elapsed() >= self.options.max_batch_time {
+            if index > 0 && deadline.passed() {
                 // Save what is done, so a crash repeats at most `max_batch_time` of work.
                 let done = position - 1;
                 self.unpark(&delivered)?;

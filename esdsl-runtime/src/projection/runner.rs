@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use heed::RoTxn;
 
-use super::batch::{Item, SCAN_LIMIT, backoff, damaged, decode, read_at, wants};
+use super::batch::{Item, LogWalker, SCAN_LIMIT, backoff, damaged, decode, read_at, wants};
 use super::read_model::ReadModel;
-use super::{HandlerError, OnFailure, Partition, ProjectionOptions, StoreProjection};
+use super::{Deadline, HandlerError, OnFailure, Partition, ProjectionOptions, StoreProjection};
 use crate::error::{Error, Result};
 use crate::store::keys::u64_from;
 use crate::store::lmdb::{CROSS_PROCESS_POLL, Dbs, Finish, corrupt, last_position};
-use crate::store::record::RecordView;
 use crate::store::record::blank_event;
 use crate::store::{EventStore, Filter, LmdbStore, RecordedEvent, validate_consumer_name};
 
@@ -542,7 +541,7 @@ impl<P: StoreProjection> StoreRunner<P> {
         let projection = &mut self.projection;
         let mut scratch = blank_event();
         self.store.shared().write_or_abort(|env, txn, dbs| {
-            let started = Instant::now();
+            let mut deadline = Deadline::start(options.max_batch_time);
             check_partition_count(txn, dbs, name, generation, count)?;
             if stored_checkpoint(txn, dbs, key)? != read_from {
                 return Ok(Finish::Commit((Applied::Stale, 0)));
@@ -554,9 +553,7 @@ impl<P: StoreProjection> StoreRunner<P> {
             let start = first.to_be_bytes();
             let range = (Bound::Included(&start[..]), Bound::Unbounded);
             let mut batch = Walk::new(read_from);
-            // The previous record's names, borrowed from the map: runs of records share them,
-            // and a known name is compared instead of checked for UTF-8 again.
-            let (mut last_stream, mut last_type) = ("", "");
+            let mut walker = LogWalker::default();
             for entry in dbs.events.range(&log, &range)? {
                 let (k, value) = entry?;
                 let position = u64_from(k)
@@ -566,45 +563,43 @@ impl<P: StoreProjection> StoreRunner<P> {
                 }
                 if batch.scanned > 0
                     && batch.scanned.is_multiple_of(1024)
-                    && started.elapsed() >= options.max_batch_time
+                    && deadline.elapsed() >= options.max_batch_time
                 {
                     return batch.commit_until(txn, dbs, name, key, position);
                 }
                 batch.scanned += 1;
                 // What to apply: an event copied into `scratch`, or a damaged record this
                 // runner cannot rule out.
-                let damaged =
-                    match RecordView::parse_known(value, Some(last_stream), Some(last_type)) {
-                        Ok(view) => {
-                            (last_stream, last_type) = (view.stream, view.event_type);
-                            if !filter.matches(view.stream, view.event_type) {
-                                batch.reached = position;
-                                continue;
-                            }
-                            batch.matched += 1;
-                            if !partition.owns(view.stream) {
-                                batch.reached = position;
-                                continue;
-                            }
-                            if batch.processed > 0 && started.elapsed() >= options.max_batch_time {
-                                return batch.commit_until(txn, dbs, name, key, position);
-                            }
-                            view.copy_to(position, &mut scratch);
-                            None
+                let damaged = match walker.parse(value, filter) {
+                    Ok((view, wanted)) => {
+                        if !wanted {
+                            batch.reached = position;
+                            continue;
                         }
-                        Err(reason) => {
-                            batch.matched += 1;
-                            let damaged = damaged(position, value, &reason);
-                            if !damaged.wanted(filter, partition) {
-                                batch.reached = position;
-                                continue;
-                            }
-                            if batch.processed > 0 && started.elapsed() >= options.max_batch_time {
-                                return batch.commit_until(txn, dbs, name, key, position);
-                            }
-                            Some(damaged)
+                        batch.matched += 1;
+                        if !partition.owns(view.stream) {
+                            batch.reached = position;
+                            continue;
                         }
-                    };
+                        if batch.processed > 0 && deadline.passed() {
+                            return batch.commit_until(txn, dbs, name, key, position);
+                        }
+                        view.copy_to(position, &mut scratch);
+                        None
+                    }
+                    Err(reason) => {
+                        batch.matched += 1;
+                        let damaged = damaged(position, value, &reason);
+                        if !damaged.wanted(filter, partition) {
+                            batch.reached = position;
+                            continue;
+                        }
+                        if batch.processed > 0 && deadline.passed() {
+                            return batch.commit_until(txn, dbs, name, key, position);
+                        }
+                        Some(damaged)
+                    }
+                };
                 let apply = |projection: &mut P, txn: &mut heed::RwTxn<'_>| match &damaged {
                     None => apply_one(projection, txn, dbs, prefix, &scratch),
                     Some(damaged) => apply_item(

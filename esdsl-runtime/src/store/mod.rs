@@ -410,9 +410,18 @@ impl Filter {
 
     /// Whether an event of `stream` and `event_type` passes.
     pub fn matches(&self, stream: &str, event_type: &str) -> bool {
-        (self.aggregate_types.is_empty()
-            || self.aggregate_types.iter().any(|a| in_category(stream, a)))
-            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
+        self.matches_stream(stream) && self.matches_type(event_type)
+    }
+
+    /// Whether `stream` passes the aggregate types.
+    pub(crate) fn matches_stream(&self, stream: &str) -> bool {
+        self.aggregate_types.is_empty()
+            || self.aggregate_types.iter().any(|a| in_category(stream, a))
+    }
+
+    /// Whether `event_type` passes the event types.
+    pub(crate) fn matches_type(&self, event_type: &str) -> bool {
+        self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
     }
 }
 
