@@ -11,8 +11,8 @@ use esdsl_runtime::projection::{
     Subscription,
 };
 use esdsl_runtime::store::{
-    Direction, Durability, EventStore, ExpectedVersion, Filter, Metadata, RecordedEvent,
-    StoreOptions, StreamAppend,
+    Direction, Durability, EventRef, EventStore, ExpectedVersion, Filter, Metadata, StoreOptions,
+    StreamAppend,
 };
 use esdsl_runtime::{Codec, Decoded, LmdbStore, Repository, SnapshotPolicy};
 
@@ -269,7 +269,7 @@ impl StoreProjection for Counting {
         &mut self,
         _model: &mut ReadModel<'_, '_>,
         event: &AccountEvent,
-        _recorded: &RecordedEvent,
+        _recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
         if let AccountEvent::MoneyDeposited(deposit) = event {
             self.cents = self.cents.wrapping_add(deposit.amount_cents);

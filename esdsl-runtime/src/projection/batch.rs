@@ -14,8 +14,8 @@ use crate::error::Result;
 use crate::event::{Decoded, Event};
 use crate::store::keys::u64_from;
 use crate::store::lmdb::{Dbs, corrupt, record_at};
-use crate::store::record::{Readable, RecordView, blank_event, readable_envelope};
-use crate::store::{Filter, LmdbStore, RecordedEvent, category};
+use crate::store::record::{Readable, RecordView, readable_envelope};
+use crate::store::{EventRef, Filter, LmdbStore, RecordedEvent, category};
 
 /// Parses the records of a walk along the log. Runs of records share their stream and type,
 /// so each record is parsed with the previous one's names as the known ones
@@ -203,9 +203,9 @@ impl Batch {
         }
     }
 
-    /// Copies the event at `index` into `scratch`, reusing its allocations; a damaged record
-    /// is returned as the error.
-    pub(crate) fn fill(&self, index: usize, scratch: &mut RecordedEvent) -> Result<(), Damaged> {
+    /// The event at `index`, where it lies in the batch's buffer; a damaged record is returned
+    /// as the error.
+    pub(crate) fn event(&self, index: usize) -> Result<EventRef<'_>, Damaged> {
         match &self.entries[index] {
             Entry::Record {
                 position,
@@ -218,10 +218,7 @@ impl Batch {
                 let stream = self.text.get(*text_start..*stream_end);
                 let event_type = self.text.get(*stream_end..*type_end);
                 match RecordView::parse_known(bytes, stream, event_type) {
-                    Ok(view) => {
-                        view.copy_to(*position, scratch);
-                        Ok(())
-                    }
+                    Ok(view) => Ok(EventRef::from_view(&view, *position)),
                     // Parsed when the batch was read; the same bytes cannot fail now, but if
                     // they did, the record goes the way of every damaged one.
                     Err(reason) => Err(damaged(*position, bytes, &reason)),
@@ -233,9 +230,8 @@ impl Batch {
 
     /// The item at `index`, owned: for a retry or a parked entry.
     pub(crate) fn item(&self, index: usize) -> Item {
-        let mut event = blank_event();
-        match self.fill(index, &mut event) {
-            Ok(()) => Item::Event(event),
+        match self.event(index) {
+            Ok(event) => Item::Event(event.to_recorded()),
             Err(damaged) => Item::Damaged(damaged),
         }
     }
@@ -325,7 +321,7 @@ pub(crate) fn next_batch(
 }
 
 /// Decodes an event for a projection: `Ok(None)` for a retired type.
-pub(crate) fn decode<E: Event>(recorded: &RecordedEvent) -> Result<Option<E>, HandlerError> {
+pub(crate) fn decode<E: Event>(recorded: EventRef<'_>) -> Result<Option<E>, HandlerError> {
     match recorded.decode::<E>() {
         Ok(Decoded::Event(event)) => Ok(Some(event)),
         Ok(Decoded::Skipped) => Ok(None),

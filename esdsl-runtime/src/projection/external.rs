@@ -12,8 +12,7 @@ use super::{
     ReplayReport, RunReport, Stop,
 };
 use crate::error::Result;
-use crate::store::record::blank_event;
-use crate::store::{EventStore, Filter, LmdbStore, RecordedEvent};
+use crate::store::{EventRef, EventStore, Filter, LmdbStore};
 
 /// Runs an [`ExternalProjection`]: events are delivered at least once, and the checkpoint
 /// advances only after the handler succeeded.
@@ -114,7 +113,6 @@ impl<P: ExternalProjection> ExternalRunner<P> {
         }
         let mut deadline = Deadline::start(self.options.max_batch_time);
         let mut delivered = Vec::new();
-        let mut scratch = blank_event();
         for index in 0..batch.len() {
             let position = batch.position(index);
             if index > 0 && deadline.passed() {
@@ -127,7 +125,7 @@ impl<P: ExternalProjection> ExternalRunner<P> {
             }
             let mut attempt = 1;
             loop {
-                match self.handle(batch, index, &mut scratch) {
+                match self.handle(batch, index) {
                     Ok(applied) => {
                         report.handled += u64::from(applied);
                         delivered.push(position);
@@ -181,15 +179,10 @@ impl<P: ExternalProjection> ExternalRunner<P> {
         Ok(())
     }
 
-    /// Delivers the item at `index` of `batch`, an event copied into `scratch` first.
-    fn handle(
-        &mut self,
-        batch: &Batch,
-        index: usize,
-        scratch: &mut RecordedEvent,
-    ) -> Result<bool, HandlerError> {
-        match batch.fill(index, scratch) {
-            Ok(()) => self.deliver(scratch),
+    /// Delivers the item at `index` of `batch`.
+    fn handle(&mut self, batch: &Batch, index: usize) -> Result<bool, HandlerError> {
+        match batch.event(index) {
+            Ok(event) => self.deliver(event),
             Err(damaged) => self.handle_item(&Item::Damaged(damaged)),
         }
     }
@@ -217,11 +210,11 @@ impl<P: ExternalProjection> ExternalRunner<P> {
                 }
             }
         };
-        self.deliver(recorded)
+        self.deliver(EventRef::from(recorded))
     }
 
     /// Decodes and delivers one event; `Ok(false)` for a retired type.
-    fn deliver(&mut self, recorded: &RecordedEvent) -> Result<bool, HandlerError> {
+    fn deliver(&mut self, recorded: EventRef<'_>) -> Result<bool, HandlerError> {
         let Some(event) = decode::<P::Event>(recorded)? else {
             return Ok(false);
         };

@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use crate::event::Event;
-use crate::store::{Filter, RecordedEvent};
+use crate::store::{EventRef, Filter};
 
 mod batch;
 mod external;
@@ -67,21 +67,21 @@ pub trait StoreProjection: Projection {
         &mut self,
         model: &mut ReadModel<'_, '_>,
         event: &Self::Event,
-        recorded: &RecordedEvent,
+        recorded: EventRef<'_>,
     ) -> Result<(), HandlerError>;
 }
 
 /// A projection whose read model lives outside the store, delivered at least once.
 ///
 /// An event can be delivered again after a crash or a failed batch; use
-/// `recorded.position` as the idempotency key.
+/// `recorded.position()` as the idempotency key.
 pub trait ExternalProjection: Projection {
     /// Handles one event.
     ///
     /// # Errors
     ///
     /// Any error fails the event: the runner retries it and, if it keeps failing, parks it.
-    fn apply(&mut self, event: &Self::Event, recorded: &RecordedEvent) -> Result<(), HandlerError>;
+    fn apply(&mut self, event: &Self::Event, recorded: EventRef<'_>) -> Result<(), HandlerError>;
 }
 
 /// What a runner does with an event that still fails after its last attempt.

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use heed::RoTxn;
 
-use super::batch::{Item, LogWalker, SCAN_LIMIT, backoff, damaged, decode, read_at, wants};
+use super::batch::{
+    Damaged, Item, LogWalker, SCAN_LIMIT, backoff, damaged, decode, read_at, wants,
+};
 use super::read_model::ReadModel;
 use super::{Deadline, HandlerError, OnFailure, Partition, ProjectionOptions, StoreProjection};
 use crate::error::{Error, Result};
 use crate::store::keys::u64_from;
 use crate::store::lmdb::{CROSS_PROCESS_POLL, Dbs, Finish, corrupt, last_position};
-use crate::store::record::blank_event;
-use crate::store::{EventStore, Filter, LmdbStore, RecordedEvent, validate_consumer_name};
+use crate::store::{EventRef, EventStore, Filter, LmdbStore, validate_consumer_name};
 
 /// Stops a running projection from another thread.
 #[derive(Debug, Clone)]
@@ -539,7 +540,6 @@ impl<P: StoreProjection> StoreRunner<P> {
         let (filter, partition) = (&self.filter, self.options.partition);
         let options = &self.options;
         let projection = &mut self.projection;
-        let mut scratch = blank_event();
         self.store.shared().write_or_abort(|env, txn, dbs| {
             let mut deadline = Deadline::start(options.max_batch_time);
             check_partition_count(txn, dbs, name, generation, count)?;
@@ -568,9 +568,9 @@ impl<P: StoreProjection> StoreRunner<P> {
                     return batch.commit_until(txn, dbs, name, key, position);
                 }
                 batch.scanned += 1;
-                // What to apply: an event copied into `scratch`, or a damaged record this
+                // What to apply: an event where it lies in the map, or a damaged record this
                 // runner cannot rule out.
-                let damaged = match walker.parse(value, filter) {
+                let next: Result<EventRef<'_>, Damaged> = match walker.parse(value, filter) {
                     Ok((view, wanted)) => {
                         if !wanted {
                             batch.reached = position;
@@ -584,8 +584,7 @@ impl<P: StoreProjection> StoreRunner<P> {
                         if batch.processed > 0 && deadline.passed() {
                             return batch.commit_until(txn, dbs, name, key, position);
                         }
-                        view.copy_to(position, &mut scratch);
-                        None
+                        Ok(EventRef::from_view(&view, position))
                     }
                     Err(reason) => {
                         batch.matched += 1;
@@ -597,12 +596,12 @@ impl<P: StoreProjection> StoreRunner<P> {
                         if batch.processed > 0 && deadline.passed() {
                             return batch.commit_until(txn, dbs, name, key, position);
                         }
-                        Some(damaged)
+                        Err(damaged)
                     }
                 };
-                let apply = |projection: &mut P, txn: &mut heed::RwTxn<'_>| match &damaged {
-                    None => apply_one(projection, txn, dbs, prefix, &scratch),
-                    Some(damaged) => apply_item(
+                let apply = |projection: &mut P, txn: &mut heed::RwTxn<'_>| match &next {
+                    Ok(event) => apply_one(projection, txn, dbs, prefix, *event),
+                    Err(damaged) => apply_item(
                         projection,
                         txn,
                         dbs,
@@ -637,9 +636,9 @@ impl<P: StoreProjection> StoreRunner<P> {
                         if !isolated {
                             return Ok(Finish::Abort((Applied::Isolate, 0)));
                         }
-                        let failed = match damaged {
-                            None => Item::Event(scratch.clone()),
-                            Some(damaged) => Item::Damaged(damaged),
+                        let failed = match next {
+                            Ok(event) => Item::Event(event.to_recorded()),
+                            Err(damaged) => Item::Damaged(damaged),
                         };
                         return batch.commit_failed(txn, dbs, name, key, failed, error.to_string());
                     }
@@ -1012,10 +1011,10 @@ fn apply_item<P: StoreProjection>(
     partition: Partition,
 ) -> Result<bool, HandlerError> {
     match item {
-        Item::Event(recorded) => apply_one(projection, txn, dbs, prefix, recorded),
+        Item::Event(recorded) => apply_one(projection, txn, dbs, prefix, recorded.into()),
         Item::Damaged(damaged) => match read_at(txn, dbs, damaged.position)? {
             Item::Event(recorded) if wants(&recorded, filter, partition) => {
-                apply_one(projection, txn, dbs, prefix, &recorded)
+                apply_one(projection, txn, dbs, prefix, (&recorded).into())
             }
             Item::Event(_) => Ok(false),
             Item::Damaged(still) => Err(still.error.into()),
@@ -1029,7 +1028,7 @@ fn apply_one<P: StoreProjection>(
     txn: &mut heed::RwTxn<'_>,
     dbs: &Dbs,
     prefix: &[u8],
-    recorded: &RecordedEvent,
+    recorded: EventRef<'_>,
 ) -> Result<bool, HandlerError> {
     let Some(event) = decode::<P::Event>(recorded)? else {
         return Ok(false);

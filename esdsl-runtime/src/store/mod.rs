@@ -16,12 +16,14 @@ use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::event::{Decoded, Event};
 
+mod event_ref;
 pub(crate) mod keys;
 pub(crate) mod lmdb;
 pub(crate) mod record;
 mod verify;
 mod writer;
 
+pub use event_ref::{EventRef, MetadataIter, MetadataRef};
 pub use lmdb::{Durability, LmdbStore, StoreOptions};
 pub use verify::{BackupReport, VerifyReport, Violation};
 
@@ -189,128 +191,10 @@ impl RecordedEvent {
     }
 }
 
-/// A stored event borrowed from the store, handed to the visitor of
-/// [`EventStore::replay_stream`]: the stream name, the type name and the payload point into the
-/// store's pages, so nothing is copied or allocated per event. Copy out what must outlive the
-/// call; the metadata of the append is not included (read it with [`EventStore::read_stream`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventRef<'a> {
-    stream: &'a str,
-    position: u64,
-    version: u64,
-    event_type: &'a str,
-    schema_version: u32,
-    codec_id: u8,
-    event_id: Uuid,
-    recorded_secs: i64,
-    recorded_nanos: u32,
-    payload: &'a [u8],
-}
-
-impl<'a> EventRef<'a> {
-    pub(crate) fn from_view(view: &record::RecordView<'a>, position: u64) -> EventRef<'a> {
-        EventRef {
-            stream: view.stream,
-            position,
-            version: view.version,
-            event_type: view.event_type,
-            schema_version: view.schema_version,
-            codec_id: view.codec_id,
-            event_id: view.event_id,
-            recorded_secs: view.recorded_secs,
-            recorded_nanos: view.recorded_nanos,
-            payload: view.payload,
-        }
-    }
-
-    /// The stream it belongs to.
-    pub fn stream(&self) -> &'a str {
-        self.stream
-    }
-
-    /// Its position in the global log, from 1.
-    pub fn position(&self) -> u64 {
-        self.position
-    }
-
-    /// Its version in the stream, from 1.
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-
-    /// The stored type name.
-    pub fn event_type(&self) -> &'a str {
-        self.event_type
-    }
-
-    /// The schema version of the payload.
-    pub fn schema_version(&self) -> u32 {
-        self.schema_version
-    }
-
-    /// The codec id of the payload (see [`Codec::from_id`]).
-    pub fn codec_id(&self) -> u8 {
-        self.codec_id
-    }
-
-    /// Unique id (UUID v7, time-ordered).
-    pub fn event_id(&self) -> Uuid {
-        self.event_id
-    }
-
-    /// When it was committed (UTC; non-decreasing in commit order within one process).
-    pub fn recorded_at(&self) -> DateTime<Utc> {
-        record::recorded_at(self.recorded_secs, self.recorded_nanos)
-    }
-
-    /// The encoded payload.
-    pub fn payload(&self) -> &'a [u8] {
-        self.payload
-    }
-
-    /// Decodes the payload into the newest version of a typed event, through the upcasters,
-    /// with the same errors as [`RecordedEvent::decode`].
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownCodec`] for a codec id this program does not know, [`Error::Decode`]
-    /// (naming stream, position, type and version) for an unknown type or version or a payload
-    /// that does not decode.
-    #[inline]
-    pub fn decode<E: Event>(&self) -> Result<Decoded<E>> {
-        decode_payload(
-            self.stream,
-            self.position,
-            self.version,
-            self.event_type,
-            self.schema_version,
-            self.codec_id,
-            self.payload,
-        )
-    }
-}
-
-impl<'a> From<&'a RecordedEvent> for EventRef<'a> {
-    fn from(event: &'a RecordedEvent) -> EventRef<'a> {
-        EventRef {
-            stream: &event.stream,
-            position: event.position,
-            version: event.version,
-            event_type: &event.event_type,
-            schema_version: event.schema_version,
-            codec_id: event.codec_id,
-            event_id: event.event_id,
-            recorded_secs: event.recorded_at.timestamp(),
-            recorded_nanos: event.recorded_at.timestamp_subsec_nanos(),
-            payload: &event.payload,
-        }
-    }
-}
-
 /// The decode of [`RecordedEvent::decode`] and [`EventRef::decode`], and its errors. Inlined
 /// into a replay's loop; the errors are built out of line.
 #[inline]
-fn decode_payload<E: Event>(
+pub(crate) fn decode_payload<E: Event>(
     stream: &str,
     position: u64,
     stream_version: u64,

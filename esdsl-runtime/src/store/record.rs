@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::codec::Codec;
-use crate::store::RecordedEvent;
+use crate::store::{EventRef, RecordedEvent};
 
 pub(crate) const FORMAT: u8 = 1;
 /// The bytes from the format to the flags.
@@ -182,65 +182,53 @@ impl<'a> RecordView<'a> {
         })
     }
 
-    /// When the event was committed.
-    pub(crate) fn recorded_at(&self) -> DateTime<Utc> {
-        recorded_at(self.recorded_secs, self.recorded_nanos)
-    }
-
-    pub(crate) fn to_recorded(&self, position: u64) -> RecordedEvent {
-        let mut out = blank_event();
-        self.copy_to(position, &mut out);
-        out
-    }
-
-    /// Overwrites `out` with this record, reusing its strings' and payload's allocations: a
-    /// runner fills one `RecordedEvent` per batch instead of allocating one per event.
-    pub(crate) fn copy_to(&self, position: u64, out: &mut RecordedEvent) {
-        // Clearing an empty `BTreeMap` still costs a call and a drop.
-        if !out.metadata.is_empty() {
-            out.metadata.clear();
-        }
-        let mut r = Reader {
+    /// The user metadata entries, checked by the parse.
+    pub(crate) fn metadata(&self) -> MetadataEntries<'a> {
+        MetadataEntries {
             bytes: self.metadata,
-        };
-        for _ in 0..self.metadata_count {
-            // Validated by `parse`.
-            if let (Ok(key), Ok(value)) = (r.str32("key"), r.str32("value")) {
-                out.metadata.insert(key.to_owned(), value.to_owned());
-            }
+            left: self.metadata_count,
         }
-        out.event_id = self.event_id;
-        out.stream.clear();
-        out.stream.push_str(self.stream);
-        out.version = self.version;
-        out.position = position;
-        out.recorded_at = self.recorded_at();
-        out.event_type.clear();
-        out.event_type.push_str(self.event_type);
-        out.schema_version = self.schema_version;
-        out.codec_id = self.codec_id;
-        out.correlation_id = self.correlation_id;
-        out.causation_id = self.causation_id;
-        out.payload.clear();
-        out.payload.extend_from_slice(self.payload);
+    }
+
+    /// The record as an owned event at `position`.
+    pub(crate) fn to_recorded(&self, position: u64) -> RecordedEvent {
+        EventRef::from_view(self, position).to_recorded()
     }
 }
 
-/// A `RecordedEvent` with nothing in it, for [`RecordView::copy_to`] to fill.
-pub(crate) fn blank_event() -> RecordedEvent {
-    RecordedEvent {
-        event_id: Uuid::nil(),
-        stream: String::new(),
-        version: 0,
-        position: 0,
-        recorded_at: DateTime::UNIX_EPOCH,
-        event_type: String::new(),
-        schema_version: 0,
-        codec_id: 0,
-        correlation_id: None,
-        causation_id: None,
-        metadata: BTreeMap::new(),
-        payload: Vec::new(),
+/// The metadata entries of a parsed record, in stored (key) order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MetadataEntries<'a> {
+    bytes: &'a [u8],
+    left: u32,
+}
+
+impl MetadataEntries<'_> {
+    pub(crate) fn len(&self) -> usize {
+        self.left as usize
+    }
+}
+
+impl<'a> Iterator for MetadataEntries<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        if self.left == 0 {
+            return None;
+        }
+        let mut r = Reader { bytes: self.bytes };
+        // The parse checked every entry; bytes that do not read end the entries.
+        let entry = match (r.str32("metadata key"), r.str32("metadata value")) {
+            (Ok(key), Ok(value)) => Some((key, value)),
+            _ => None,
+        };
+        self.bytes = r.bytes;
+        self.left = if entry.is_some() { self.left - 1 } else { 0 };
+        entry
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left as usize))
     }
 }
 

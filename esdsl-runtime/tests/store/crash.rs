@@ -14,7 +14,7 @@ use esdsl_runtime::projection::{
     ExternalProjection, ExternalRunner, HandlerError, Projection, ProjectionOptions, StoreRunner,
 };
 use esdsl_runtime::store::{
-    EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamAppend, stream_name,
+    EventRef, EventStore, ExpectedVersion, Metadata, NewEvent, StreamAppend, stream_name,
 };
 use esdsl_runtime::{Codec, LmdbStore};
 
@@ -37,16 +37,12 @@ impl Projection for FileSink {
 }
 
 impl ExternalProjection for FileSink {
-    fn apply(
-        &mut self,
-        _event: &AccountEvent,
-        recorded: &RecordedEvent,
-    ) -> Result<(), HandlerError> {
+    fn apply(&mut self, _event: &AccountEvent, recorded: EventRef<'_>) -> Result<(), HandlerError> {
         // One write per line: `writeln!` issues the digits and the newline as separate writes.
         // (A kill can still cut a line short; each child has its own file, so such a line is
         // the unterminated end of that file, which the check drops: its event was not
         // acknowledged, so it is delivered again.)
-        let line = format!("{}\n", recorded.position);
+        let line = format!("{}\n", recorded.position());
         self.file.write_all(line.as_bytes())?;
         self.file.sync_data()?;
         Ok(())

@@ -12,7 +12,7 @@ use esdsl_runtime::projection::{
     ExternalProjection, ExternalRunner, HandlerError, OnFailure, Partition, Projection,
     ProjectionOptions, StoreRunner,
 };
-use esdsl_runtime::store::{EventStore, ExpectedVersion, Filter, Metadata, RecordedEvent};
+use esdsl_runtime::store::{EventRef, EventStore, ExpectedVersion, Filter, Metadata};
 use esdsl_runtime::{Error, LmdbStore, Repository};
 
 use crate::bad_data::raw_events;
@@ -133,11 +133,11 @@ impl Projection for CatchAll {
 }
 
 impl ExternalProjection for CatchAll {
-    fn apply(&mut self, _: &AccountEvent, recorded: &RecordedEvent) -> Result<(), HandlerError> {
+    fn apply(&mut self, _: &AccountEvent, recorded: EventRef<'_>) -> Result<(), HandlerError> {
         self.deliveries
             .lock()
             .expect("lock")
-            .push(recorded.position);
+            .push(recorded.position());
         Ok(())
     }
 }

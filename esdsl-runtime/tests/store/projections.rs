@@ -10,7 +10,7 @@ use esdsl_runtime::projection::{
     ProjectionKind, ProjectionOptions, ProjectionStatus, ReadModel, ReadModelView, Stop,
     StoreProjection, StoreRunner, StoreStatus, Subscription,
 };
-use esdsl_runtime::store::{EventStore, Filter, RecordedEvent};
+use esdsl_runtime::store::{EventRef, EventStore, Filter, Metadata, RecordedEvent};
 use esdsl_runtime::{Error, LmdbStore, Repository};
 
 use crate::bank::{Account, AccountEvent, AccountId, Command};
@@ -66,21 +66,23 @@ impl StoreProjection for Balances {
         &mut self,
         model: &mut ReadModel<'_, '_>,
         event: &AccountEvent,
-        recorded: &RecordedEvent,
+        recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
         if let Some(pause) = self.slow_start.take().or(self.slow_each) {
             std::thread::sleep(pause);
         }
-        if self.fail_once_at == Some(recorded.position) {
+        if self.fail_once_at == Some(recorded.position()) {
             self.fail_once_at = None;
             model.put_json("failed-write", &true)?;
             return Err("transient".into());
         }
-        let mut line: Line = model.get_json(&recorded.stream)?.unwrap_or_default();
-        if self.strict_order && recorded.version != line.last_version + 1 {
+        let mut line: Line = model.get_json(recorded.stream())?.unwrap_or_default();
+        if self.strict_order && recorded.version() != line.last_version + 1 {
             return Err(format!(
                 "{} out of order: v{} after v{}",
-                recorded.stream, recorded.version, line.last_version
+                recorded.stream(),
+                recorded.version(),
+                line.last_version
             )
             .into());
         }
@@ -100,8 +102,8 @@ impl StoreProjection for Balances {
             _ => {}
         }
         line.events += 1;
-        line.last_version = recorded.version;
-        model.put_json(&recorded.stream, &line)?;
+        line.last_version = recorded.version();
+        model.put_json(recorded.stream(), &line)?;
         Ok(())
     }
 }
@@ -187,6 +189,83 @@ fn a_store_projection_equals_a_fold_over_the_log() {
     // Running again handles nothing: exactly once.
     assert_eq!(runner.run_until_caught_up().expect("runs").handled, 0);
     assert_eq!(view(&store, "balances"), fold(&store, 1));
+}
+
+/// Keeps every envelope a handler is handed, owned.
+struct Envelopes(Vec<RecordedEvent>);
+
+impl Projection for Envelopes {
+    type Event = AccountEvent;
+    fn name(&self) -> &str {
+        "envelopes"
+    }
+}
+
+impl StoreProjection for Envelopes {
+    fn apply(
+        &mut self,
+        _model: &mut ReadModel<'_, '_>,
+        _event: &AccountEvent,
+        recorded: EventRef<'_>,
+    ) -> Result<(), HandlerError> {
+        self.0.push(recorded.to_recorded());
+        Ok(())
+    }
+}
+
+impl ExternalProjection for Envelopes {
+    fn apply(&mut self, _event: &AccountEvent, recorded: EventRef<'_>) -> Result<(), HandlerError> {
+        self.0.push(recorded.to_recorded());
+        Ok(())
+    }
+}
+
+#[test]
+fn handlers_see_the_whole_envelope_that_a_read_returns() {
+    let (_dir, store) = fresh();
+    let accounts = Repository::<Account>::new(store.clone()).expect("opens");
+    let ids: Vec<AccountId> = (0..3).map(|_| AccountId::now_v7()).collect();
+    for (n, id) in ids.iter().enumerate() {
+        accounts.execute(id, &Command::Open).expect("opens");
+        let metadata = Metadata {
+            correlation_id: (n != 1).then(|| uuid::Uuid::from_u128(n as u128 + 1)),
+            causation_id: (n != 2).then(|| uuid::Uuid::from_u128(n as u128 + 100)),
+            user: (0..n)
+                .map(|k| (format!("key-{k}"), format!("value {n}/{k}")))
+                .collect(),
+        };
+        let deposit = Command::Deposit(5, Some("salary".into()));
+        accounts
+            .execute_with(id, &deposit, &metadata)
+            .expect("deposits");
+    }
+    let log: Vec<RecordedEvent> = store
+        .read_all(0, &Filter::all(), usize::MAX)
+        .expect("reads")
+        .map(|event| event.expect("reads"))
+        .collect();
+    assert!(log.iter().any(|event| event.metadata.len() == 2));
+    let mut runner = StoreRunner::new(
+        store.clone(),
+        Envelopes(Vec::new()),
+        ProjectionOptions::default(),
+    )
+    .expect("runner");
+    runner.run_until_caught_up().expect("runs");
+    assert_eq!(runner.projection().0, log, "store runner");
+    let mut external = ExternalRunner::new(
+        store.clone(),
+        Envelopes(Vec::new()),
+        ProjectionOptions::default(),
+    )
+    .expect("runner");
+    external.run_until_caught_up().expect("runs");
+    assert_eq!(external.projection().0, log, "external runner");
+    let event = EventRef::from(&log[5]);
+    assert_eq!(event.metadata().get("key-1"), Some("value 2/1"));
+    assert_eq!(event.metadata().get("key-2"), None);
+    assert_eq!(event.metadata().len(), 2);
+    assert_eq!(event.to_recorded(), log[5]);
 }
 
 #[test]
@@ -506,13 +585,9 @@ impl Projection for Sink {
 }
 
 impl ExternalProjection for Sink {
-    fn apply(
-        &mut self,
-        _event: &AccountEvent,
-        recorded: &RecordedEvent,
-    ) -> Result<(), HandlerError> {
+    fn apply(&mut self, _event: &AccountEvent, recorded: EventRef<'_>) -> Result<(), HandlerError> {
         let mut failures = self.fail_first.lock().expect("lock");
-        if let Some(left) = failures.get_mut(&recorded.position)
+        if let Some(left) = failures.get_mut(&recorded.position())
             && *left > 0
         {
             *left -= 1;
@@ -521,7 +596,7 @@ impl ExternalProjection for Sink {
         self.deliveries
             .lock()
             .expect("lock")
-            .push(recorded.position);
+            .push(recorded.position());
         Ok(())
     }
 }

@@ -9,8 +9,8 @@ use esdsl_runtime::projection::{
     StoreRunner, Subscription,
 };
 use esdsl_runtime::store::{
-    AppendResult, CatalogEntry, Direction, Durability, EventStore, Events, ExpectedVersion, Filter,
-    Metadata, NewEvent, RecordedEvent, Snapshot, StoreOptions, StreamAppend, StreamInfo,
+    AppendResult, CatalogEntry, Direction, Durability, EventRef, EventStore, Events,
+    ExpectedVersion, Filter, Metadata, NewEvent, Snapshot, StoreOptions, StreamAppend, StreamInfo,
 };
 use esdsl_runtime::{Codec, Error, LmdbStore, Result};
 
@@ -125,10 +125,10 @@ impl StoreProjection for Fat {
         &mut self,
         model: &mut ReadModel<'_, '_>,
         _event: &AccountEvent,
-        recorded: &RecordedEvent,
+        recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
         model.put(
-            recorded.position.to_string().as_bytes(),
+            recorded.position().to_string().as_bytes(),
             &vec![1u8; 256 * 1024],
         )?;
         Ok(())
@@ -402,10 +402,10 @@ impl StoreProjection for Emitter {
         &mut self,
         _model: &mut ReadModel<'_, '_>,
         _event: &AccountEvent,
-        recorded: &RecordedEvent,
+        recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
         self.store.append(
-            &format!("Audit-{}", recorded.position),
+            &format!("Audit-{}", recorded.position()),
             ExpectedVersion::Any,
             vec![ev("Seen")],
             &Metadata::default(),
@@ -450,7 +450,7 @@ impl StoreProjection for LongKeys {
         &mut self,
         model: &mut ReadModel<'_, '_>,
         _event: &AccountEvent,
-        _recorded: &RecordedEvent,
+        _recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
         let longest = vec![b'k'; model.max_key_len()];
         model.put(&longest, b"v")?;

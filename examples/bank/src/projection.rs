@@ -1,7 +1,7 @@
 //! A read model: the total balance per currency, kept in the store (exactly once).
 
 use esdsl_runtime::projection::{HandlerError, Projection, ReadModel, StoreProjection};
-use esdsl_runtime::store::RecordedEvent;
+use esdsl_runtime::store::EventRef;
 
 use crate::bank::AccountEvent;
 
@@ -23,9 +23,9 @@ impl StoreProjection for BalancesByCurrency {
         &mut self,
         model: &mut ReadModel<'_, '_>,
         event: &AccountEvent,
-        recorded: &RecordedEvent,
+        recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
-        let account = format!("account/{}", recorded.stream);
+        let account = format!("account/{}", recorded.stream());
         let delta = match event {
             AccountEvent::AccountOpened(opened) => {
                 model.put_json(&account, opened.currency.as_str())?;
@@ -37,7 +37,7 @@ impl StoreProjection for BalancesByCurrency {
         };
         let currency: String = model
             .get_json(&account)?
-            .ok_or_else(|| format!("{} has money before it was opened", recorded.stream))?;
+            .ok_or_else(|| format!("{} has money before it was opened", recorded.stream()))?;
         let key = format!("balance/{currency}");
         let total: i64 = model.get_json(&key)?.unwrap_or(0);
         model.put_json(&key, &(total + delta))?;

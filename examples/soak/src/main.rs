@@ -19,7 +19,7 @@ use esdsl_runtime::projection::{
     HandlerError, Projection, ProjectionOptions, ReadModel, ReadModelView, Stop, StoreProjection,
     StoreRunner,
 };
-use esdsl_runtime::store::{EventStore, RecordedEvent};
+use esdsl_runtime::store::{EventRef, EventStore};
 use esdsl_runtime::{Aggregate, LmdbStore, Repository, SnapshotPolicy, SnapshotState};
 
 mod bank {
@@ -110,7 +110,7 @@ impl StoreProjection for Totals {
         &mut self,
         model: &mut ReadModel<'_, '_>,
         event: &AccountEvent,
-        _recorded: &RecordedEvent,
+        _recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
         let events: u64 = model.get_json("events")?.unwrap_or(0);
         model.put_json("events", &(events + 1))?;

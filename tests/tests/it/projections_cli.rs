@@ -7,7 +7,7 @@ use esdsl_runtime::projection::{
     ExternalProjection, ExternalRunner, HandlerError, OnFailure, Projection, ProjectionOptions,
     ReadModel, StoreProjection, StoreRunner,
 };
-use esdsl_runtime::store::{EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use esdsl_runtime::store::{EventRef, EventStore, ExpectedVersion, Metadata, NewEvent};
 use esdsl_runtime::{Codec, LmdbStore};
 use esdsl_tests::bank::{AccountEvent, AccountOpened, Currency, MoneyDeposited};
 
@@ -28,13 +28,13 @@ impl StoreProjection for Counts {
         &mut self,
         model: &mut ReadModel<'_, '_>,
         _: &AccountEvent,
-        recorded: &RecordedEvent,
+        recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
-        if self.fail_at == Some(recorded.position) {
+        if self.fail_at == Some(recorded.position()) {
             return Err("refused".into());
         }
-        let count: u64 = model.get_json(&recorded.stream)?.unwrap_or(0);
-        model.put_json(&recorded.stream, &(count + 1))?;
+        let count: u64 = model.get_json(recorded.stream())?.unwrap_or(0);
+        model.put_json(recorded.stream(), &(count + 1))?;
         Ok(())
     }
 }
@@ -50,8 +50,8 @@ impl Projection for Sink {
 }
 
 impl ExternalProjection for Sink {
-    fn apply(&mut self, _: &AccountEvent, recorded: &RecordedEvent) -> Result<(), HandlerError> {
-        if recorded.position == 4 {
+    fn apply(&mut self, _: &AccountEvent, recorded: EventRef<'_>) -> Result<(), HandlerError> {
+        if recorded.position() == 4 {
             return Err("the sink is down".into());
         }
         Ok(())

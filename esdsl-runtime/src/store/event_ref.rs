@@ -1,0 +1,304 @@
+//! Stored events borrowed where they lie: what replays and projection handlers receive.
+
+use std::collections::{BTreeMap, btree_map};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::record::{self, MetadataEntries};
+use super::{RecordedEvent, decode_payload};
+use crate::codec::Codec;
+use crate::error::Result;
+use crate::event::{Decoded, Event};
+
+/// A stored event borrowed from the store: what the visitor of
+/// [`EventStore::replay_stream`](super::EventStore::replay_stream) and projection handlers
+/// receive. The stream name, the type name, the metadata and the payload point into the
+/// store's pages, so nothing is copied or allocated per event. Copy out what must outlive the
+/// call, or make a [`RecordedEvent`] of it with [`EventRef::to_recorded`].
+///
+/// ```
+/// use std::ops::ControlFlow;
+/// use esdsl_runtime::store::{EventStore, ExpectedVersion, Metadata, NewEvent};
+/// use esdsl_runtime::{Codec, LmdbStore};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = LmdbStore::open(dir.path())?;
+/// let event = NewEvent {
+///     event_type: "Opened".into(),
+///     schema_version: 1,
+///     codec: Codec::Json,
+///     payload: b"{}".to_vec(),
+/// };
+/// let mut metadata = Metadata::default();
+/// metadata.user.insert("tenant".into(), "acme".into());
+/// store.append("Account-1", ExpectedVersion::NoStream, vec![event], &metadata)?;
+/// store.replay_stream("Account-1", 1, usize::MAX, &mut |event| {
+///     assert_eq!((event.stream(), event.version()), ("Account-1", 1));
+///     assert_eq!(event.metadata().get("tenant"), Some("acme"));
+///     Ok(ControlFlow::Continue(()))
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    stream: &'a str,
+    position: u64,
+    version: u64,
+    event_type: &'a str,
+    schema_version: u32,
+    codec_id: u8,
+    event_id: Uuid,
+    recorded_secs: i64,
+    recorded_nanos: u32,
+    correlation_id: Option<Uuid>,
+    causation_id: Option<Uuid>,
+    metadata: MetadataRef<'a>,
+    payload: &'a [u8],
+}
+
+impl<'a> EventRef<'a> {
+    #[inline]
+    pub(crate) fn from_view(view: &record::RecordView<'a>, position: u64) -> EventRef<'a> {
+        EventRef {
+            stream: view.stream,
+            position,
+            version: view.version,
+            event_type: view.event_type,
+            schema_version: view.schema_version,
+            codec_id: view.codec_id,
+            event_id: view.event_id,
+            recorded_secs: view.recorded_secs,
+            recorded_nanos: view.recorded_nanos,
+            correlation_id: view.correlation_id,
+            causation_id: view.causation_id,
+            metadata: MetadataRef(Entries::Stored(view.metadata())),
+            payload: view.payload,
+        }
+    }
+
+    /// The stream it belongs to.
+    pub fn stream(&self) -> &'a str {
+        self.stream
+    }
+
+    /// The aggregate type of the event's stream (see [`category`](super::category)).
+    pub fn category(&self) -> &'a str {
+        super::category(self.stream)
+    }
+
+    /// Its position in the global log, from 1: the idempotency key of an external projection.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Its version in the stream, from 1.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The stored type name.
+    pub fn event_type(&self) -> &'a str {
+        self.event_type
+    }
+
+    /// The schema version of the payload.
+    pub fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+
+    /// The codec id of the payload (see [`Codec::from_id`]).
+    pub fn codec_id(&self) -> u8 {
+        self.codec_id
+    }
+
+    /// Unique id (UUID v7, time-ordered).
+    pub fn event_id(&self) -> Uuid {
+        self.event_id
+    }
+
+    /// When it was committed (UTC; non-decreasing in commit order within one process).
+    pub fn recorded_at(&self) -> DateTime<Utc> {
+        record::recorded_at(self.recorded_secs, self.recorded_nanos)
+    }
+
+    /// From the append's [`Metadata`](super::Metadata).
+    pub fn correlation_id(&self) -> Option<Uuid> {
+        self.correlation_id
+    }
+
+    /// From the append's [`Metadata`](super::Metadata).
+    pub fn causation_id(&self) -> Option<Uuid> {
+        self.causation_id
+    }
+
+    /// The user metadata of the append ([`Metadata::user`](super::Metadata::user)).
+    pub fn metadata(&self) -> MetadataRef<'a> {
+        self.metadata
+    }
+
+    /// The encoded payload.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// Decodes the payload into the newest version of a typed event, through the upcasters,
+    /// with the same errors as [`RecordedEvent::decode`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownCodec`](crate::Error::UnknownCodec) for a codec id this program does
+    /// not know, [`Error::Decode`](crate::Error::Decode) (naming stream, position, type and
+    /// version) for an unknown type or version or a payload that does not decode.
+    #[inline]
+    pub fn decode<E: Event>(&self) -> Result<Decoded<E>> {
+        decode_payload(
+            self.stream,
+            self.position,
+            self.version,
+            self.event_type,
+            self.schema_version,
+            self.codec_id,
+            self.payload,
+        )
+    }
+
+    /// The event as an owned [`RecordedEvent`] (its strings, metadata and payload copied).
+    pub fn to_recorded(&self) -> RecordedEvent {
+        RecordedEvent {
+            event_id: self.event_id,
+            stream: self.stream.to_owned(),
+            version: self.version,
+            position: self.position,
+            recorded_at: self.recorded_at(),
+            event_type: self.event_type.to_owned(),
+            schema_version: self.schema_version,
+            codec_id: self.codec_id,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            metadata: self.metadata.to_map(),
+            payload: self.payload.to_vec(),
+        }
+    }
+
+    /// The codec of the payload, when this program knows its id.
+    pub fn codec(&self) -> Option<Codec> {
+        Codec::from_id(self.codec_id)
+    }
+}
+
+impl<'a> From<&'a RecordedEvent> for EventRef<'a> {
+    fn from(event: &'a RecordedEvent) -> EventRef<'a> {
+        EventRef {
+            stream: &event.stream,
+            position: event.position,
+            version: event.version,
+            event_type: &event.event_type,
+            schema_version: event.schema_version,
+            codec_id: event.codec_id,
+            event_id: event.event_id,
+            recorded_secs: event.recorded_at.timestamp(),
+            recorded_nanos: event.recorded_at.timestamp_subsec_nanos(),
+            correlation_id: event.correlation_id,
+            causation_id: event.causation_id,
+            metadata: MetadataRef(Entries::Map(&event.metadata)),
+            payload: &event.payload,
+        }
+    }
+}
+
+/// The user metadata of an [`EventRef`], borrowed: keys are unique and come in sorted order,
+/// as in [`Metadata::user`](super::Metadata::user).
+#[derive(Clone, Copy)]
+pub struct MetadataRef<'a>(Entries<'a>);
+
+#[derive(Clone, Copy)]
+enum Entries<'a> {
+    /// As the record stores them.
+    Stored(MetadataEntries<'a>),
+    /// A [`RecordedEvent`]'s.
+    Map(&'a BTreeMap<String, String>),
+}
+
+impl<'a> MetadataRef<'a> {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        match self.0 {
+            Entries::Stored(mut entries) => entries.find(|(k, _)| *k == key).map(|e| e.1),
+            Entries::Map(map) => map.get(key).map(String::as_str),
+        }
+    }
+
+    /// The entries, in key order.
+    pub fn iter(&self) -> MetadataIter<'a> {
+        MetadataIter(match self.0 {
+            Entries::Stored(entries) => Iter::Stored(entries),
+            Entries::Map(map) => Iter::Map(map.iter()),
+        })
+    }
+
+    /// How many entries there are.
+    pub fn len(&self) -> usize {
+        match self.0 {
+            Entries::Stored(entries) => entries.len(),
+            Entries::Map(map) => map.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The entries as an owned map.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect()
+    }
+}
+
+impl fmt::Debug for MetadataRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for MetadataRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for MetadataRef<'_> {}
+
+impl<'a> IntoIterator for MetadataRef<'a> {
+    type Item = (&'a str, &'a str);
+    type IntoIter = MetadataIter<'a>;
+
+    fn into_iter(self) -> MetadataIter<'a> {
+        self.iter()
+    }
+}
+
+/// The entries of a [`MetadataRef`], in key order.
+#[derive(Debug, Clone)]
+pub struct MetadataIter<'a>(Iter<'a>);
+
+#[derive(Debug, Clone)]
+enum Iter<'a> {
+    Stored(MetadataEntries<'a>),
+    Map(btree_map::Iter<'a, String, String>),
+}
+
+impl<'a> Iterator for MetadataIter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        match &mut self.0 {
+            Iter::Stored(entries) => entries.next(),
+            Iter::Map(map) => map.next().map(|(k, v)| (k.as_str(), v.as_str())),
+        }
+    }
+}
