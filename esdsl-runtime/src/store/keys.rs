@@ -8,11 +8,6 @@ pub(crate) fn stream_key(stream_id: u64, version: u64) -> [u8; 16] {
     key
 }
 
-/// `streams` value: stream id then head version.
-pub(crate) fn stream_head(stream_id: u64, version: u64) -> [u8; 16] {
-    stream_key(stream_id, version)
-}
-
 /// Splits a 16-byte (id, version) pair.
 pub(crate) fn split_pair(bytes: &[u8]) -> Option<(u64, u64)> {
     let bytes: &[u8; 16] = bytes.try_into().ok()?;

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
-use super::keys::{split_catalog_key, split_pair, stream_key, u64_from};
+use super::keys::{split_pair, stream_key, u64_from};
 use super::record::RecordView;
 use super::writer::{self, Committer, Queue, Request};
 use super::{
@@ -747,8 +747,9 @@ impl EventStore for LmdbStore {
             for entry in dbs.streams.iter(txn)? {
                 let (name, value) = entry?;
                 let name = String::from_utf8_lossy(name).into_owned();
-                let (_, version) =
-                    split_pair(value).ok_or_else(|| corrupt("streams", &name, "bad head value"))?;
+                let id = stream_id_value(value)
+                    .ok_or_else(|| corrupt("streams", &name, "bad stream id"))?;
+                let version = head_version(txn, dbs, id)?;
                 out.push(StreamInfo { name, version });
             }
             Ok(out)
@@ -837,24 +838,9 @@ impl EventStore for LmdbStore {
     }
 
     fn catalog(&self) -> Result<Vec<CatalogEntry>> {
-        self.inner.shared.read(|txn, dbs| {
-            let mut out = Vec::new();
-            for entry in dbs.catalog.iter(txn)? {
-                let (key, value) = entry?;
-                let (aggregate_type, event_type, schema_version) = split_catalog_key(key)
-                    .ok_or_else(|| corrupt("catalog", &String::from_utf8_lossy(key), "bad key"))?;
-                let count = u64_from(value).ok_or_else(|| {
-                    corrupt("catalog", &String::from_utf8_lossy(key), "bad count")
-                })?;
-                out.push(CatalogEntry {
-                    aggregate_type,
-                    event_type,
-                    schema_version,
-                    count,
-                });
-            }
-            Ok(out)
-        })
+        self.inner
+            .shared
+            .read(|txn, dbs| super::catalog::entries(txn, dbs))
     }
 }
 
@@ -874,12 +860,45 @@ pub(crate) fn corrupt(table: &'static str, key: &str, reason: &str) -> Error {
     }
 }
 
-/// The stream's id and head version.
-fn stream_head_in(txn: &RoTxn<'_>, dbs: &Dbs, stream: &str) -> Result<Option<(u64, u64)>> {
-    dbs.streams
-        .get(txn, stream.as_bytes())?
-        .map(|value| split_pair(value).ok_or_else(|| corrupt("streams", stream, "bad head value")))
-        .transpose()
+/// The stream's id and head version. The `streams` table maps a name to its stream id, written
+/// once when the stream is created; the head version is the stream index's last version for
+/// that id. So an append to an existing stream leaves the `streams` table alone, and a commit
+/// writes one B-tree fewer.
+pub(crate) fn stream_head_in(
+    txn: &RoTxn<'_>,
+    dbs: &Dbs,
+    stream: &str,
+) -> Result<Option<(u64, u64)>> {
+    let Some(value) = dbs.streams.get(txn, stream.as_bytes())? else {
+        return Ok(None);
+    };
+    let id = stream_id_value(value).ok_or_else(|| corrupt("streams", stream, "bad stream id"))?;
+    Ok(Some((id, head_version(txn, dbs, id)?)))
+}
+
+/// The stream id in a `streams` value: 8 bytes, or 16 in a store written before heads moved to
+/// the stream index (the id, then a head version no longer read).
+pub(crate) fn stream_id_value(value: &[u8]) -> Option<u64> {
+    match value.len() {
+        8 => u64_from(value),
+        16 => split_pair(value).map(|(id, _)| id),
+        _ => None,
+    }
+}
+
+/// The last version of stream `id` in the stream index; 0 when it has none.
+pub(crate) fn head_version(txn: &RoTxn<'_>, dbs: &Dbs, id: u64) -> Result<u64> {
+    let Some((key, _)) = dbs
+        .stream_index
+        .get_lower_than_or_equal_to(txn, &stream_key(id, u64::MAX))?
+    else {
+        return Ok(0);
+    };
+    match split_pair(key) {
+        Some((found, version)) if found == id => Ok(version),
+        Some(_) => Ok(0),
+        None => Err(corrupt("stream_index", &format!("{key:?}"), "bad key")),
+    }
 }
 
 /// What one read transaction of `replay_stream` did.

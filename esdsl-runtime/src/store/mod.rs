@@ -16,6 +16,7 @@ use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::event::{Decoded, Event};
 
+mod catalog;
 mod event_ref;
 pub(crate) mod keys;
 pub(crate) mod lmdb;

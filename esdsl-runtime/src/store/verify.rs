@@ -7,8 +7,8 @@ use std::path::Path;
 use heed::CompactionOption;
 
 use super::category;
-use super::keys::{split_catalog_key, split_pair, u64_from};
-use super::lmdb::LmdbStore;
+use super::keys::{split_catalog_key, u64_from};
+use super::lmdb::{LmdbStore, head_version, stream_id_value};
 use super::record::RecordView;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
@@ -75,7 +75,10 @@ impl LmdbStore {
             let mut report = VerifyReport::default();
             // stream name -> (record versions seen, in position order)
             let mut versions: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
+            // The recount of what the catalog table covers (the tail after it is counted
+            // from the log whenever the catalog is read).
             let mut catalog: BTreeMap<(String, String, u32), u64> = BTreeMap::new();
+            let catalog_through = super::catalog::covered_through(txn, dbs)?;
             let mut expected_position = 1;
             for entry in dbs.events.iter(txn)? {
                 let (key, value) = entry?;
@@ -112,13 +115,15 @@ impl LmdbStore {
                     .entry(view.stream.to_owned())
                     .or_default()
                     .push((view.version, position));
-                *catalog
-                    .entry((
-                        category(view.stream).to_owned(),
-                        view.event_type.to_owned(),
-                        view.schema_version,
-                    ))
-                    .or_default() += 1;
+                if position <= catalog_through {
+                    *catalog
+                        .entry((
+                            category(view.stream).to_owned(),
+                            view.event_type.to_owned(),
+                            view.schema_version,
+                        ))
+                        .or_default() += 1;
+                }
             }
 
             // Streams: heads, dense versions, index entries pointing at the right records.
@@ -128,10 +133,11 @@ impl LmdbStore {
                 report.streams += 1;
                 let name = String::from_utf8_lossy(name).into_owned();
                 let at = format!("streams[{name}]");
-                let Some((id, head)) = split_pair(value) else {
-                    report.violation(&at, "head value is not 16 bytes");
+                let Some(id) = stream_id_value(value) else {
+                    report.violation(&at, "stream id is not 8 bytes");
                     continue;
                 };
+                let head = head_version(txn, dbs, id)?;
                 if let Some(other) = ids.insert(id, name.clone()) {
                     report.violation(&at, format!("stream id {id} is also used by `{other}`"));
                 }

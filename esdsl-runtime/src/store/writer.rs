@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 use heed::{MdbError, PutFlags, RwTxn};
 use uuid::{ContextV7, Timestamp, Uuid};
 
-use super::keys::{catalog_key_into, split_pair, stream_head, stream_key, u64_from};
-use super::lmdb::{Dbs, Shared, corrupt, last_position};
+use super::catalog;
+use super::keys::{catalog_key_into, stream_key, u64_from};
+use super::lmdb::{Dbs, Shared, corrupt, last_position, stream_head_in};
 use super::record::{self, Envelope};
 use super::{AppendResult, Metadata, StreamAppend, category};
 use crate::error::{Error, Result};
@@ -94,11 +95,13 @@ impl Queue {
     }
 }
 
-/// What committing needs besides the transaction: the clock for event ids and times, and the
-/// buffer records are encoded into. One thread commits at a time, holding it.
+/// What committing needs besides the transaction: the clock for event ids and times, the
+/// buffer records are encoded into, and the catalog's tail. One thread commits at a time,
+/// holding it.
 pub(crate) struct Committer {
     clock: Clock,
     buffer: Vec<u8>,
+    tail: Option<catalog::Tail>,
     max_batch: usize,
 }
 
@@ -108,6 +111,7 @@ impl Committer {
         Committer {
             clock: Clock::default(),
             buffer: Vec::new(),
+            tail: None,
             max_batch: max_batch.max(1),
         }
     }
@@ -130,7 +134,7 @@ impl Committer {
     /// Commits `batch` (growing the map when it is full), answers each request with its own
     /// result and wakes the waiters for commits.
     fn commit(&mut self, shared: &Shared, batch: Vec<Request>) {
-        let outcomes = commit_growing(shared, &batch, &mut self.clock, &mut self.buffer);
+        let outcomes = commit_growing(shared, &batch, self);
         let committed = outcomes.iter().any(Result::is_ok);
         for (request, outcome) in batch.into_iter().zip(outcomes) {
             // A caller that stopped waiting is no reason to stop.
@@ -171,13 +175,12 @@ pub(crate) fn run(shared: &Shared) {
 fn commit_growing(
     shared: &Shared,
     batch: &[Request],
-    clock: &mut Clock,
-    buffer: &mut Vec<u8>,
+    committer: &mut Committer,
 ) -> Vec<Result<Vec<AppendResult>>> {
     let mut resized_by_other = 0;
     let mut isolate = false;
     loop {
-        match commit(shared, batch, clock, buffer, isolate) {
+        match commit(shared, batch, committer, isolate) {
             Ok(Some(outcomes)) => return outcomes,
             // Writing one request failed: write each in a nested transaction of its own.
             Ok(None) => isolate = true,
@@ -291,14 +294,20 @@ struct Head {
 fn commit(
     shared: &Shared,
     batch: &[Request],
-    clock: &mut Clock,
-    buffer: &mut Vec<u8>,
+    committer: &mut Committer,
     isolate: bool,
 ) -> Result<Option<Vec<Result<Vec<AppendResult>>>>> {
+    let Committer {
+        clock,
+        buffer,
+        tail,
+        ..
+    } = committer;
     let _shared_gate = shared.gate.read().unwrap_or_else(|p| p.into_inner());
     let dbs = shared.dbs;
     let mut txn = shared.env.write_txn()?;
-    let mut next_position = last_position(&txn, &dbs)? + 1;
+    let before = last_position(&txn, &dbs)?;
+    let mut next_position = before + 1;
     let mut next_stream_id = match dbs.meta.get(&txn, b"next_stream_id")? {
         Some(bytes) => {
             u64_from(bytes).ok_or_else(|| corrupt("meta", "next_stream_id", "not 8 bytes"))?
@@ -385,21 +394,21 @@ fn commit(
         }
     }
 
-    for (key, added) in catalog {
-        let count = match dbs.catalog.get(&txn, &key)? {
-            Some(bytes) => {
-                u64_from(bytes).ok_or_else(|| corrupt("catalog", "count", "not 8 bytes"))?
-            }
-            None => 0,
-        };
-        dbs.catalog
-            .put(&mut txn, &key, &(count + added).to_be_bytes())?;
-    }
+    // The tail kept in memory is dropped unless this commit succeeds.
+    let counted = catalog::add(
+        &mut txn,
+        &dbs,
+        tail.take(),
+        before,
+        next_position - 1,
+        catalog,
+    )?;
     if next_stream_id != first_stream_id {
         dbs.meta
             .put(&mut txn, b"next_stream_id", &next_stream_id.to_be_bytes())?;
     }
     txn.commit()?;
+    *tail = counted;
     Ok(Some(outcomes))
 }
 
@@ -450,6 +459,7 @@ fn write_request(
             });
             continue;
         }
+        let head_before = head;
         let mut head = head.unwrap_or_else(|| {
             let id = *cursor.next_stream_id;
             *cursor.next_stream_id += 1;
@@ -497,11 +507,10 @@ fn write_request(
         if let Some(done) = run {
             cursor.count(category(&append.stream), done);
         }
-        dbs.streams.put(
-            txn,
-            append.stream.as_bytes(),
-            &stream_head(head.id, head.version),
-        )?;
+        if head_before.is_none() {
+            dbs.streams
+                .put(txn, append.stream.as_bytes(), &head.id.to_be_bytes())?;
+        }
         results.push(AppendResult {
             version: head.version,
             first_position: Some(first_position),
@@ -512,14 +521,7 @@ fn write_request(
 }
 
 fn read_head(txn: &RwTxn<'_>, dbs: &Dbs, stream: &str) -> Result<Option<Head>> {
-    match dbs.streams.get(txn, stream.as_bytes())? {
-        None => Ok(None),
-        Some(bytes) => {
-            let (id, version) =
-                split_pair(bytes).ok_or_else(|| corrupt("streams", stream, "bad head value"))?;
-            Ok(Some(Head { id, version }))
-        }
-    }
+    Ok(stream_head_in(txn, dbs, stream)?.map(|(id, version)| Head { id, version }))
 }
 
 #[cfg(test)]
@@ -572,15 +574,9 @@ mod tests {
             ]),
             request(&[("C-1", ExpectedVersion::Any, 0)]),
         ];
-        let outcomes = commit(
-            store.shared(),
-            &batch,
-            &mut Clock::default(),
-            &mut Vec::new(),
-            isolate,
-        )
-        .expect("commits")
-        .expect("no request fails while written");
+        let outcomes = commit(store.shared(), &batch, &mut Committer::new(1024), isolate)
+            .expect("commits")
+            .expect("no request fails while written");
         let answers = outcomes
             .into_iter()
             .map(|outcome| outcome.map_err(|e| e.to_string()))

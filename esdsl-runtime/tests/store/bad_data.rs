@@ -24,12 +24,21 @@ pub(crate) fn raw_events<T>(
     dir: &std::path::Path,
     f: impl FnOnce(&mut heed::RwTxn<'_>, heed::Database<'static, Bytes, Bytes>) -> T,
 ) -> T {
+    raw_table(dir, "events", f)
+}
+
+/// Opens one table of a closed store with heed directly and runs `f` in a write transaction.
+pub(crate) fn raw_table<T>(
+    dir: &std::path::Path,
+    table: &str,
+    f: impl FnOnce(&mut heed::RwTxn<'_>, heed::Database<'static, Bytes, Bytes>) -> T,
+) -> T {
     #[allow(unsafe_code)]
     let env = unsafe { heed::EnvOpenOptions::new().max_dbs(16).open(dir) }.expect("opens raw");
     let events: heed::Database<'static, Bytes, Bytes> = env
         .open_databases_and_commit(env.read_txn().expect("txn"), |opener, txn| {
             opener
-                .open_database::<Bytes, Bytes>(txn, Some("events"))
+                .open_database::<Bytes, Bytes>(txn, Some(table))
                 .map(heed::CommitOrAbort::<_, ()>::Commit)
         })
         .expect("opens")
@@ -249,4 +258,54 @@ fn damage_met_while_walking_the_log_is_reported_as_a_read_reports_it() {
     // Up to the damage, time travel still works.
     assert_eq!(accounts.load_at(&truncated, 2).expect("loads").version, 2);
     assert_eq!(accounts.load_at(&gap, 3).expect("loads").version, 3);
+}
+
+#[test]
+fn a_store_whose_streams_table_holds_head_versions_reads_and_appends_as_before() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let id = AccountId(uuid::Uuid::from_u128(3));
+    let stream = stream_name(&id);
+    {
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        let accounts = Repository::<Account>::new(store.clone()).expect("opens");
+        accounts.execute(&id, &Command::Open).expect("opens");
+        for n in 0..3 {
+            accounts
+                .execute(&id, &Command::Deposit(n + 1, None))
+                .expect("deposits");
+        }
+    }
+    // Earlier builds kept (stream id, head version) in `streams` and updated it on each append;
+    // a stale version there must not matter.
+    raw_table(dir.path(), "streams", |txn, streams| {
+        let value = streams
+            .get(txn, stream.as_bytes())
+            .expect("reads")
+            .expect("the stream")
+            .to_vec();
+        assert_eq!(value.len(), 8, "the stream id alone");
+        let old = [value.as_slice(), &1u64.to_be_bytes()].concat();
+        streams.put(txn, stream.as_bytes(), &old).expect("writes");
+    });
+    let store = LmdbStore::open(dir.path()).expect("opens");
+    assert_eq!(store.stream_version(&stream).expect("reads"), Some(4));
+    let listed = store.streams().expect("lists");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].version, 4);
+    store
+        .append(
+            &stream,
+            ExpectedVersion::Exact(4),
+            vec![raw(
+                "MoneyDeposited",
+                3,
+                Codec::Json,
+                br#"{"amount_cents":5}"#,
+            )],
+            &Metadata::default(),
+        )
+        .expect("appends at the index's head");
+    let accounts = Repository::<Account>::new(store.clone()).expect("opens");
+    assert_eq!(accounts.load(&id).expect("loads").version, 5);
+    assert!(store.verify().expect("verifies").is_ok());
 }

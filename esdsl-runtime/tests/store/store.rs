@@ -284,3 +284,97 @@ fn the_catalog_counts_runs_of_types_that_come_back_in_one_append() {
         ]
     );
 }
+
+/// What the log holds per (aggregate type, event type, schema version), counted from a read.
+fn recount(store: &LmdbStore) -> Vec<(String, String, u32, u64)> {
+    let mut counts = std::collections::BTreeMap::new();
+    for event in store
+        .read_all(0, &Filter::all(), usize::MAX)
+        .expect("reads")
+    {
+        let event = event.expect("reads");
+        let key = (
+            event.category().to_owned(),
+            event.event_type.clone(),
+            event.schema_version,
+        );
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    counts
+        .into_iter()
+        .map(|((a, t, v), n)| (a, t, v, n))
+        .collect()
+}
+
+fn catalog_of(store: &LmdbStore) -> Vec<(String, String, u32, u64)> {
+    let mut entries: Vec<_> = store
+        .catalog()
+        .expect("reads")
+        .into_iter()
+        .map(|e| (e.aggregate_type, e.event_type, e.schema_version, e.count))
+        .collect();
+    entries.sort();
+    entries
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Whatever the appends (single events, batches past the catalog's flush size, several
+    /// streams at once) and wherever the store is reopened (which drops the tail the writer
+    /// keeps in memory), the catalog equals a recount of the log and `verify` finds nothing.
+    #[test]
+    fn the_catalog_equals_a_recount_across_flushes_and_reopens(
+        appends in proptest::collection::vec(
+            (0..3usize, 0..2usize, 1..3u32, prop_oneof_counts(), proptest::prelude::any::<bool>(), 0..8u8),
+            1..14,
+        ),
+    ) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let open = || {
+            LmdbStore::open_with(dir.path(), StoreOptions::default().durability(Durability::NoSync))
+                .expect("opens")
+        };
+        let mut store = open();
+        for (stream, event_type, version, count, two_streams, reopen) in appends {
+            let events = |n: usize| -> Vec<NewEvent> {
+                (0..n)
+                    .map(|i| NewEvent {
+                        // Runs of one type, then the other, within an append.
+                        event_type: ["Opened", "Moved"][(event_type + i / 7) % 2].into(),
+                        schema_version: version,
+                        codec: Codec::Json,
+                        payload: b"{}".to_vec(),
+                    })
+                    .collect()
+            };
+            let name = ["Cart-1", "Cart-2", "Shop-1"][stream];
+            let mut batch = vec![esdsl_runtime::store::StreamAppend {
+                stream: name.into(),
+                expected: ExpectedVersion::Any,
+                events: events(count),
+            }];
+            if two_streams {
+                batch.push(esdsl_runtime::store::StreamAppend {
+                    stream: "Order-9".into(),
+                    expected: ExpectedVersion::Any,
+                    events: events(count / 2 + 1),
+                });
+            }
+            store.append_multi(batch, &Metadata::default()).expect("appends");
+            if reopen == 0 {
+                drop(store);
+                store = open();
+            }
+            proptest::prop_assert_eq!(catalog_of(&store), recount(&store));
+        }
+        let report = store.verify().expect("verifies");
+        proptest::prop_assert!(report.is_ok(), "{:?}", report.violations);
+    }
+}
+
+/// Mostly single events, sometimes a batch longer than the catalog's flush size.
+fn prop_oneof_counts() -> impl proptest::strategy::Strategy<Value = usize> {
+    use proptest::strategy::Strategy;
+    proptest::prop_oneof![8 => 1..4usize, 2 => 100..700usize, 1 => 1000..1300usize].boxed()
+}
