@@ -869,11 +869,20 @@ pub(crate) fn stream_head_in(
     dbs: &Dbs,
     stream: &str,
 ) -> Result<Option<(u64, u64)>> {
+    let Some(id) = stream_id_in(txn, dbs, stream)? else {
+        return Ok(None);
+    };
+    Ok(Some((id, head_version(txn, dbs, id)?)))
+}
+
+/// The stream's id.
+fn stream_id_in(txn: &RoTxn<'_>, dbs: &Dbs, stream: &str) -> Result<Option<u64>> {
     let Some(value) = dbs.streams.get(txn, stream.as_bytes())? else {
         return Ok(None);
     };
-    let id = stream_id_value(value).ok_or_else(|| corrupt("streams", stream, "bad stream id"))?;
-    Ok(Some((id, head_version(txn, dbs, id)?)))
+    stream_id_value(value)
+        .map(Some)
+        .ok_or_else(|| corrupt("streams", stream, "bad stream id"))
 }
 
 /// The stream id in a `streams` value: 8 bytes, or 16 in a store written before heads moved to
@@ -935,14 +944,15 @@ where
         last: None,
         stopped: false,
     };
-    let Some((stream_id, head)) = stream_head_in(txn, dbs, stream)? else {
+    let Some(stream_id) = stream_id_in(txn, dbs, stream)? else {
         return Ok(page);
     };
     // Positioned after the last record visited.
     let mut log = None;
     let mut event_type = None;
     let mut version = from;
-    while page.visited < want && version <= head {
+    // The walk ends where the stream index has no next version (no head is looked up first).
+    while page.visited < want {
         let next = match log.as_mut() {
             Some(cursor) => Iterator::next(cursor).transpose()?,
             None => None,
