@@ -37,23 +37,29 @@ impl<'t> LogWalker<'t> {
     ) -> Result<(RecordView<'t>, bool), String> {
         let known = |name: Option<(&'t str, bool)>| name.map(|(name, _)| name);
         let view = RecordView::parse_known(bytes, known(self.stream), known(self.event_type))?;
-        let stream = match self.stream {
-            Some((name, verdict)) if std::ptr::eq(name, view.stream) => verdict,
-            _ => {
-                let verdict = filter.matches_stream(view.stream);
-                self.stream = Some((view.stream, verdict));
-                verdict
-            }
-        };
-        let event_type = match self.event_type {
-            Some((name, verdict)) if std::ptr::eq(name, view.event_type) => verdict,
-            _ => {
-                let verdict = filter.matches_type(view.event_type);
-                self.event_type = Some((view.event_type, verdict));
-                verdict
-            }
-        };
+        let stream = kept(&mut self.stream, view.stream, |s| filter.matches_stream(s));
+        let event_type = kept(&mut self.event_type, view.event_type, |t| {
+            filter.matches_type(t)
+        });
         Ok((view, stream && event_type))
+    }
+}
+
+/// The verdict kept in `slot` when it is for `name` itself (the same address), else `judge`'s,
+/// kept for `name`.
+#[inline]
+fn kept<'t>(
+    slot: &mut Option<(&'t str, bool)>,
+    name: &'t str,
+    judge: impl FnOnce(&str) -> bool,
+) -> bool {
+    match *slot {
+        Some((kept, verdict)) if std::ptr::eq(kept, name) => verdict,
+        _ => {
+            let verdict = judge(name);
+            *slot = Some((name, verdict));
+            verdict
+        }
     }
 }
 

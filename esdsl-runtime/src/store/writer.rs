@@ -466,6 +466,14 @@ fn write_request(
             Head { id, version: 0 }
         });
         let first_position = *cursor.next_position;
+        // The index is keyed by stream id first, so the newest stream's entries go at its end:
+        // they are appended, without a search and with full pages where one splits. (Were the
+        // key not the last after all, LMDB would refuse it and this append alone would fail.)
+        let index_flags = if head.id + 1 == *cursor.next_stream_id {
+            PutFlags::APPEND
+        } else {
+            PutFlags::empty()
+        };
         // Counted in the catalog per run of one type and version, not per event.
         let mut run: Option<Run<'_>> = None;
         for event in &append.events {
@@ -488,8 +496,12 @@ fn write_request(
             let position_key = position.to_be_bytes();
             dbs.events
                 .put_with_flags(txn, PutFlags::APPEND, &position_key, cursor.buffer)?;
-            dbs.stream_index
-                .put(txn, &stream_key(head.id, head.version), &position_key)?;
+            dbs.stream_index.put_with_flags(
+                txn,
+                index_flags,
+                &stream_key(head.id, head.version),
+                &position_key,
+            )?;
             match &mut run {
                 Some((event_type, version, count))
                     if *event_type == event.event_type && *version == event.schema_version =>
