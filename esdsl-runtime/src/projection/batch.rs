@@ -168,11 +168,11 @@ pub(crate) const SCAN_LIMIT: usize = 65_536;
 /// this partition handles, and how far the read got.
 ///
 /// The records are copied back to back into one buffer, not decoded into a `RecordedEvent`
-/// each: the runner copies them one at a time into a `RecordedEvent` it reuses
-/// ([`Batch::fill`]), and reads each batch into the buffers of the one before
-/// ([`next_batch`]), so catching up allocates nothing per event (but the entries of an
-/// event's metadata, when it has any). Stream names and types, checked for UTF-8 when the
-/// batch is read, are kept as text, so filling an event only compares them.
+/// each: the runner hands each to its handler as an `EventRef` into the buffer
+/// ([`Batch::event`]), and reads each batch into the buffers of the one before
+/// ([`next_batch`]), so catching up allocates nothing per event. Stream names and types,
+/// checked for UTF-8 when the batch is read, are kept as text, so parsing a record again
+/// only compares them.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     records: Vec<u8>,

@@ -162,7 +162,7 @@ impl Deadline {
         if now >= self.limit {
             return true;
         }
-        let fast = (now - self.read) < self.limit / 1024;
+        let fast = now.saturating_sub(self.read) < self.limit / 1024;
         self.stride = if fast {
             (self.stride * 2).min(MAX_CLOCK_STRIDE)
         } else {

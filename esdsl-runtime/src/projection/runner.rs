@@ -522,8 +522,8 @@ impl<P: StoreProjection> StoreRunner<P> {
     ///
     /// The log is read in a read transaction of its own, open while the write transaction
     /// applies (the environment has no thread-local read slots, so one thread may hold both):
-    /// each record is parsed once, where it lies in the map, and copied only into the one
-    /// `RecordedEvent` the handler receives. A batch ends at the first of `batch_size` events
+    /// each record is parsed once, where it lies in the map, and handed to the handler as an
+    /// `EventRef` into it (an owned copy is made only when a handler fails). A batch ends at the first of `batch_size` events
     /// that pass the filter, `max_batch_bytes` of records applied, [`SCAN_LIMIT`] positions
     /// read, and `max_batch_time` spent (checked before each event, and every 1,024
     /// positions read; a batch always processes at least one position).

@@ -12,7 +12,7 @@ use super::runner::{GENERATION_PREFIX, PARTITIONS_PREFIX};
 use crate::error::{Error, Result};
 use crate::store::LmdbStore;
 use crate::store::keys::u64_from;
-use crate::store::lmdb::{FORMAT_VERSION, corrupt};
+use crate::store::lmdb::{FORMAT_VERSION, OLDEST_FORMAT, corrupt};
 
 type Db = Database<'static, Bytes, Bytes>;
 
@@ -190,7 +190,8 @@ impl StoreStatus {
             .and_then(|bytes| bytes.try_into().ok())
             .map(u32::from_be_bytes)
             .ok_or_else(|| corrupt("meta", "format", "missing or not 4 bytes"))?;
-        if found != FORMAT_VERSION {
+        // Checkpoints, parked entries and the log read the same in every format it opens.
+        if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&found) {
             return Err(Error::FormatVersion {
                 found,
                 supported: FORMAT_VERSION,

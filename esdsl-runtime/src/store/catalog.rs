@@ -82,10 +82,13 @@ pub(crate) fn add(
     tail.upto = last;
     if last - through >= TAIL_LIMIT {
         for (key, added) in tail.counts.drain() {
-            let count = match dbs.catalog.get(txn, &key)? {
-                Some(bytes) => u64_from(bytes)
-                    .ok_or_else(|| corrupt("catalog", &key_text(&key), "count is not 8 bytes"))?,
+            let stored = dbs.catalog.get(txn, &key)?.map(u64_from);
+            let count = match stored {
+                Some(Some(count)) => count,
                 None => 0,
+                // A damaged count is counted again from the log (once), rather than failing
+                // this and every later commit; `verify` reports it until then.
+                Some(None) => count_log(txn, dbs, 0, through)?.remove(&key).unwrap_or(0),
             };
             dbs.catalog.put(txn, &key, &(count + added).to_be_bytes())?;
         }
@@ -132,19 +135,12 @@ pub(crate) fn entries(txn: &RoTxn<'_>, dbs: &Dbs) -> Result<Vec<CatalogEntry>> {
         .collect())
 }
 
-/// The last position the table counts (the whole log when none is stored).
+/// `meta[catalog_through]`, when the store has one.
 ///
 /// # Errors
 ///
-/// Storage errors; [`crate::Error::Corrupt`] for a stored position that is not 8 bytes.
-pub(crate) fn covered_through(txn: &RoTxn<'_>, dbs: &Dbs) -> Result<u64> {
-    match stored_through(txn, dbs)? {
-        Some(through) => Ok(through),
-        None => last_position(txn, dbs),
-    }
-}
-
-fn stored_through(txn: &RoTxn<'_>, dbs: &Dbs) -> Result<Option<u64>> {
+/// Storage errors; [`crate::Error::Corrupt`] for a value that is not 8 bytes.
+pub(crate) fn stored_through(txn: &RoTxn<'_>, dbs: &Dbs) -> Result<Option<u64>> {
     dbs.meta
         .get(txn, THROUGH_KEY)?
         .map(|bytes| {

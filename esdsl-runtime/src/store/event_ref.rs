@@ -225,7 +225,8 @@ impl<'a> MetadataRef<'a> {
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&'a str> {
         match self.0 {
-            Entries::Stored(mut entries) => entries.find(|(k, _)| *k == key).map(|e| e.1),
+            // Keys are stored unique; were one stored twice, the last wins, as in `to_map`.
+            Entries::Stored(entries) => entries.filter(|(k, _)| *k == key).last().map(|e| e.1),
             Entries::Map(map) => map.get(key).map(String::as_str),
         }
     }

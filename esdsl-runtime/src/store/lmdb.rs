@@ -6,9 +6,9 @@
 //! | --- | --- | --- |
 //! | `events` | global position `u64` | the record: envelope then payload (see `record.rs`) |
 //! | `stream_index` | stream id `u64`, version `u64` | global position `u64` |
-//! | `streams` | stream name | stream id `u64`, head version `u64` |
-//! | `catalog` | aggregate, NUL, event type, NUL, version `u32` | count `u64` |
-//! | `meta` | name | `format` (`u32`), `next_stream_id` (`u64`) |
+//! | `streams` | stream name | stream id `u64` (format 1: and a head version, no longer read) |
+//! | `catalog` | aggregate, NUL, event type, NUL, version `u32` | count `u64` up to `catalog_through` |
+//! | `meta` | name | `format` (`u32`), `next_stream_id` (`u64`), `catalog_through` (`u64`) |
 
 use std::collections::VecDeque;
 use std::ops::{Bound, ControlFlow};
@@ -31,8 +31,12 @@ use super::{
 };
 use crate::error::{Error, Result};
 
-/// The store format this version reads and writes.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The store format this version writes. Format 2 (stream heads from the stream index, the
+/// catalog's tail) reads every store of format 1, and an open upgrades one in place: a program
+/// that knows only format 1 then refuses it instead of writing heads and counts the old way.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+/// The oldest format this version opens.
+pub(crate) const OLDEST_FORMAT: u32 = 1;
 /// Events read per read transaction when iterating.
 const PAGE: usize = 256;
 /// Events replayed per read transaction by `replay_stream` (no copies are buffered, so a page
@@ -529,11 +533,15 @@ impl LmdbStore {
                                 key: "format".into(),
                                 reason: format!("{} bytes instead of 4", bytes.len()),
                             })?;
-                    if found != FORMAT_VERSION {
+                    if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&found) {
                         return Err(Error::FormatVersion {
                             found,
                             supported: FORMAT_VERSION,
                         });
+                    }
+                    if found < FORMAT_VERSION {
+                        dbs.meta
+                            .put(&mut txn, b"format", &FORMAT_VERSION.to_be_bytes())?;
                     }
                 }
             }

@@ -78,7 +78,22 @@ impl LmdbStore {
             // The recount of what the catalog table covers (the tail after it is counted
             // from the log whenever the catalog is read).
             let mut catalog: BTreeMap<(String, String, u32), u64> = BTreeMap::new();
-            let catalog_through = super::catalog::covered_through(txn, dbs)?;
+            let last = super::lmdb::last_position(txn, dbs)?;
+            let catalog_through = match super::catalog::stored_through(txn, dbs) {
+                Ok(Some(through)) if through > last => {
+                    report.violation(
+                        "meta[catalog_through]",
+                        format!("{through} is beyond the last position {last}"),
+                    );
+                    last
+                }
+                Ok(Some(through)) => through,
+                Ok(None) => last,
+                Err(error) => {
+                    report.violation("meta[catalog_through]", error.to_string());
+                    last
+                }
+            };
             let mut expected_position = 1;
             for entry in dbs.events.iter(txn)? {
                 let (key, value) = entry?;
@@ -134,10 +149,16 @@ impl LmdbStore {
                 let name = String::from_utf8_lossy(name).into_owned();
                 let at = format!("streams[{name}]");
                 let Some(id) = stream_id_value(value) else {
-                    report.violation(&at, "stream id is not 8 bytes");
+                    report.violation(&at, "value is neither 8 bytes (id) nor 16 (id, version)");
                     continue;
                 };
-                let head = head_version(txn, dbs, id)?;
+                let head = match head_version(txn, dbs, id) {
+                    Ok(head) => head,
+                    Err(error) => {
+                        report.violation(&at, error.to_string());
+                        continue;
+                    }
+                };
                 if let Some(other) = ids.insert(id, name.clone()) {
                     report.violation(&at, format!("stream id {id} is also used by `{other}`"));
                 }

@@ -287,6 +287,34 @@ fn a_store_whose_streams_table_holds_head_versions_reads_and_appends_as_before()
         let old = [value.as_slice(), &1u64.to_be_bytes()].concat();
         streams.put(txn, stream.as_bytes(), &old).expect("writes");
     });
+    let format = |version: Option<u32>| {
+        raw_table(dir.path(), "meta", |txn, meta| {
+            if let Some(version) = version {
+                meta.put(txn, b"format", &version.to_be_bytes())
+                    .expect("writes");
+            }
+            meta.get(txn, b"format")
+                .expect("reads")
+                .map(|bytes| u32::from_be_bytes(bytes.try_into().expect("4 bytes")))
+        })
+    };
+    // A program that knows only format 1 refuses the store once this one has opened it.
+    format(Some(1));
+    drop(LmdbStore::open(dir.path()).expect("opens a format 1 store"));
+    assert_eq!(
+        format(None),
+        Some(2),
+        "opening upgrades the format in place"
+    );
+    format(Some(3));
+    assert!(matches!(
+        LmdbStore::open(dir.path()),
+        Err(Error::FormatVersion {
+            found: 3,
+            supported: 2
+        })
+    ));
+    format(Some(1));
     let store = LmdbStore::open(dir.path()).expect("opens");
     assert_eq!(store.stream_version(&stream).expect("reads"), Some(4));
     let listed = store.streams().expect("lists");
@@ -308,4 +336,82 @@ fn a_store_whose_streams_table_holds_head_versions_reads_and_appends_as_before()
     let accounts = Repository::<Account>::new(store.clone()).expect("opens");
     assert_eq!(accounts.load(&id).expect("loads").version, 5);
     assert!(store.verify().expect("verifies").is_ok());
+}
+
+#[test]
+fn a_damaged_catalog_is_reported_and_repaired_by_the_next_flush_without_stopping_appends() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let deposits = |n: usize| -> Vec<NewEvent> {
+        (0..n)
+            .map(|_| raw("MoneyDeposited", 3, Codec::Json, br#"{"amount_cents":1}"#))
+            .collect()
+    };
+    {
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        store
+            .append(
+                "Account-1",
+                ExpectedVersion::Any,
+                deposits(1024),
+                &Metadata::default(),
+            )
+            .expect("appends");
+    }
+    // A count cut to 3 bytes, and a table position past the log's end.
+    raw_table(dir.path(), "catalog", |txn, catalog| {
+        let key = catalog
+            .first(txn)
+            .expect("reads")
+            .expect("an entry")
+            .0
+            .to_vec();
+        catalog.put(txn, &key, b"abc").expect("writes");
+    });
+    raw_table(dir.path(), "meta", |txn, meta| {
+        meta.put(txn, b"catalog_through", &5_000u64.to_be_bytes())
+            .expect("writes");
+    });
+    let store = LmdbStore::open(dir.path()).expect("opens");
+    let report = store.verify().expect("verifies");
+    let locations: Vec<&str> = report
+        .violations
+        .iter()
+        .map(|v| v.location.as_str())
+        .collect();
+    assert!(
+        locations.contains(&"meta[catalog_through]"),
+        "{locations:?}"
+    );
+    assert!(
+        locations
+            .iter()
+            .any(|at| at.starts_with("catalog[Account/")),
+        "{locations:?}"
+    );
+    drop(store);
+    raw_table(dir.path(), "meta", |txn, meta| {
+        meta.put(txn, b"catalog_through", &1_024u64.to_be_bytes())
+            .expect("writes");
+    });
+    // Appends go on; the flush at 1,024 more events counts the damaged entry again.
+    let store = LmdbStore::open(dir.path()).expect("opens");
+    for _ in 0..2 {
+        store
+            .append(
+                "Account-1",
+                ExpectedVersion::Any,
+                deposits(600),
+                &Metadata::default(),
+            )
+            .expect("appends despite the damaged count");
+    }
+    let report = store.verify().expect("verifies");
+    assert!(report.is_ok(), "{:?}", report.violations);
+    let counts: Vec<u64> = store
+        .catalog()
+        .expect("reads")
+        .into_iter()
+        .map(|e| e.count)
+        .collect();
+    assert_eq!(counts, vec![2_224]);
 }
