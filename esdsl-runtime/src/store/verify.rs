@@ -61,8 +61,8 @@ pub struct BackupReport {
 impl LmdbStore {
     /// Checks the store's invariants in one consistent read: positions dense from 1, every
     /// record readable with a known codec (and JSON payloads valid JSON), stream versions dense
-    /// from 1, the stream index and stream heads consistent with the records, catalog counts
-    /// equal to a recount.
+    /// from 1, the stream index and stream heads consistent with the records, the catalog
+    /// table's counts equal to a recount of the log up to `meta[catalog_through]`.
     ///
     /// The read transaction stays open for the whole check; on a large store, run it off-peak.
     ///
