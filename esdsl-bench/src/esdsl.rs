@@ -1,6 +1,7 @@
 //! esdsl itself: the store, the repository, snapshots, projections and subscriptions, each
 //! measured the way a user calls them.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -302,14 +303,27 @@ pub(crate) fn runner_catch_up(
     Ok(Sample::new(report.handled, elapsed))
 }
 
-/// A `Subscription` reading the whole log and decoding each event (no checkpoint).
+/// A `Subscription` visiting the whole log where it lies and decoding each event (no
+/// checkpoint).
 pub(crate) fn subscription_catch_up(store: &Store, expected: u64) -> Result<Sample> {
     let start = Instant::now();
     let mut subscription = Subscription::new(&store.store, 0, Filter::all());
     let mut state = Account::default();
-    while let Some(recorded) = subscription.next_timeout(Duration::ZERO)? {
-        if let Decoded::Event(event) = recorded.decode::<AccountEvent>()? {
-            esdsl_runtime::Aggregate::apply(&mut state, &event);
+    let mut failed = None;
+    while subscription.visit_timeout(Duration::ZERO, |recorded| {
+        match recorded.decode::<AccountEvent>() {
+            Ok(Decoded::Event(event)) => esdsl_runtime::Aggregate::apply(&mut state, &event),
+            Ok(_) => {}
+            Err(error) => {
+                failed = Some(error);
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    })? > 0
+    {
+        if let Some(error) = failed.take() {
+            return Err(error.into());
         }
     }
     let elapsed = start.elapsed();

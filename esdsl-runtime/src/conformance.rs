@@ -35,6 +35,7 @@ pub fn run_all<S: EventStore>(mut fresh: impl FnMut() -> S) {
     stream_reads(&fresh());
     stream_replays(&fresh());
     global_log_reads(&fresh());
+    global_log_replays(&fresh());
     invalid_input_is_rejected(&fresh());
     catalog_counts(&fresh());
 }
@@ -504,6 +505,104 @@ pub fn global_log_reads(store: &dyn EventStore) {
             .windows(2)
             .all(|w| w[0].position < w[1].position)
     );
+}
+
+/// `replay_all` visits exactly what `read_all` reads, across read transactions and runs of
+/// positions the filter skips, from a position, up to a limit, and stops when the visitor says
+/// so or fails.
+pub fn global_log_replays(store: &dyn EventStore) {
+    // Long runs of one stream between single events of others: more positions than one read
+    // transaction looks at, and a filter that skips whole runs.
+    for round in 0..6 {
+        let events = (1..=1000)
+            .map(|i| event("Bulk", round * 1000 + i))
+            .collect();
+        store
+            .append(
+                "Order-1",
+                ExpectedVersion::Any,
+                events,
+                &Metadata::default(),
+            )
+            .expect("appends");
+        for n in 0..3 {
+            let kind = if n % 2 == 0 { "Even" } else { "Odd" };
+            store
+                .append(
+                    &format!("Cart-{n}"),
+                    ExpectedVersion::Any,
+                    vec![event(kind, round * 3 + n)],
+                    &Metadata::default(),
+                )
+                .expect("appends");
+        }
+    }
+    let replay = |from, filter: &Filter, limit, stop_at: Option<u64>| -> Vec<Seen> {
+        let mut out = Vec::new();
+        store
+            .replay_all(from, filter, limit, &mut |event| {
+                out.push(seen(event));
+                Ok(match stop_at {
+                    Some(at) if event.position() == at => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                })
+            })
+            .expect("replays");
+        out
+    };
+    let read = |from, filter: &Filter, limit| -> Vec<Seen> {
+        store
+            .read_all(from, filter, limit)
+            .expect("read starts")
+            .map(|e| seen(EventRef::from(&e.expect("reads"))))
+            .collect()
+    };
+    let all = Filter::all();
+    let carts = Filter::aggregate("Cart");
+    let odd_carts = Filter {
+        aggregate_types: vec!["Cart".into()],
+        event_types: vec!["Odd".into()],
+    };
+    let everything = replay(0, &all, usize::MAX, None);
+    assert_eq!(everything.len(), 6018, "every event of the log, once");
+    assert_eq!(
+        everything,
+        read(1, &all, usize::MAX),
+        "replay shows what a read reads"
+    );
+    assert_eq!(replay(1, &carts, usize::MAX, None).len(), 18);
+    assert_eq!(
+        replay(1, &carts, usize::MAX, None),
+        read(1, &carts, usize::MAX)
+    );
+    assert_eq!(
+        replay(1, &odd_carts, usize::MAX, None),
+        read(1, &odd_carts, usize::MAX)
+    );
+    assert_eq!(replay(2500, &all, 700, None), read(2500, &all, 700));
+    assert_eq!(replay(2500, &carts, 4, None), read(2500, &carts, 4));
+    let stopped = replay(10, &all, usize::MAX, Some(3000));
+    assert_eq!(
+        stopped.iter().map(|s| s.2).collect::<Vec<_>>(),
+        (10..=3000).collect::<Vec<_>>(),
+        "a Break stops the replay after that event"
+    );
+    assert_eq!(replay(6019, &all, 10, None), Vec::new());
+    assert_eq!(replay(1, &all, 0, None), Vec::new());
+    assert_eq!(replay(1, &Filter::aggregate("Nope"), 10, None), Vec::new());
+    let mut visited = 0;
+    let failed = store.replay_all(1, &all, usize::MAX, &mut |_| {
+        visited += 1;
+        if visited == 3 {
+            return Err(Error::InvalidInput("stop here".into()));
+        }
+        Ok(ControlFlow::Continue(()))
+    });
+    assert!(
+        matches!(&failed, Err(Error::InvalidInput(why)) if why == "stop here"),
+        "the visitor's error is returned: {failed:?}"
+    );
+    assert_eq!(visited, 3, "nothing is visited after the visitor's error");
 }
 
 /// Names that cannot be keys are refused before anything is written.

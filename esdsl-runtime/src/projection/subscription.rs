@@ -1,10 +1,11 @@
 //! Catch-up then live reading of the global log.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
-use crate::store::{EventStore, Filter, RecordedEvent};
+use crate::error::{Error, Result};
+use crate::store::{EventRef, EventStore, Filter, RecordedEvent};
 
 /// Reads the global log after a position, then waits for new commits.
 ///
@@ -76,6 +77,96 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
         }
     }
 
+    /// Hands the next events to `visit` where they lie in the store, without an owned
+    /// [`RecordedEvent`] each, waiting up to `timeout` for one to be committed; returns how
+    /// many it visited (0: none within `timeout`).
+    ///
+    /// It visits every event committed by the time it reads, unless `visit` returns
+    /// [`ControlFlow::Break`]: the subscription then goes on after that event. `visit` runs
+    /// while the store may hold a read transaction (see [`EventStore::replay_all`]): keep it
+    /// short and do not call the store from it. Events already taken by
+    /// [`Subscription::next_timeout`] into its buffer are visited first.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use std::time::Duration;
+    /// use esdsl_runtime::projection::Subscription;
+    /// use esdsl_runtime::store::{EventStore, ExpectedVersion, Filter, Metadata};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = esdsl_runtime::LmdbStore::open(dir.path())?;
+    /// let events = (1..=3).map(|n| esdsl_runtime::conformance::event("Happened", n)).collect();
+    /// store.append("Thing-1", ExpectedVersion::Any, events, &Metadata::default())?;
+    /// let mut subscription = Subscription::new(&store, 0, Filter::all());
+    /// let mut positions = Vec::new();
+    /// let visited = subscription.visit_timeout(Duration::ZERO, |event| {
+    ///     positions.push(event.position());
+    ///     ControlFlow::Continue(())
+    /// })?;
+    /// assert_eq!((visited, positions), (3, vec![1, 2, 3]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Storage errors, and [`crate::Error::Corrupt`] for a damaged record: the events before
+    /// it have been visited, and the subscription moves past it.
+    pub fn visit_timeout(
+        &mut self,
+        timeout: Duration,
+        mut visit: impl FnMut(EventRef<'_>) -> ControlFlow<()>,
+    ) -> Result<usize> {
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
+        let mut visited = 0;
+        while let Some(event) = self.buffer.pop_front() {
+            visited += 1;
+            if visit(EventRef::from(&event)).is_break() {
+                return Ok(visited);
+            }
+        }
+        if visited > 0 {
+            return Ok(visited);
+        }
+        loop {
+            let head = self.store.head_position()?;
+            if head > self.position {
+                let (mut last, mut stopped) = (None, false);
+                let read = self.store.replay_all(
+                    self.position + 1,
+                    &self.filter,
+                    usize::MAX,
+                    &mut |event| {
+                        visited += 1;
+                        last = Some(event.position());
+                        let flow = visit(event);
+                        stopped = flow.is_break();
+                        Ok(flow)
+                    },
+                );
+                let last = last.unwrap_or(self.position);
+                match read {
+                    // Without a break the read went to the end of the log, past `head`.
+                    Ok(()) => self.position = if stopped { last } else { last.max(head) },
+                    Err(error) => {
+                        self.position = damaged_at(&error).unwrap_or(last).max(last);
+                        return Err(error);
+                    }
+                }
+                if visited > 0 {
+                    return Ok(visited);
+                }
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(0);
+            }
+            self.store.wait_for_commit(self.position, deadline - now)?;
+        }
+    }
+
     /// Reads what is committed up to `head` into the buffer.
     fn fill(&mut self, head: u64) -> Result<()> {
         let from = self.position + 1;
@@ -87,17 +178,7 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
                     self.buffer.push_back(event);
                 }
                 Err(error) => {
-                    // Step over the damaged record so the subscription does not stall on it.
-                    let damaged = match &error {
-                        crate::Error::Corrupt {
-                            table: "events",
-                            key,
-                            ..
-                        } => key.parse().ok(),
-                        _ => None,
-                    };
-                    // Any other error may be transient: deliver from the last event again.
-                    self.position = damaged.unwrap_or(last).max(last);
+                    self.position = damaged_at(&error).unwrap_or(last).max(last);
                     return Err(error);
                 }
             }
@@ -109,6 +190,20 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
             last
         };
         Ok(())
+    }
+}
+
+/// The position of the damaged record `error` names, to step over it so that the subscription
+/// does not stall on it. `None` for any other error, which may be transient: reading goes on
+/// after the last event delivered.
+fn damaged_at(error: &Error) -> Option<u64> {
+    match error {
+        Error::Corrupt {
+            table: "events",
+            key,
+            ..
+        } => key.parse().ok(),
+        _ => None,
     }
 }
 

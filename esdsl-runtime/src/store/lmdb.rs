@@ -745,6 +745,30 @@ impl EventStore for LmdbStore {
         }))
     }
 
+    fn replay_all(
+        &self,
+        from: u64,
+        filter: &Filter,
+        limit: usize,
+        visit: &mut dyn FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        let mut from = from.max(1);
+        let mut remaining = limit;
+        while remaining > 0 {
+            let want = remaining.min(REPLAY_PAGE);
+            let page = self
+                .inner
+                .shared
+                .read(|txn, dbs| replay_log_page(txn, dbs, from, filter, want, visit))?;
+            remaining -= page.visited;
+            match page.last.and_then(|last| last.checked_add(1)) {
+                Some(next) if !page.stopped && !page.ended => from = next,
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
     fn stream_version(&self, stream: &str) -> Result<Option<u64>> {
         Ok(self.stream_id(stream)?.map(|(_, version)| version))
     }
@@ -997,6 +1021,63 @@ where
         };
         version = after;
     }
+    Ok(page)
+}
+
+/// How far one read transaction of [`EventStore::replay_all`] went.
+struct LogPage {
+    visited: usize,
+    /// The last position looked at (visited or skipped by the filter).
+    last: Option<u64>,
+    /// Whether the visitor asked to stop.
+    stopped: bool,
+    /// Whether the log ended.
+    ended: bool,
+}
+
+/// Visits at most `want` events that pass `filter` from position `from` in one read
+/// transaction, each where it lies in the map, looking at no more than [`SCAN_PAGE`]
+/// positions.
+fn replay_log_page(
+    txn: &RoTxn<'_>,
+    dbs: &Dbs,
+    from: u64,
+    filter: &Filter,
+    want: usize,
+    visit: &mut dyn FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
+) -> Result<LogPage> {
+    let mut page = LogPage {
+        visited: 0,
+        last: None,
+        stopped: false,
+        ended: false,
+    };
+    let start = from.to_be_bytes();
+    let range = (Bound::Included(&start[..]), Bound::Unbounded);
+    let (mut stream, mut event_type) = (None, None);
+    let mut scanned = 0;
+    for entry in dbs.events.range(txn, &range)? {
+        let (key, bytes) = entry?;
+        let position = u64_from(key)
+            .ok_or_else(|| corrupt("events", &format!("{key:?}"), "key is not 8 bytes"))?;
+        page.last = Some(position);
+        scanned += 1;
+        // The previous record's names: a run of one stream or type is checked for UTF-8 once.
+        let view = RecordView::parse_known(bytes, stream, event_type)
+            .map_err(|reason| corrupt("events", &position.to_string(), &reason))?;
+        (stream, event_type) = (Some(view.stream), Some(view.event_type));
+        if filter.matches(view.stream, view.event_type) {
+            page.visited += 1;
+            if visit(EventRef::from_view(&view, position))?.is_break() {
+                page.stopped = true;
+                return Ok(page);
+            }
+        }
+        if page.visited == want || scanned == SCAN_PAGE {
+            return Ok(page);
+        }
+    }
+    page.ended = true;
     Ok(page)
 }
 

@@ -475,6 +475,39 @@ pub trait EventStore: Send + Sync {
     /// Storage errors when the read starts; each item may be a [`Error::Corrupt`].
     fn read_all(&self, from: u64, filter: &Filter, limit: usize) -> Result<Events<'_>>;
 
+    /// Reads the global log forward from position `from` (inclusive) as
+    /// [`EventStore::read_all`] does, handing each event that passes `filter` to `visit`
+    /// borrowed from the store, at most `limit` of them, without an owned [`RecordedEvent`]
+    /// per event: the way [`crate::projection::Subscription::visit_timeout`] reads. It stops
+    /// before `limit` only at the end of the log, when `visit` returns [`ControlFlow::Break`]
+    /// (after that event), or at an error; an error from `visit` ends the read and is
+    /// returned.
+    ///
+    /// As with [`EventStore::replay_stream`], a backend may call `visit` while it holds a read
+    /// transaction: keep `visit` short, never block in it and never call the store from it. The
+    /// default implementation reads through [`EventStore::read_all`].
+    ///
+    /// # Errors
+    ///
+    /// Storage errors; [`Error::Corrupt`] for a damaged record, keyed by its position in the
+    /// `events` table (the events before it have been visited; read again from the position
+    /// after it to go on); `visit`'s error.
+    fn replay_all(
+        &self,
+        from: u64,
+        filter: &Filter,
+        limit: usize,
+        visit: &mut dyn FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        for event in self.read_all(from, filter, limit)? {
+            let event = event?;
+            if visit(EventRef::from(&event))?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The stream's version, `None` when it does not exist.
     ///
     /// # Errors

@@ -1,6 +1,10 @@
 //! Corrupt payloads, unknown types and versions, unknown codecs and damaged records: each is a
 //! typed error naming where it is, and the store keeps serving everything else.
 
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use esdsl_runtime::projection::Subscription;
 use esdsl_runtime::store::{
     Direction, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, stream_name,
 };
@@ -188,6 +192,27 @@ fn damaged_records_on_disk_are_typed_errors_and_nothing_else_is_lost() {
         .execute(&healthy, &Command::Deposit(7, None))
         .expect("appends");
     assert_eq!(store.head_position().expect("reads"), 4);
+    // A subscription visiting where records lie reports the damaged record at its place,
+    // after the events before it, and goes on after it.
+    let mut subscription = Subscription::new(&store, 0, Filter::all());
+    let mut seen = Vec::new();
+    let mut visit = |subscription: &mut Subscription<'_, LmdbStore>| {
+        subscription.visit_timeout(Duration::ZERO, |event| {
+            seen.push(event.position());
+            ControlFlow::Continue(())
+        })
+    };
+    match visit(&mut subscription) {
+        Err(Error::Corrupt {
+            table: "events",
+            key,
+            ..
+        }) => assert_eq!(key, "3"),
+        other => panic!("expected the damaged record at 3, got {other:?}"),
+    }
+    assert_eq!(visit(&mut subscription).expect("reads on"), 1);
+    assert_eq!(visit(&mut subscription).expect("caught up"), 0);
+    assert_eq!(seen, [1, 2, 4], "every readable event once");
 }
 
 /// A load walks the log from record to record while they are the stream's next versions: a

@@ -1,6 +1,7 @@
 //! Projections: exactly-once read models, at-least-once sinks, partitions, rebuilds, parking.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -361,6 +362,102 @@ fn a_subscription_catches_up_then_is_woken_by_commits() {
     assert_eq!(next.position, 9);
     // Woken by the commit, not by the timeout.
     assert!(started.elapsed() < Duration::from_secs(30));
+    writer.join().expect("joins");
+}
+
+/// Positions a subscription hands to `visit_timeout` until a call visits nothing in 50 ms,
+/// breaking after `stop_at`.
+fn visited_positions(
+    subscription: &mut Subscription<'_, LmdbStore>,
+    stop_at: Option<u64>,
+) -> Vec<u64> {
+    let mut seen = Vec::new();
+    loop {
+        let visited = subscription
+            .visit_timeout(Duration::from_millis(50), |event| {
+                seen.push(event.position());
+                if Some(event.position()) == stop_at {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .expect("reads");
+        if visited == 0 || stop_at.is_some_and(|at| seen.last() == Some(&at)) {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn a_visiting_subscription_sees_what_a_copying_one_gets_and_resumes_after_a_break() {
+    let (_dir, store) = fresh();
+    // 2 streams of 1 open + 1,500 deposits: more than one read transaction of the log.
+    populate(&store, 2, 1500);
+    let filter = Filter {
+        aggregate_types: vec!["Account".into()],
+        event_types: vec!["MoneyDeposited".into()],
+    };
+    let mut copying = Subscription::new(&store, 0, filter.clone());
+    let mut copied = Vec::new();
+    while let Some(event) = copying.next_timeout(Duration::ZERO).expect("reads") {
+        copied.push(event);
+    }
+    assert_eq!(copied.len(), 3000);
+    let mut visiting = Subscription::new(&store, 0, filter.clone());
+    let mut visited = Vec::new();
+    let count = visiting
+        .visit_timeout(Duration::ZERO, |event| {
+            visited.push(event.to_recorded());
+            ControlFlow::Continue(())
+        })
+        .expect("reads");
+    assert_eq!(count, 3000, "one call visits everything committed");
+    assert_eq!(visited, copied, "the same events, envelope and payload");
+    assert_eq!(visiting.position(), copying.position());
+    // A break ends the call after that event; the next call goes on after it.
+    let mut broken = Subscription::new(&store, 0, filter);
+    let first = visited_positions(&mut broken, Some(copied[999].position));
+    assert_eq!(first.len(), 1000);
+    assert_eq!(broken.position(), copied[999].position);
+    let rest = visited_positions(&mut broken, None);
+    let positions: Vec<u64> = copied.iter().map(|e| e.position).collect();
+    assert_eq!(
+        [first, rest].concat(),
+        positions,
+        "nothing skipped or repeated"
+    );
+    // Events a `next_timeout` took into the buffer are visited first, then the log after them.
+    let mut mixed = Subscription::new(&store, 0, Filter::all());
+    let taken = mixed
+        .next_timeout(Duration::ZERO)
+        .expect("reads")
+        .expect("an event");
+    assert_eq!(taken.position, 1);
+    let mut after = visited_positions(&mut mixed, None);
+    after.insert(0, taken.position);
+    assert_eq!(after, (1..=3002).collect::<Vec<_>>());
+    // Caught up, a call waits for the next commit and is woken by it.
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            populate(&store, 1, 0);
+        })
+    };
+    let started = Instant::now();
+    let mut woken = Vec::new();
+    let count = mixed
+        .visit_timeout(Duration::from_secs(60), |event| {
+            woken.push(event.position());
+            ControlFlow::Continue(())
+        })
+        .expect("reads");
+    assert_eq!((count, woken), (1, vec![3003]));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "woken by the commit"
+    );
     writer.join().expect("joins");
 }
 
