@@ -215,9 +215,10 @@ pub(crate) fn log(base: &Path, payloads: &[Vec<u8>]) -> Result<Db> {
     Ok(db)
 }
 
-/// Catch-up like esdsl's `StoreRunner`: pages of 4096 events (its default batch) in position order, each decoded
-/// and counted, and the checkpoint committed durably after each page.
-pub(crate) fn catch_up(db: &Db, codec: Codec, expected: u64) -> Result<Sample> {
+/// Catch-up like esdsl's `StoreRunner`: pages of `batch` events (its default batch) in
+/// position order, each decoded and counted, and the checkpoint committed durably after each
+/// page.
+pub(crate) fn catch_up(db: &Db, codec: Codec, expected: u64, batch: usize) -> Result<Sample> {
     let mut conn = db.connect()?;
     let start = Instant::now();
     let mut state = Account::default();
@@ -234,9 +235,9 @@ pub(crate) fn catch_up(db: &Db, codec: Codec, expected: u64) -> Result<Sample> {
         {
             let mut select = conn.prepare_cached(
                 "SELECT position, stream, event_type, schema_version, payload FROM events
-                 WHERE position > ?1 ORDER BY position LIMIT 4096",
+                 WHERE position > ?1 ORDER BY position LIMIT ?2",
             )?;
-            let mut rows = select.query([checkpoint])?;
+            let mut rows = select.query([checkpoint, i64::try_from(batch)?])?;
             while let Some(row) = rows.next()? {
                 last = row.get(0)?;
                 let _stream = row.get_ref(1)?.as_str()?;

@@ -5,8 +5,8 @@ use esdsl_runtime::Codec;
 use crate::report::{Check, Need, Report};
 use crate::scenarios::{
     CQRS, ESDSL_JSON, ESDSL_JSON_32, ESDSL_POSTCARD, FULL_REPLAY, LIVE, LOAD_SIZES, RAW_BATCH,
-    RAW_GROUP, RAW_LOG_SCAN, RAW_SINGLE, SNAPSHOT_TAIL, SQLITE, SQLITE_32, SQLITE_CATCH_UP,
-    SQLITE_LOAD, decode_only, raw_scan, runner, upcast_replay,
+    RAW_GROUP, RAW_LOG_SCAN, RAW_SINGLE, SNAPSHOT_TAIL, SQLITE, SQLITE_32, SQLITE_LOAD,
+    decode_only, raw_scan, runner, sqlite_catch_up, upcast_replay,
 };
 
 const BATCHES: [&str; 2] = ["batch-1000-one-stream", "batch-1000-spread"];
@@ -157,13 +157,14 @@ pub(crate) fn checks(report: &Report) -> Vec<Check> {
     }
     checks.push(at_least(
         format!(
-            "vs SQLite, catch-up: {} / {SQLITE_CATCH_UP}",
-            runner(Codec::Json)
+            "vs SQLite, catch-up: {} / {}",
+            runner(Codec::Json),
+            sqlite_catch_up()
         ),
         ratio(
             report,
             (catch_up, &runner(Codec::Json)),
-            (catch_up, SQLITE_CATCH_UP),
+            (catch_up, &sqlite_catch_up()),
         ),
         2.0,
     ));

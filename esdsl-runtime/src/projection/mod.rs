@@ -191,9 +191,10 @@ impl Deadline {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ProjectionOptions {
-    /// At most this many events (that pass the filter) per batch. Default 4096: catching up
-    /// commits once per batch, and each durable commit costs two syncs (see
-    /// `docs/projections.md` for the measurements).
+    /// At most this many events (that pass the filter) per batch. Default 65,536: catching up
+    /// commits once per batch, each durable commit costs two syncs, and with a fast handler a
+    /// batch of this size takes a few milliseconds (see `docs/projections.md` for the
+    /// measurements); `max_batch_time` ends a slower batch sooner.
     pub batch_size: usize,
     /// A batch ends once the records it took (envelopes and payloads) reach this many bytes:
     /// an external runner holds them in memory, so large events do not make its memory
@@ -217,7 +218,7 @@ pub struct ProjectionOptions {
 impl Default for ProjectionOptions {
     fn default() -> ProjectionOptions {
         ProjectionOptions {
-            batch_size: 4096,
+            batch_size: 65_536,
             max_batch_bytes: 16 << 20,
             max_batch_time: Duration::from_millis(100),
             max_attempts: 5,
