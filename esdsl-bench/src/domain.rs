@@ -110,7 +110,7 @@ pub(crate) fn payloads_v1(seed: u64, count: usize, codec: Codec) -> Result<Vec<V
 /// An esdsl event around a payload of `MoneyDeposited` at `version`.
 pub(crate) fn new_event(payload: &[u8], codec: Codec, version: u32) -> NewEvent {
     NewEvent {
-        event_type: EVENT_TYPE.to_owned(),
+        event_type: EVENT_TYPE.into(),
         schema_version: version,
         codec,
         payload: payload.to_vec(),

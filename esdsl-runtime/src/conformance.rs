@@ -43,7 +43,7 @@ pub fn run_all<S: EventStore>(mut fresh: impl FnMut() -> S) {
 /// A JSON event of type `event_type` whose payload is `{"n": n}`.
 pub fn event(event_type: &str, n: u64) -> NewEvent {
     NewEvent {
-        event_type: event_type.to_owned(),
+        event_type: event_type.to_owned().into(),
         schema_version: 1,
         codec: Codec::Json,
         payload: format!("{{\"n\":{n}}}").into_bytes(),

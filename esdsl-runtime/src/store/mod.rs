@@ -4,6 +4,7 @@
 //! LMDB environment in a directory. [`crate::conformance`] holds the tests of the contract that
 //! any backend can run against itself.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::ControlFlow;
@@ -74,8 +75,9 @@ impl fmt::Display for ExpectedVersion {
 /// An event to append: its type, schema version, codec and encoded payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
-    /// The stored type name.
-    pub event_type: String,
+    /// The stored type name: borrowed when it is a `&'static str`, as the generated event
+    /// types give it, so an append does not allocate it per event.
+    pub event_type: Cow<'static, str>,
     /// The schema version of the payload.
     pub schema_version: u32,
     /// How the payload is encoded.
@@ -96,7 +98,7 @@ impl NewEvent {
             source,
         })?;
         Ok(NewEvent {
-            event_type: event.event_type().to_owned(),
+            event_type: Cow::Borrowed(event.event_type()),
             schema_version: event.event_version(),
             codec,
             payload,

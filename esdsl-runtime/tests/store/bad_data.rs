@@ -15,7 +15,7 @@ use crate::bank::{Account, AccountId, Command};
 
 fn raw(event_type: &str, version: u32, codec: Codec, payload: &[u8]) -> NewEvent {
     NewEvent {
-        event_type: event_type.into(),
+        event_type: event_type.to_owned().into(),
         schema_version: version,
         codec,
         payload: payload.to_vec(),
@@ -107,7 +107,7 @@ fn undecodable_events_are_typed_errors_naming_their_place() {
                     (s.as_str(), p, stream_version),
                     (stream.as_str(), position, 1)
                 );
-                assert_eq!((t.as_str(), schema_version), (event_type.as_str(), version));
+                assert_eq!((t.as_str(), schema_version), (event_type.as_ref(), version));
                 assert!(expected(&source), "{source:?}");
             }
             other => panic!("expected a decode error for {event_type} v{version}, got {other:?}"),

@@ -69,7 +69,7 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = LmdbStore::open_with(dir.path(), StoreOptions::default().durability(Durability::NoSync)).expect("opens");
-        let event = NewEvent { event_type: event_type.clone(), schema_version: 1, codec: Codec::Json, payload: b"{}".to_vec() };
+        let event = NewEvent { event_type: event_type.clone().into(), schema_version: 1, codec: Codec::Json, payload: b"{}".to_vec() };
         match store.append(&stream, ExpectedVersion::Any, vec![event], &Metadata::default()) {
             Ok(done) => {
                 prop_assert_eq!(done.version, 1);

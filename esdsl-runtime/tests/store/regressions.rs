@@ -25,7 +25,7 @@ fn fresh() -> (tempfile::TempDir, LmdbStore) {
 
 fn ev(event_type: &str) -> NewEvent {
     NewEvent {
-        event_type: event_type.into(),
+        event_type: event_type.to_owned().into(),
         schema_version: 1,
         codec: Codec::Json,
         payload: b"{}".to_vec(),

@@ -84,7 +84,7 @@ fn old_versions_in_the_store_are_upcast_on_load() {
     let (_dir, accounts) = repository();
     let id = AccountId::now_v7();
     let raw = |event_type: &str, version: u32, payload: &[u8]| NewEvent {
-        event_type: event_type.into(),
+        event_type: event_type.to_owned().into(),
         schema_version: version,
         codec: Codec::Json,
         payload: payload.to_vec(),
@@ -157,7 +157,7 @@ fn a_store_the_program_cannot_read_is_refused_with_counts() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = LmdbStore::open(dir.path()).expect("opens");
     let raw = |event_type: &str, version: u32| NewEvent {
-        event_type: event_type.into(),
+        event_type: event_type.to_owned().into(),
         schema_version: version,
         codec: Codec::Json,
         payload: b"{}".to_vec(),

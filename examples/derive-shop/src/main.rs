@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `ItemDropped` (the old name of `ItemRemoved`), `CheckedOut` v1 and a retired
     // `CouponApplied`. They decode as the newest events through the derived upcasts.
     let old = CartId::now_v7();
-    let stored = |event_type: &str, version, json: &str| NewEvent {
+    let stored = |event_type: &'static str, version, json: &str| NewEvent {
         event_type: event_type.into(),
         schema_version: version,
         codec: Codec::Json,

@@ -160,7 +160,7 @@ fn run_case(case: &Path, directives: &[String]) -> Outcome {
                 panic!("{}: `store AGGREGATE TYPE VERSION`", case.display());
             };
             let event = NewEvent {
-                event_type: (*event_type).to_owned(),
+                event_type: (*event_type).to_owned().into(),
                 schema_version: version.parse().expect("a version number"),
                 codec: Codec::Json,
                 payload: b"{}".to_vec(),
