@@ -718,21 +718,11 @@ impl EventStore for LmdbStore {
     where
         F: FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
     {
-        let mut from = from.max(1);
-        let mut remaining = limit;
-        while remaining > 0 {
-            let want = remaining.min(REPLAY_PAGE);
-            let page = self
-                .inner
-                .shared
-                .read(|txn, dbs| replay_page(txn, dbs, stream, from, want, &mut visit))?;
-            remaining -= page.visited;
-            match page.last.and_then(|last| last.checked_add(1)) {
-                Some(next) if page.visited == want && !page.stopped => from = next,
-                _ => return Ok(()),
-            }
-        }
-        Ok(())
+        self.inner
+            .shared
+            .replay_paged(from, limit, |txn, dbs, from, want| {
+                replay_page(txn, dbs, stream, from, want, &mut visit)
+            })
     }
 
     fn read_all(&self, from: u64, filter: &Filter, limit: usize) -> Result<Events<'_>> {
@@ -752,21 +742,11 @@ impl EventStore for LmdbStore {
         limit: usize,
         visit: &mut dyn FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        let mut from = from.max(1);
-        let mut remaining = limit;
-        while remaining > 0 {
-            let want = remaining.min(REPLAY_PAGE);
-            let page = self
-                .inner
-                .shared
-                .read(|txn, dbs| replay_log_page(txn, dbs, from, filter, want, visit))?;
-            remaining -= page.visited;
-            match page.last.and_then(|last| last.checked_add(1)) {
-                Some(next) if !page.stopped && !page.ended => from = next,
-                _ => return Ok(()),
-            }
-        }
-        Ok(())
+        self.inner
+            .shared
+            .replay_paged(from, limit, |txn, dbs, from, want| {
+                replay_log_page(txn, dbs, from, filter, want, visit)
+            })
     }
 
     fn stream_version(&self, stream: &str) -> Result<Option<u64>> {
@@ -942,13 +922,36 @@ pub(crate) fn head_version(txn: &RoTxn<'_>, dbs: &Dbs, id: u64) -> Result<u64> {
     }
 }
 
-/// What one read transaction of `replay_stream` did.
-struct ReplayPage {
+/// How far one read transaction of a replay went.
+struct Page {
     visited: usize,
-    /// The version of the last event visited.
-    last: Option<u64>,
-    /// Whether the visitor asked to stop.
-    stopped: bool,
+    /// Where the next read transaction goes on (a version of the stream, a position of the
+    /// log); `None` when the replay is over: the visitor stopped, or nothing more is there.
+    resume: Option<u64>,
+}
+
+impl Shared {
+    /// Replays in read transactions of at most [`REPLAY_PAGE`] visited events each, from `from`
+    /// (at least 1), until `limit` events were visited or a page ends the replay.
+    fn replay_paged(
+        &self,
+        from: u64,
+        limit: usize,
+        mut page: impl FnMut(&RoTxn<'_>, &Dbs, u64, usize) -> Result<Page>,
+    ) -> Result<()> {
+        let mut from = from.max(1);
+        let mut remaining = limit;
+        while remaining > 0 {
+            let want = remaining.min(REPLAY_PAGE);
+            let done = self.read(|txn, dbs| page(txn, dbs, from, want))?;
+            remaining -= done.visited;
+            match done.resume {
+                Some(next) => from = next,
+                None => return Ok(()),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Replays at most `want` events of `stream` from version `from` in one read transaction,
@@ -967,24 +970,23 @@ fn replay_page<F>(
     from: u64,
     want: usize,
     visit: &mut F,
-) -> Result<ReplayPage>
+) -> Result<Page>
 where
     F: FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
 {
-    let mut page = ReplayPage {
-        visited: 0,
-        last: None,
-        stopped: false,
-    };
+    let mut visited = 0;
     let Some(stream_id) = stream_id_in(txn, dbs, stream)? else {
-        return Ok(page);
+        return Ok(Page {
+            visited,
+            resume: None,
+        });
     };
     // Positioned after the last record visited.
     let mut log = None;
     let mut event_type = None;
     let mut version = from;
     // The walk ends where the stream index has no next version (no head is looked up first).
-    while page.visited < want {
+    while visited < want {
         let next = match log.as_mut() {
             Some(cursor) => Iterator::next(cursor).transpose()?,
             None => None,
@@ -1001,7 +1003,10 @@ where
             Some(found) => found,
             None => {
                 let Some((position, bytes, cursor)) = indexed(txn, dbs, stream_id, version)? else {
-                    break;
+                    return Ok(Page {
+                        visited,
+                        resume: None,
+                    });
                 };
                 log = Some(cursor);
                 let view = RecordView::parse_known(bytes, Some(stream), event_type)
@@ -1010,29 +1015,22 @@ where
             }
         };
         event_type = Some(view.event_type);
-        page.visited += 1;
-        page.last = Some(version);
-        if visit(EventRef::from_view(&view, position))?.is_break() {
-            page.stopped = true;
-            break;
+        visited += 1;
+        let stopped = visit(EventRef::from_view(&view, position))?.is_break();
+        match version.checked_add(1) {
+            Some(after) if !stopped => version = after,
+            _ => {
+                return Ok(Page {
+                    visited,
+                    resume: None,
+                });
+            }
         }
-        let Some(after) = version.checked_add(1) else {
-            break;
-        };
-        version = after;
     }
-    Ok(page)
-}
-
-/// How far one read transaction of [`EventStore::replay_all`] went.
-struct LogPage {
-    visited: usize,
-    /// The last position looked at (visited or skipped by the filter).
-    last: Option<u64>,
-    /// Whether the visitor asked to stop.
-    stopped: bool,
-    /// Whether the log ended.
-    ended: bool,
+    Ok(Page {
+        visited,
+        resume: Some(version),
+    })
 }
 
 /// Visits at most `want` events that pass `filter` from position `from` in one read
@@ -1045,13 +1043,8 @@ fn replay_log_page(
     filter: &Filter,
     want: usize,
     visit: &mut dyn FnMut(EventRef<'_>) -> Result<ControlFlow<()>>,
-) -> Result<LogPage> {
-    let mut page = LogPage {
-        visited: 0,
-        last: None,
-        stopped: false,
-        ended: false,
-    };
+) -> Result<Page> {
+    let mut visited = 0;
     let start = from.to_be_bytes();
     let range = (Bound::Included(&start[..]), Bound::Unbounded);
     let (mut stream, mut event_type) = (None, None);
@@ -1060,25 +1053,32 @@ fn replay_log_page(
         let (key, bytes) = entry?;
         let position = u64_from(key)
             .ok_or_else(|| corrupt("events", &format!("{key:?}"), "key is not 8 bytes"))?;
-        page.last = Some(position);
         scanned += 1;
         // The previous record's names: a run of one stream or type is checked for UTF-8 once.
         let view = RecordView::parse_known(bytes, stream, event_type)
             .map_err(|reason| corrupt("events", &position.to_string(), &reason))?;
         (stream, event_type) = (Some(view.stream), Some(view.event_type));
         if filter.matches(view.stream, view.event_type) {
-            page.visited += 1;
+            visited += 1;
             if visit(EventRef::from_view(&view, position))?.is_break() {
-                page.stopped = true;
-                return Ok(page);
+                return Ok(Page {
+                    visited,
+                    resume: None,
+                });
             }
         }
-        if page.visited == want || scanned == SCAN_PAGE {
-            return Ok(page);
+        if visited == want || scanned == SCAN_PAGE {
+            return Ok(Page {
+                visited,
+                resume: position.checked_add(1),
+            });
         }
     }
-    page.ended = true;
-    Ok(page)
+    // The log's end.
+    Ok(Page {
+        visited,
+        resume: None,
+    })
 }
 
 /// Finds `version` of a stream through the stream index: its position, its record and a
