@@ -350,6 +350,44 @@ type Seen = (
     Vec<u8>,
 );
 
+/// A replay's visitor, as `replay_stream` and `replay_all` take it.
+type Visitor<'v> = &'v mut dyn FnMut(EventRef<'_>) -> Result<ControlFlow<()>, Error>;
+
+/// What `replay` hands its visitor, which breaks after the event `stop` picks.
+fn visits(
+    replay: impl FnOnce(Visitor<'_>) -> Result<(), Error>,
+    stop: impl Fn(&EventRef<'_>) -> bool,
+) -> Vec<Seen> {
+    let mut out = Vec::new();
+    replay(&mut |event| {
+        out.push(seen(event));
+        Ok(if stop(&event) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    })
+    .expect("replays");
+    out
+}
+
+/// A visitor failing at its third event: the replay returns that error and visits no more.
+fn a_visitors_error_ends_the_replay(replay: impl FnOnce(Visitor<'_>) -> Result<(), Error>) {
+    let mut visited = 0;
+    let failed = replay(&mut |_| {
+        visited += 1;
+        if visited == 3 {
+            return Err(Error::InvalidInput("stop here".into()));
+        }
+        Ok(ControlFlow::Continue(()))
+    });
+    assert!(
+        matches!(&failed, Err(Error::InvalidInput(why)) if why == "stop here"),
+        "the visitor's error is returned: {failed:?}"
+    );
+    assert_eq!(visited, 3, "nothing is visited after the visitor's error");
+}
+
 fn seen(event: EventRef<'_>) -> Seen {
     (
         event.stream().to_owned(),
@@ -384,18 +422,11 @@ pub fn stream_replays(store: &dyn EventStore) {
             append(store, "E-2", ExpectedVersion::Any, 1).expect("appends");
         }
     }
-    let replay = |stream: &str, from, limit, stop_at: Option<u64>| -> Vec<Seen> {
-        let mut out = Vec::new();
-        store
-            .replay_stream(stream, from, limit, &mut |event| {
-                out.push(seen(event));
-                Ok(match stop_at {
-                    Some(at) if event.version() == at => ControlFlow::Break(()),
-                    _ => ControlFlow::Continue(()),
-                })
-            })
-            .expect("replays");
-        out
+    let replay = |stream: &str, from, limit, stop_at: Option<u64>| {
+        visits(
+            |visit| store.replay_stream(stream, from, limit, visit),
+            |event| Some(event.version()) == stop_at,
+        )
     };
     let read = |stream: &str, from, limit| -> Vec<Seen> {
         store
@@ -431,19 +462,7 @@ pub fn stream_replays(store: &dyn EventStore) {
     assert_eq!(replay("E-1", 1451, 10, None), Vec::new());
     assert_eq!(replay("nope", 1, 10, None), Vec::new());
     assert_eq!(replay("E-1", 1, 0, None), Vec::new());
-    let mut visited = 0;
-    let failed = store.replay_stream("E-1", 1, usize::MAX, &mut |_| {
-        visited += 1;
-        if visited == 3 {
-            return Err(Error::InvalidInput("stop here".into()));
-        }
-        Ok(ControlFlow::Continue(()))
-    });
-    assert!(
-        matches!(&failed, Err(Error::InvalidInput(why)) if why == "stop here"),
-        "the visitor's error is returned: {failed:?}"
-    );
-    assert_eq!(visited, 3, "nothing is visited after the visitor's error");
+    a_visitors_error_ends_the_replay(|visit| store.replay_stream("E-1", 1, usize::MAX, visit));
 }
 
 /// The global log is dense, ordered, filterable and read lazily.
@@ -537,18 +556,11 @@ pub fn global_log_replays(store: &dyn EventStore) {
                 .expect("appends");
         }
     }
-    let replay = |from, filter: &Filter, limit, stop_at: Option<u64>| -> Vec<Seen> {
-        let mut out = Vec::new();
-        store
-            .replay_all(from, filter, limit, &mut |event| {
-                out.push(seen(event));
-                Ok(match stop_at {
-                    Some(at) if event.position() == at => ControlFlow::Break(()),
-                    _ => ControlFlow::Continue(()),
-                })
-            })
-            .expect("replays");
-        out
+    let replay = |from, filter: &Filter, limit, stop_at: Option<u64>| {
+        visits(
+            |visit| store.replay_all(from, filter, limit, visit),
+            |event| Some(event.position()) == stop_at,
+        )
     };
     let read = |from, filter: &Filter, limit| -> Vec<Seen> {
         store
@@ -590,19 +602,7 @@ pub fn global_log_replays(store: &dyn EventStore) {
     assert_eq!(replay(6019, &all, 10, None), Vec::new());
     assert_eq!(replay(1, &all, 0, None), Vec::new());
     assert_eq!(replay(1, &Filter::aggregate("Nope"), 10, None), Vec::new());
-    let mut visited = 0;
-    let failed = store.replay_all(1, &all, usize::MAX, &mut |_| {
-        visited += 1;
-        if visited == 3 {
-            return Err(Error::InvalidInput("stop here".into()));
-        }
-        Ok(ControlFlow::Continue(()))
-    });
-    assert!(
-        matches!(&failed, Err(Error::InvalidInput(why)) if why == "stop here"),
-        "the visitor's error is returned: {failed:?}"
-    );
-    assert_eq!(visited, 3, "nothing is visited after the visitor's error");
+    a_visitors_error_ends_the_replay(|visit| store.replay_all(1, &all, usize::MAX, visit));
 }
 
 /// Names that cannot be keys are refused before anything is written.

@@ -334,6 +334,15 @@ fn a_live_runner_follows_new_commits() {
     assert_eq!(report.handled, 22);
 }
 
+/// Opens one more account from another thread, 50 ms from now.
+fn open_an_account_soon(store: &LmdbStore) -> std::thread::JoinHandle<()> {
+    let store = store.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        populate(&store, 1, 0);
+    })
+}
+
 #[test]
 fn a_subscription_catches_up_then_is_woken_by_commits() {
     let (_dir, store) = fresh();
@@ -347,13 +356,7 @@ fn a_subscription_catches_up_then_is_woken_by_commits() {
         seen.push(event.position);
     }
     assert_eq!(seen, (1..=8).collect::<Vec<_>>());
-    let writer = {
-        let store = store.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            populate(&store, 1, 0);
-        })
-    };
+    let writer = open_an_account_soon(&store);
     let started = Instant::now();
     let next = subscription
         .next_timeout(Duration::from_secs(60))
@@ -438,13 +441,7 @@ fn a_visiting_subscription_sees_what_a_copying_one_gets_and_resumes_after_a_brea
     after.insert(0, taken.position);
     assert_eq!(after, (1..=3002).collect::<Vec<_>>());
     // Caught up, a call waits for the next commit and is woken by it.
-    let writer = {
-        let store = store.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            populate(&store, 1, 0);
-        })
-    };
+    let writer = open_an_account_soon(&store);
     let started = Instant::now();
     let mut woken = Vec::new();
     let count = mixed
