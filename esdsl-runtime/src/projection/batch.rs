@@ -327,7 +327,7 @@ pub(crate) fn next_batch(
 }
 
 /// Decodes an event for a projection: `Ok(None)` for a retired type.
-pub(crate) fn decode<E: Event>(recorded: EventRef<'_>) -> Result<Option<E>, HandlerError> {
+pub(crate) fn decode<E: Event>(recorded: &EventRef<'_>) -> Result<Option<E>, HandlerError> {
     match recorded.decode::<E>() {
         Ok(Decoded::Event(event)) => Ok(Some(event)),
         Ok(Decoded::Skipped) => Ok(None),

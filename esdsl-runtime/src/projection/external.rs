@@ -215,7 +215,7 @@ impl<P: ExternalProjection> ExternalRunner<P> {
 
     /// Decodes and delivers one event; `Ok(false)` for a retired type.
     fn deliver(&mut self, recorded: EventRef<'_>) -> Result<bool, HandlerError> {
-        let Some(event) = decode::<P::Event>(recorded)? else {
+        let Some(event) = decode::<P::Event>(&recorded)? else {
             return Ok(false);
         };
         self.projection.apply(&event, recorded)?;

@@ -600,7 +600,7 @@ impl<P: StoreProjection> StoreRunner<P> {
                     }
                 };
                 let apply = |projection: &mut P, txn: &mut heed::RwTxn<'_>| match &next {
-                    Ok(event) => apply_one(projection, txn, dbs, prefix, *event),
+                    Ok(event) => apply_one(projection, txn, dbs, prefix, event),
                     Err(damaged) => apply_item(
                         projection,
                         txn,
@@ -1011,10 +1011,10 @@ fn apply_item<P: StoreProjection>(
     partition: Partition,
 ) -> Result<bool, HandlerError> {
     match item {
-        Item::Event(recorded) => apply_one(projection, txn, dbs, prefix, recorded.into()),
+        Item::Event(recorded) => apply_one(projection, txn, dbs, prefix, &recorded.into()),
         Item::Damaged(damaged) => match read_at(txn, dbs, damaged.position)? {
             Item::Event(recorded) if wants(&recorded, filter, partition) => {
-                apply_one(projection, txn, dbs, prefix, (&recorded).into())
+                apply_one(projection, txn, dbs, prefix, &(&recorded).into())
             }
             Item::Event(_) => Ok(false),
             Item::Damaged(still) => Err(still.error.into()),
@@ -1028,13 +1028,13 @@ fn apply_one<P: StoreProjection>(
     txn: &mut heed::RwTxn<'_>,
     dbs: &Dbs,
     prefix: &[u8],
-    recorded: EventRef<'_>,
+    recorded: &EventRef<'_>,
 ) -> Result<bool, HandlerError> {
     let Some(event) = decode::<P::Event>(recorded)? else {
         return Ok(false);
     };
     let mut model = ReadModel { txn, dbs, prefix };
-    projection.apply(&mut model, &event, recorded)?;
+    projection.apply(&mut model, &event, *recorded)?;
     Ok(true)
 }
 
