@@ -556,6 +556,20 @@ pub fn global_log_replays(store: &dyn EventStore) {
                 .expect("appends");
         }
     }
+    // A run longer than one read transaction looks at, with nothing a Cart filter passes, then
+    // one that it passes.
+    let run = (1..=5000).map(|i| event("Bulk", 10_000 + i)).collect();
+    store
+        .append("Order-1", ExpectedVersion::Any, run, &Metadata::default())
+        .expect("appends");
+    store
+        .append(
+            "Cart-9",
+            ExpectedVersion::Any,
+            vec![event("Odd", 99)],
+            &Metadata::default(),
+        )
+        .expect("appends");
     let replay = |from, filter: &Filter, limit, stop_at: Option<u64>| {
         visits(
             |visit| store.replay_all(from, filter, limit, visit),
@@ -576,13 +590,23 @@ pub fn global_log_replays(store: &dyn EventStore) {
         event_types: vec!["Odd".into()],
     };
     let everything = replay(0, &all, usize::MAX, None);
-    assert_eq!(everything.len(), 6018, "every event of the log, once");
+    assert_eq!(everything.len(), 11_019, "every event of the log, once");
     assert_eq!(
         everything,
         read(1, &all, usize::MAX),
         "replay shows what a read reads"
     );
-    assert_eq!(replay(1, &carts, usize::MAX, None).len(), 18);
+    assert_eq!(replay(1, &carts, usize::MAX, None).len(), 19);
+    assert_eq!(
+        replay(6019, &carts, usize::MAX, None).last().map(|s| s.2),
+        Some(11_019),
+        "found past 5,000 positions the filter skips"
+    );
+    assert_eq!(
+        replay(1, &all, 2000, None),
+        read(1, &all, 2000),
+        "a limit within a page"
+    );
     assert_eq!(
         replay(1, &carts, usize::MAX, None),
         read(1, &carts, usize::MAX)
@@ -599,7 +623,13 @@ pub fn global_log_replays(store: &dyn EventStore) {
         (10..=3000).collect::<Vec<_>>(),
         "a Break stops the replay after that event"
     );
-    assert_eq!(replay(6019, &all, 10, None), Vec::new());
+    let at_page_end = replay(1, &all, usize::MAX, Some(1024));
+    assert_eq!(
+        at_page_end.len(),
+        1024,
+        "a Break on a page's last visit ends the replay"
+    );
+    assert_eq!(replay(11_020, &all, 10, None), Vec::new());
     assert_eq!(replay(1, &all, 0, None), Vec::new());
     assert_eq!(replay(1, &Filter::aggregate("Nope"), 10, None), Vec::new());
     a_visitors_error_ends_the_replay(|visit| store.replay_all(1, &all, usize::MAX, visit));

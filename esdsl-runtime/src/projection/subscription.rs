@@ -45,9 +45,14 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
         }
     }
 
-    /// The position of the last event delivered or skipped.
+    /// The position of the last event delivered or skipped: every position up to it has been
+    /// handed out or passed over by the filter, so it can be saved as a checkpoint to resume
+    /// from with [`Subscription::new`].
     pub fn position(&self) -> u64 {
-        self.position
+        // Events read ahead into the buffer are not delivered yet.
+        self.buffer
+            .front()
+            .map_or(self.position, |next| next.position.saturating_sub(1))
     }
 
     /// The next event, waiting up to `timeout` for one to be committed.
@@ -55,7 +60,8 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
     /// # Errors
     ///
     /// Storage errors, and [`crate::Error::Corrupt`] for a damaged record (the subscription
-    /// moves past it).
+    /// moves past it). The error comes as soon as the record is read, before the events ahead
+    /// of it that were read into the buffer with it; they follow.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<RecordedEvent>> {
         let deadline = Instant::now()
             .checked_add(timeout)
@@ -67,8 +73,11 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
             let head = self.store.head_position()?;
             if head > self.position {
                 self.fill(head)?;
-                continue;
+                if !self.buffer.is_empty() {
+                    continue;
+                }
             }
+            // Nothing new, or only events the filter skips: wait, within the timeout.
             let now = Instant::now();
             if now >= deadline {
                 return Ok(None);
@@ -81,11 +90,13 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
     /// [`RecordedEvent`] each, waiting up to `timeout` for one to be committed; returns how
     /// many it visited (0: none within `timeout`).
     ///
-    /// It visits every event committed by the time it reads, unless `visit` returns
+    /// One call visits every event committed by the time it reads (a backlog of any length,
+    /// in read transactions of at most 1,024 events), unless `visit` returns
     /// [`ControlFlow::Break`]: the subscription then goes on after that event. `visit` runs
     /// while the store may hold a read transaction (see [`EventStore::replay_all`]): keep it
-    /// short and do not call the store from it. Events already taken by
-    /// [`Subscription::next_timeout`] into its buffer are visited first.
+    /// short and do not call the store from it. Events that [`Subscription::next_timeout`] has
+    /// read ahead into its buffer come first: a call that finds some visits only those, and the
+    /// next call goes on with the log after them.
     ///
     /// ```
     /// use std::ops::ControlFlow;
@@ -110,7 +121,9 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
     /// # Errors
     ///
     /// Storage errors, and [`crate::Error::Corrupt`] for a damaged record: the events before
-    /// it have been visited, and the subscription moves past it.
+    /// it have been visited, and the subscription moves past it. (`next_timeout` returns that
+    /// error as soon as it reads the record, before the events ahead of it that it had read
+    /// into its buffer; they follow.)
     pub fn visit_timeout(
         &mut self,
         timeout: Duration,
@@ -157,8 +170,8 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
                 if visited > 0 {
                     return Ok(visited);
                 }
-                continue;
             }
+            // Nothing new, or only events the filter skips: wait, within the timeout.
             let now = Instant::now();
             if now >= deadline {
                 return Ok(0);

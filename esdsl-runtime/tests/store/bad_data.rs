@@ -213,6 +213,24 @@ fn damaged_records_on_disk_are_typed_errors_and_nothing_else_is_lost() {
     assert_eq!(visit(&mut subscription).expect("reads on"), 1);
     assert_eq!(visit(&mut subscription).expect("caught up"), 0);
     assert_eq!(seen, [1, 2, 4], "every readable event once");
+    // A filter cannot rule out a record whose envelope is unreadable: a subscription to other
+    // events gets the same error, as `read_all` does, then goes on.
+    let mut other = Subscription::new(&store, 0, Filter::aggregate("Nope"));
+    let mut none = |_: esdsl_runtime::store::EventRef<'_>| ControlFlow::Continue(());
+    assert!(
+        matches!(
+            other.visit_timeout(Duration::ZERO, &mut none),
+            Err(Error::Corrupt { table: "events", ref key, .. }) if key == "3"
+        ),
+        "the damaged record is reported whatever the filter"
+    );
+    assert_eq!(
+        other
+            .visit_timeout(Duration::ZERO, &mut none)
+            .expect("reads on"),
+        0
+    );
+    assert_eq!(other.position(), 4);
 }
 
 /// A load walks the log from record to record while they are the stream's next versions: a

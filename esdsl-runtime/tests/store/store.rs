@@ -152,8 +152,8 @@ async fn async_appends_await_the_group_commit() {
     assert_eq!(store.head_position().expect("reads"), 50);
 }
 
-/// A store that keeps `EventStore`'s default `replay_stream` (over `read_stream`), as another
-/// backend would.
+/// A store that keeps `EventStore`'s default `replay_stream` (over `read_stream`) and
+/// `replay_all` (over `read_all`), as another backend would.
 struct DefaultReplay(LmdbStore);
 
 impl EventStore for DefaultReplay {
