@@ -183,7 +183,8 @@ impl Deadline {
 ///
 /// A batch is one write transaction (store projections) or one checkpoint save (external
 /// projections). It ends at whichever bound comes first: `batch_size` events, `max_batch_bytes`
-/// of payload read, or `max_batch_time` spent applying (checked between events, so a batch
+/// of records read (and, for a store runner, of read model writes), or `max_batch_time` spent
+/// applying (checked between events, so a batch
 /// applies at least one). While a store runner applies a batch it holds LMDB's single write
 /// lock, so appends wait for it: `max_batch_time` bounds that wait, plus one handler call. (The
 /// clock is read every few events while handlers take under 1/1024 of `max_batch_time`; a
@@ -198,7 +199,10 @@ pub struct ProjectionOptions {
     pub batch_size: usize,
     /// A batch ends once the records it took (envelopes and payloads) reach this many bytes:
     /// an external runner holds them in memory, so large events do not make its memory
-    /// unbounded; a store runner reads them where they lie in the map. Default 16 MiB.
+    /// unbounded; a store runner reads them where they lie in the map, and counts 4 KiB more
+    /// per read model put or delete, as each can add a page that LMDB holds in memory until the
+    /// commit (a handler writing once per event commits about every 4,000 events). Default
+    /// 16 MiB.
     pub max_batch_bytes: usize,
     /// A batch stops applying (and commits what it applied) once it has run this long.
     /// Default 100 ms.

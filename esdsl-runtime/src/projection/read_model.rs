@@ -16,6 +16,8 @@ pub struct ReadModel<'t, 'e> {
     pub(crate) txn: &'t mut RwTxn<'e>,
     pub(crate) dbs: &'t Dbs,
     pub(crate) prefix: &'t [u8],
+    /// Puts and deletes made, which a store runner counts toward its batch's byte bound.
+    pub(crate) writes: usize,
 }
 
 impl std::fmt::Debug for ReadModel<'_, '_> {
@@ -66,6 +68,7 @@ impl ReadModel<'_, '_> {
             )));
         }
         let key = self.key(key);
+        self.writes += 1;
         self.dbs.read_models.put(self.txn, &key, value)?;
         Ok(())
     }
@@ -77,6 +80,7 @@ impl ReadModel<'_, '_> {
     /// Storage errors.
     pub fn delete(&mut self, key: &[u8]) -> Result<bool> {
         let key = self.key(key);
+        self.writes += 1;
         Ok(self.dbs.read_models.delete(self.txn, &key)?)
     }
 

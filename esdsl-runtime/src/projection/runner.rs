@@ -306,6 +306,10 @@ enum Applied {
     Isolate,
 }
 
+/// What one read model write counts toward `max_batch_bytes`: a page, as each write can add a
+/// page to the transaction's dirty pages, which LMDB holds in memory until the commit.
+const WRITE_BYTES: usize = 4096;
+
 /// The progress of one batch through the log.
 struct Walk {
     /// Positions read.
@@ -314,7 +318,7 @@ struct Walk {
     matched: usize,
     /// Positions handed to the handler (or found to be retired types).
     processed: usize,
-    /// Bytes of the records processed.
+    /// Bytes of the records processed, and [`WRITE_BYTES`] per read model write.
     bytes: usize,
     /// Events the handler applied.
     handled: u64,
@@ -599,8 +603,9 @@ impl<P: StoreProjection> StoreRunner<P> {
                         Err(damaged)
                     }
                 };
-                let apply = |projection: &mut P, txn: &mut heed::RwTxn<'_>| match &next {
-                    Ok(event) => apply_one(projection, txn, dbs, prefix, event),
+                let mut writes = 0;
+                let mut apply = |projection: &mut P, txn: &mut heed::RwTxn<'_>| match &next {
+                    Ok(event) => apply_one(projection, txn, dbs, prefix, event, &mut writes),
                     Err(damaged) => apply_item(
                         projection,
                         txn,
@@ -609,6 +614,7 @@ impl<P: StoreProjection> StoreRunner<P> {
                         &Item::Damaged(damaged.clone()),
                         filter,
                         partition,
+                        &mut writes,
                     ),
                 };
                 let outcome = if isolated {
@@ -625,7 +631,7 @@ impl<P: StoreProjection> StoreRunner<P> {
                     Ok(applied) => {
                         batch.handled += u64::from(applied);
                         batch.processed += 1;
-                        batch.bytes += value.len();
+                        batch.bytes += value.len() + writes.saturating_mul(WRITE_BYTES);
                         batch.applied.push(position);
                         batch.reached = position;
                     }
@@ -682,6 +688,7 @@ impl<P: StoreProjection> StoreRunner<P> {
                     failed,
                     filter,
                     partition,
+                    &mut 0,
                 ) {
                     Ok(applied) => {
                         nested.commit()?;
@@ -782,6 +789,7 @@ impl<P: StoreProjection> StoreRunner<P> {
                     &item,
                     filter,
                     partition,
+                    &mut 0,
                 ) {
                     Ok(_) => {
                         nested.commit()?;
@@ -1000,7 +1008,9 @@ fn stored_checkpoint(txn: &heed::RwTxn<'_>, dbs: &Dbs, key: &[u8]) -> Result<u64
 
 /// Applies one item in `txn`: an event, or a damaged record read again (applied if it was
 /// repaired and is this runner's, skipped if it was repaired and is not, an error otherwise).
-/// `Ok(false)` when there was nothing to apply.
+/// `Ok(false)` when there was nothing to apply. The handler's read model writes are added to
+/// `writes`.
+#[allow(clippy::too_many_arguments)]
 fn apply_item<P: StoreProjection>(
     projection: &mut P,
     txn: &mut heed::RwTxn<'_>,
@@ -1009,12 +1019,13 @@ fn apply_item<P: StoreProjection>(
     item: &Item,
     filter: &Filter,
     partition: Partition,
+    writes: &mut usize,
 ) -> Result<bool, HandlerError> {
     match item {
-        Item::Event(recorded) => apply_one(projection, txn, dbs, prefix, &recorded.into()),
+        Item::Event(recorded) => apply_one(projection, txn, dbs, prefix, &recorded.into(), writes),
         Item::Damaged(damaged) => match read_at(txn, dbs, damaged.position)? {
             Item::Event(recorded) if wants(&recorded, filter, partition) => {
-                apply_one(projection, txn, dbs, prefix, &(&recorded).into())
+                apply_one(projection, txn, dbs, prefix, &(&recorded).into(), writes)
             }
             Item::Event(_) => Ok(false),
             Item::Damaged(still) => Err(still.error.into()),
@@ -1023,18 +1034,27 @@ fn apply_item<P: StoreProjection>(
 }
 
 /// Decodes and applies one event in `txn`; `Ok(false)` for a retired type (nothing to apply).
+/// The handler's read model writes are added to `writes`.
 fn apply_one<P: StoreProjection>(
     projection: &mut P,
     txn: &mut heed::RwTxn<'_>,
     dbs: &Dbs,
     prefix: &[u8],
     recorded: &EventRef<'_>,
+    writes: &mut usize,
 ) -> Result<bool, HandlerError> {
     let Some(event) = decode::<P::Event>(recorded)? else {
         return Ok(false);
     };
-    let mut model = ReadModel { txn, dbs, prefix };
-    projection.apply(&mut model, &event, *recorded)?;
+    let mut model = ReadModel {
+        txn,
+        dbs,
+        prefix,
+        writes: 0,
+    };
+    let applied = projection.apply(&mut model, &event, *recorded);
+    *writes += model.writes;
+    applied?;
     Ok(true)
 }
 

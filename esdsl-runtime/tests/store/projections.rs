@@ -437,7 +437,34 @@ fn a_visiting_subscription_sees_what_a_copying_one_gets_and_resumes_after_a_brea
         .expect("reads")
         .expect("an event");
     assert_eq!(taken.position, 1);
+    assert_eq!(mixed.position(), 1, "read ahead is not delivered");
+    // A call that finds the buffer (positions 2 to 1,024, read with the first) visits only
+    // it; a break in it leaves the position at the event it broke after.
+    let mut buffered = Vec::new();
+    let count = mixed
+        .visit_timeout(Duration::ZERO, |event| {
+            buffered.push(event.position());
+            if event.position() == 500 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .expect("reads");
+    assert_eq!((count, mixed.position()), (499, 500));
+    let buffer_rest = mixed
+        .visit_timeout(Duration::ZERO, |event| {
+            buffered.push(event.position());
+            ControlFlow::Continue(())
+        })
+        .expect("reads");
+    assert_eq!(
+        (buffer_rest, mixed.position()),
+        (524, 1024),
+        "the buffer only"
+    );
     let mut after = visited_positions(&mut mixed, None);
+    after.splice(0..0, buffered);
     after.insert(0, taken.position);
     assert_eq!(after, (1..=3002).collect::<Vec<_>>());
     // Caught up, a call waits for the next commit and is woken by it.
@@ -792,6 +819,42 @@ fn a_batch_commits_early_at_its_byte_and_time_bounds() {
     for name in ["whole", "bytes", "time"] {
         assert_eq!(view(&store, name), fold(&store, 1), "{name}");
     }
+}
+
+/// The checkpoint after each batch of a rebuild, which reports its progress once per batch.
+fn rebuild_batches<P: StoreProjection>(runner: &mut StoreRunner<P>) -> Vec<u64> {
+    let mut done = Vec::new();
+    runner
+        .rebuild(|progress| done.push(progress.done))
+        .expect("rebuilds");
+    done
+}
+
+#[test]
+fn read_model_writes_count_toward_a_batchs_byte_bound() {
+    let (_dir, store) = fresh();
+    populate(&store, 2, 9); // 20 events, each record well under 1 KiB
+    let options = ProjectionOptions::default().batch_limits(3 * 4096, Duration::from_secs(60));
+    let mut writing = StoreRunner::new(store.clone(), Balances::named("writing"), options.clone())
+        .expect("runner");
+    // One write per event counts a page (4 KiB) with its record: three events fill a batch.
+    let written = rebuild_batches(&mut writing);
+    assert_eq!(
+        written,
+        [3, 6, 9, 12, 15, 18, 20, 20],
+        "batches of 3 events"
+    );
+    assert_eq!(view(&store, "writing"), fold(&store, 1));
+    // Without writes the same bound takes the 20 records in one batch.
+    let mut reading =
+        StoreRunner::new(store.clone(), Envelopes(Vec::new()), options).expect("runner");
+    let read = rebuild_batches(&mut reading);
+    assert_eq!(
+        read,
+        [20, 20],
+        "one batch, then the step that finds nothing left"
+    );
+    assert_eq!(reading.projection().0.len(), 20);
 }
 
 #[test]
