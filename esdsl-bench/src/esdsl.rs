@@ -7,15 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use esdsl_runtime::lmdb::LmdbStore;
+use esdsl_runtime::lmdb::{Durability, StoreOptions};
 use esdsl_runtime::projection::{
     HandlerError, Projection, ProjectionOptions, ReadModel, StoreProjection, StoreRunner,
     Subscription,
 };
 use esdsl_runtime::store::{
-    Direction, Durability, EventRef, EventStore, ExpectedVersion, Filter, Metadata, StoreOptions,
-    StreamAppend,
+    Direction, EventRef, EventStore, ExpectedVersion, Filter, Metadata, StreamAppend,
 };
-use esdsl_runtime::{Codec, Decoded, LmdbStore, Repository, SnapshotPolicy};
+use esdsl_runtime::{Codec, Decoded, Repository, SnapshotPolicy};
 
 use crate::domain::{Account, AccountEvent, Deposit, account_id, new_event};
 use crate::measure::{self, Deadline, Rng, Sample, fresh_dir, micros, repeat, share, timed_sample};

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use esdsl_runtime::Codec;
+use esdsl_runtime::lmdb::Durability;
 use esdsl_runtime::projection::ProjectionOptions;
-use esdsl_runtime::store::Durability;
 
 use crate::cqrs::Postgres;
 use crate::domain::{payloads, payloads_v1};

@@ -281,7 +281,7 @@ fn against_ref(
 
 /// The catalog of the LMDB store in `dir`: what it holds, by (aggregate, type, version).
 fn catalog(dir: &std::path::Path) -> Result<Vec<StoredVersion>> {
-    use esdsl_runtime::EventStore as _;
+    use esdsl_runtime::store::EventStore as _;
     let display = display_path(dir);
     // `LmdbStore::open` creates a missing store: refuse anything that is not one already.
     if !dir.is_dir() {
@@ -290,7 +290,7 @@ fn catalog(dir: &std::path::Path) -> Result<Vec<StoredVersion>> {
     if !dir.join("data.mdb").is_file() {
         bail!("`{display}` holds no esdsl store (no `data.mdb`)");
     }
-    let store = esdsl_runtime::LmdbStore::open(dir)
+    let store = esdsl_runtime::lmdb::LmdbStore::open(dir)
         .with_context(|| format!("cannot open the store `{display}`"))?;
     let entries = store
         .catalog()

@@ -303,8 +303,9 @@ fn json(dir: &Path, status: &StoreStatus, rates: Option<&Rates>) -> serde_json::
 
 #[cfg(test)]
 mod tests {
+    use esdsl_runtime::Codec;
+    use esdsl_runtime::lmdb::LmdbStore;
     use esdsl_runtime::store::{EventStore, ExpectedVersion, Metadata, NewEvent};
-    use esdsl_runtime::{Codec, LmdbStore};
 
     use super::*;
 

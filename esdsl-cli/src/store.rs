@@ -78,10 +78,10 @@ pub(crate) fn run(args: &StoreArgs, stdout: &mut dyn Write) -> Result<Outcome> {
 }
 
 /// Opens a store that exists: `LmdbStore::open` would create a missing one.
-pub(crate) fn open_existing(dir: &Path) -> Result<esdsl_runtime::LmdbStore> {
+pub(crate) fn open_existing(dir: &Path) -> Result<esdsl_runtime::lmdb::LmdbStore> {
     if !dir.join("data.mdb").is_file() {
         bail!("`{}` is not an esdsl store (no data.mdb)", dir.display());
     }
-    esdsl_runtime::LmdbStore::open(dir)
+    esdsl_runtime::lmdb::LmdbStore::open(dir)
         .with_context(|| format!("cannot open the store `{}`", dir.display()))
 }

@@ -11,9 +11,9 @@ use crate::event::{AggregateId, Decoded, Event};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::lmdb::LmdbStore;
 use crate::store::{
-    EventStore, ExpectedVersion, LmdbStore, Metadata, NewEvent, Snapshot, check_decodable,
-    stream_name,
+    EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot, check_decodable, stream_name,
 };
 
 /// An aggregate: state rebuilt from its events, and the rules that decide which events a
@@ -136,7 +136,8 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
 /// #     fn apply(&mut self, e: &AccountEvent) { if let AccountEvent::MoneyDeposited(e) = e { self.balance += e.amount_cents } }
 /// #     fn handle(&self, c: &Deposit) -> Result<Vec<AccountEvent>, No> { Ok(vec![MoneyDeposited { amount_cents: c.0, memo: None }.into()]) }
 /// # }
-/// use esdsl_runtime::{LmdbStore, Repository};
+/// use esdsl_runtime::Repository;
+/// use esdsl_runtime::lmdb::LmdbStore;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let accounts = Repository::<Account>::new(LmdbStore::open(dir.path())?)?;

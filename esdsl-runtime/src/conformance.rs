@@ -7,7 +7,7 @@
 //! let dirs = std::cell::RefCell::new(Vec::new());
 //! esdsl_runtime::conformance::run_all(|| {
 //!     let dir = tempfile::tempdir().expect("temp dir");
-//!     let store = esdsl_runtime::LmdbStore::open(dir.path()).expect("opens");
+//!     let store = esdsl_runtime::lmdb::LmdbStore::open(dir.path()).expect("opens");
 //!     dirs.borrow_mut().push(dir);
 //!     store
 //! });

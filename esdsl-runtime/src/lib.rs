@@ -42,6 +42,7 @@ pub mod conformance;
 pub mod describe;
 mod error;
 mod event;
+pub mod lmdb;
 pub mod projection;
 pub mod store;
 pub mod testing;
@@ -60,7 +61,6 @@ pub use event::{AggregateId, Decodability, DecodeError, Decoded, Event, EventTyp
 /// The `serde` crate, for `#[derive(Serialize, Deserialize)]` on derive-declared events without
 /// a dependency of your own: add `#[serde(crate = "esdsl_runtime::serde")]`.
 pub use serde;
-pub use store::{EventStore, LmdbStore};
 /// The `uuid` crate, whose `Uuid` is the schema's `uuid` type and the inner type of uuid ids.
 pub use uuid;
 

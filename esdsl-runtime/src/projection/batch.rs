@@ -12,10 +12,13 @@ use heed::RoTxn;
 use super::{HandlerError, Partition, ProjectionOptions};
 use crate::error::Result;
 use crate::event::{Decoded, Event};
-use crate::store::keys::u64_from;
-use crate::store::lmdb::{Dbs, corrupt, record_at};
-use crate::store::record::{Readable, RecordView, readable_envelope};
-use crate::store::{EventRef, Filter, LmdbStore, RecordedEvent, category};
+use crate::lmdb::LmdbStore;
+use crate::lmdb::env::Dbs;
+use crate::lmdb::reads::record_at;
+use crate::lmdb::record::{Readable, RecordView, readable_envelope};
+use crate::lmdb::tables::corrupt;
+use crate::lmdb::tables::u64_from;
+use crate::store::{EventRef, Filter, RecordedEvent, category};
 
 /// Parses the records of a walk along the log. Runs of records share their stream and type,
 /// so each record is parsed with the previous one's names as the known ones
@@ -224,7 +227,7 @@ impl Batch {
                 let stream = self.text.get(*text_start..*stream_end);
                 let event_type = self.text.get(*stream_end..*type_end);
                 match RecordView::parse_known(bytes, stream, event_type) {
-                    Ok(view) => Ok(EventRef::from_view(&view, *position)),
+                    Ok(view) => Ok(view.event_ref(*position)),
                     // Parsed when the batch was read; the same bytes cannot fail now, but if
                     // they did, the record goes the way of every damaged one.
                     Err(reason) => Err(damaged(*position, bytes, &reason)),
@@ -346,7 +349,7 @@ pub(crate) fn backoff(options: &ProjectionOptions, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::record::tests::full;
+    use crate::lmdb::record::tests::full;
 
     #[test]
     fn a_damaged_record_is_wanted_unless_its_readable_part_rules_it_out() {
@@ -389,7 +392,7 @@ mod tests {
     /// A record of `stream` and `event_type`.
     fn record(stream: &str, event_type: &str) -> Vec<u8> {
         let metadata = std::collections::BTreeMap::new();
-        let envelope = crate::store::record::Envelope {
+        let envelope = crate::lmdb::record::Envelope {
             event_id: uuid::Uuid::from_u128(1),
             recorded_at: chrono::DateTime::UNIX_EPOCH,
             stream,
@@ -402,7 +405,7 @@ mod tests {
             metadata: &metadata,
         };
         let mut out = Vec::new();
-        crate::store::record::encode(&envelope, b"{}", &mut out);
+        crate::lmdb::record::encode(&envelope, b"{}", &mut out);
         out
     }
 

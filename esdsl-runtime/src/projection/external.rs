@@ -12,7 +12,8 @@ use super::{
     ReplayReport, RunReport, Stop,
 };
 use crate::error::Result;
-use crate::store::{EventRef, EventStore, Filter, LmdbStore};
+use crate::lmdb::LmdbStore;
+use crate::store::{EventRef, EventStore, Filter};
 
 /// Runs an [`ExternalProjection`]: events are delivered at least once, and the checkpoint
 /// advances only after the handler succeeded.

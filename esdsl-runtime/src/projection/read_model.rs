@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::store::LmdbStore;
-use crate::store::lmdb::{Dbs, Shared};
+use crate::lmdb::LmdbStore;
+use crate::lmdb::env::{Dbs, Shared};
 
 /// A projection's read model inside the write transaction that also moves its checkpoint.
 ///

@@ -14,9 +14,11 @@ use super::batch::{
 use super::read_model::ReadModel;
 use super::{Deadline, HandlerError, OnFailure, Partition, ProjectionOptions, StoreProjection};
 use crate::error::{Error, Result};
-use crate::store::keys::u64_from;
-use crate::store::lmdb::{CROSS_PROCESS_POLL, Dbs, Finish, corrupt, last_position};
-use crate::store::{EventRef, EventStore, Filter, LmdbStore, validate_consumer_name};
+use crate::lmdb::LmdbStore;
+use crate::lmdb::env::{CROSS_PROCESS_POLL, Dbs, Finish};
+use crate::lmdb::tables::u64_from;
+use crate::lmdb::tables::{corrupt, last_position};
+use crate::store::{EventRef, EventStore, Filter, validate_consumer_name};
 
 /// Stops a running projection from another thread.
 #[derive(Debug, Clone)]
@@ -588,7 +590,7 @@ impl<P: StoreProjection> StoreRunner<P> {
                         if batch.processed > 0 && deadline.passed() {
                             return batch.commit_until(txn, dbs, name, key, position);
                         }
-                        Ok(EventRef::from_view(&view, position))
+                        Ok(view.event_ref(position))
                     }
                     Err(reason) => {
                         batch.matched += 1;

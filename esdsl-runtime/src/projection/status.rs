@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use heed::types::Bytes;
-use heed::{Database, EnvFlags, EnvOpenOptions, RoTxn};
+use heed::{Database, RoTxn};
 
 use super::runner::{GENERATION_PREFIX, PARTITIONS_PREFIX};
-use crate::error::{Error, Result};
-use crate::store::LmdbStore;
-use crate::store::keys::u64_from;
-use crate::store::lmdb::{FORMAT_VERSION, OLDEST_FORMAT, corrupt};
+use crate::error::Result;
+use crate::lmdb::LmdbStore;
+use crate::lmdb::env::ReadOnly;
+use crate::lmdb::tables::corrupt;
+use crate::lmdb::tables::u64_from;
 
 type Db = Database<'static, Bytes, Bytes>;
 
@@ -132,72 +133,9 @@ impl StoreStatus {
     /// process has the store open (use [`StoreStatus::of`]); [`Error::FormatVersion`] for a
     /// store of another format; LMDB and I/O errors.
     pub fn read_only(dir: &Path) -> Result<StoreStatus> {
-        let mut attempts = 0;
-        loop {
-            match StoreStatus::read_only_once(dir) {
-                // Another process grew the map between the open and the read: open again.
-                Err(Error::Lmdb(heed::Error::Mdb(heed::MdbError::MapResized))) if attempts < 3 => {
-                    attempts += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    fn read_only_once(dir: &Path) -> Result<StoreStatus> {
-        if !dir.join("data.mdb").is_file() {
-            return Err(Error::InvalidInput(format!(
-                "`{}` is not an esdsl store (no data.mdb)",
-                dir.display()
-            )));
-        }
-        let mut options = EnvOpenOptions::new().read_txn_without_tls();
-        options.max_dbs(16);
-        // SAFETY: `READ_ONLY` is none of the flags heed calls unsafe (`NO_SYNC`,
-        // `NO_META_SYNC`, `NO_LOCK`): readers keep using the lock file. `open` is unsafe
-        // because the map must be changed only through LMDB, which holds for a store
-        // directory owned by esdsl.
-        #[allow(unsafe_code)]
-        let env = unsafe {
-            options.flags(EnvFlags::READ_ONLY);
-            options.open(dir)
-        }
-        .map_err(|e| match e {
-            heed::Error::EnvAlreadyOpened => Error::AlreadyOpen(dir.display().to_string()),
-            other => Error::from(other),
-        })?;
-        let [events, checkpoints, parked, meta] = env
-            .open_databases_and_commit(env.read_txn()?, |opener, txn| {
-                let mut dbs = Vec::with_capacity(4);
-                for name in ["events", "checkpoints", "parked", "meta"] {
-                    let db = opener.open_database::<Bytes, Bytes>(txn, Some(name))?;
-                    dbs.push(db.ok_or_else(|| {
-                        Error::InvalidInput(format!(
-                            "`{}` is not an esdsl store (no `{name}` database)",
-                            dir.display()
-                        ))
-                    })?);
-                }
-                let dbs: [Database<'_, Bytes, Bytes>; 4] = dbs
-                    .try_into()
-                    .map_err(|_| Error::InvalidInput("database count".into()))?;
-                Ok::<_, Error>(heed::CommitOrAbort::<_, ()>::Commit(dbs))
-            })?
-            .unwrap_commit();
-        let txn = env.read_txn()?;
-        let format = meta.get(&txn, b"format")?;
-        let found = format
-            .and_then(|bytes| bytes.try_into().ok())
-            .map(u32::from_be_bytes)
-            .ok_or_else(|| corrupt("meta", "format", "missing or not 4 bytes"))?;
-        // Checkpoints, parked entries and the log read the same in every format it opens.
-        if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&found) {
-            return Err(Error::FormatVersion {
-                found,
-                supported: FORMAT_VERSION,
-            });
-        }
-        collect(&txn, events, checkpoints, parked)
+        ReadOnly::read(dir, |txn, dbs| {
+            collect(txn, dbs.events, dbs.checkpoints, dbs.parked)
+        })
     }
 }
 

@@ -15,7 +15,7 @@ use crate::store::{EventRef, EventStore, Filter, RecordedEvent};
 /// use esdsl_runtime::store::{EventStore, ExpectedVersion, Filter, Metadata};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let store = esdsl_runtime::LmdbStore::open(dir.path())?;
+/// let store = esdsl_runtime::lmdb::LmdbStore::open(dir.path())?;
 /// let mut subscription = Subscription::new(&store, 0, Filter::all());
 /// assert!(subscription.next_timeout(Duration::from_millis(10))?.is_none());
 /// let event = esdsl_runtime::conformance::event("Happened", 1);
@@ -105,7 +105,7 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
     /// use esdsl_runtime::store::{EventStore, ExpectedVersion, Filter, Metadata};
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let store = esdsl_runtime::LmdbStore::open(dir.path())?;
+    /// let store = esdsl_runtime::lmdb::LmdbStore::open(dir.path())?;
     /// let events = (1..=3).map(|n| esdsl_runtime::conformance::event("Happened", n)).collect();
     /// store.append("Thing-1", ExpectedVersion::Any, events, &Metadata::default())?;
     /// let mut subscription = Subscription::new(&store, 0, Filter::all());

@@ -6,7 +6,6 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::record::{self, MetadataEntries};
 use super::{RecordedEvent, decode_payload};
 use crate::codec::Codec;
 use crate::error::Result;
@@ -21,7 +20,8 @@ use crate::event::{Decoded, Event};
 /// ```
 /// use std::ops::ControlFlow;
 /// use esdsl_runtime::store::{EventStore, ExpectedVersion, Metadata, NewEvent};
-/// use esdsl_runtime::{Codec, LmdbStore};
+/// use esdsl_runtime::Codec;
+/// use esdsl_runtime::lmdb::LmdbStore;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let store = LmdbStore::open(dir.path())?;
@@ -43,41 +43,22 @@ use crate::event::{Decoded, Event};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventRef<'a> {
-    stream: &'a str,
-    position: u64,
-    version: u64,
-    event_type: &'a str,
-    schema_version: u32,
-    codec_id: u8,
-    event_id: Uuid,
-    recorded_secs: i64,
-    recorded_nanos: u32,
-    correlation_id: Option<Uuid>,
-    causation_id: Option<Uuid>,
-    metadata: MetadataRef<'a>,
-    payload: &'a [u8],
+    pub(crate) stream: &'a str,
+    pub(crate) position: u64,
+    pub(crate) version: u64,
+    pub(crate) event_type: &'a str,
+    pub(crate) schema_version: u32,
+    pub(crate) codec_id: u8,
+    pub(crate) event_id: Uuid,
+    pub(crate) recorded_secs: i64,
+    pub(crate) recorded_nanos: u32,
+    pub(crate) correlation_id: Option<Uuid>,
+    pub(crate) causation_id: Option<Uuid>,
+    pub(crate) metadata: MetadataRef<'a>,
+    pub(crate) payload: &'a [u8],
 }
 
 impl<'a> EventRef<'a> {
-    #[inline]
-    pub(crate) fn from_view(view: &record::RecordView<'a>, position: u64) -> EventRef<'a> {
-        EventRef {
-            stream: view.stream,
-            position,
-            version: view.version,
-            event_type: view.event_type,
-            schema_version: view.schema_version,
-            codec_id: view.codec_id,
-            event_id: view.event_id,
-            recorded_secs: view.recorded_secs,
-            recorded_nanos: view.recorded_nanos,
-            correlation_id: view.correlation_id,
-            causation_id: view.causation_id,
-            metadata: MetadataRef(Entries::Stored(view.metadata())),
-            payload: view.payload,
-        }
-    }
-
     /// The stream it belongs to.
     pub fn stream(&self) -> &'a str {
         self.stream
@@ -120,7 +101,7 @@ impl<'a> EventRef<'a> {
 
     /// When it was committed (UTC; non-decreasing in commit order within one process).
     pub fn recorded_at(&self) -> DateTime<Utc> {
-        record::recorded_at(self.recorded_secs, self.recorded_nanos)
+        recorded_at(self.recorded_secs, self.recorded_nanos)
     }
 
     /// From the append's [`Metadata`](super::Metadata).
@@ -222,6 +203,11 @@ enum Entries<'a> {
 }
 
 impl<'a> MetadataRef<'a> {
+    /// Entries as a backend stores them (see [`MetadataEntries`]).
+    pub(crate) fn stored(entries: MetadataEntries<'a>) -> MetadataRef<'a> {
+        MetadataRef(Entries::Stored(entries))
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&'a str> {
         match self.0 {
@@ -302,4 +288,72 @@ impl<'a> Iterator for MetadataIter<'a> {
             Iter::Map(map) => map.next().map(|(k, v)| (k.as_str(), v.as_str())),
         }
     }
+}
+
+/// Metadata entries encoded back to back, each a `u32` length and UTF-8 key, then a `u32`
+/// length and UTF-8 value (big-endian), in key order: how the LMDB record stores them, and how
+/// a copied batch keeps them. The encoder ([`encode_metadata`]) and a parser that checked the
+/// entries come first; this only walks them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MetadataEntries<'a> {
+    bytes: &'a [u8],
+    left: u32,
+}
+
+impl<'a> MetadataEntries<'a> {
+    /// `count` entries in `bytes`.
+    pub(crate) fn new(bytes: &'a [u8], count: u32) -> MetadataEntries<'a> {
+        MetadataEntries { bytes, left: count }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.left as usize
+    }
+
+    fn str32(&mut self) -> Option<&'a str> {
+        let (len, rest) = self.bytes.split_first_chunk::<4>()?;
+        let (text, rest) = rest.split_at_checked(u32::from_be_bytes(*len) as usize)?;
+        self.bytes = rest;
+        std::str::from_utf8(text).ok()
+    }
+}
+
+impl<'a> Iterator for MetadataEntries<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        if self.left == 0 {
+            return None;
+        }
+        // The parse checked every entry; bytes that do not read end the entries.
+        let entry = self.str32().zip(self.str32());
+        self.left = if entry.is_some() { self.left - 1 } else { 0 };
+        entry
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left as usize))
+    }
+}
+
+/// Appends `entries` to `out` in the layout [`MetadataEntries`] reads. Each key and value is
+/// at most `u32::MAX` bytes (checked when the append was validated).
+pub(crate) fn encode_metadata<'a>(
+    entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    out: &mut Vec<u8>,
+) {
+    for (key, value) in entries {
+        for text in [key, value] {
+            let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+}
+
+/// A time from seconds and nanoseconds since the epoch, as a backend stores it. Backends
+/// check the time when they read a record; were one out of range, this gives the epoch rather
+/// than panic on bytes from the disk.
+pub(crate) fn recorded_at(secs: i64, nanos: u32) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, nanos).unwrap_or_default()
 }

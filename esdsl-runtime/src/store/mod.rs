@@ -1,8 +1,8 @@
-//! The event store contract and its embedded LMDB implementation.
+//! The event store contract: [`EventStore`] and the types it speaks in.
 //!
-//! [`EventStore`] is the contract every backend implements; [`LmdbStore`] implements it on an
-//! LMDB environment in a directory. [`crate::conformance`] holds the tests of the contract that
-//! any backend can run against itself.
+//! Every backend implements [`EventStore`]; the embedded one is
+//! [`LmdbStore`](crate::lmdb::LmdbStore). `esdsl_runtime::conformance` (feature `testing`)
+//! holds the tests of the contract that any backend runs against itself.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -17,17 +17,10 @@ use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::event::{Decoded, Event};
 
-mod catalog;
 mod event_ref;
-pub(crate) mod keys;
-pub(crate) mod lmdb;
-pub(crate) mod record;
-mod verify;
-mod writer;
 
 pub use event_ref::{EventRef, MetadataIter, MetadataRef};
-pub use lmdb::{Durability, LmdbStore, StoreOptions};
-pub use verify::{BackupReport, VerifyReport, Violation};
+pub(crate) use event_ref::{MetadataEntries, encode_metadata};
 
 /// The longest stream name, in bytes (LMDB keys are at most 511 bytes).
 pub const MAX_STREAM_NAME: usize = 400;

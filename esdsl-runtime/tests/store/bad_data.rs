@@ -4,11 +4,12 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::projection::Subscription;
 use esdsl_runtime::store::{
     Direction, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, stream_name,
 };
-use esdsl_runtime::{Codec, DecodeError, Error, LmdbStore, Repository};
+use esdsl_runtime::{Codec, DecodeError, Error, Repository};
 use heed::types::Bytes;
 
 use crate::bank::{Account, AccountId, Command};

@@ -1,10 +1,10 @@
 //! Randomized bad input: payload bytes into typed decoding, odd names into the store. Nothing
 //! panics; everything is a typed error or a success. `ESDSL_FUZZ_CASES` raises the case count.
 
-use esdsl_runtime::store::{
-    Direction, Durability, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, StoreOptions,
-};
-use esdsl_runtime::{Codec, DecodeError, Error, Event, LmdbStore};
+use esdsl_runtime::lmdb::LmdbStore;
+use esdsl_runtime::lmdb::{Durability, StoreOptions};
+use esdsl_runtime::store::{Direction, EventStore, ExpectedVersion, Filter, Metadata, NewEvent};
+use esdsl_runtime::{Codec, DecodeError, Error, Event};
 use proptest::prelude::*;
 
 use crate::bank::AccountEvent;

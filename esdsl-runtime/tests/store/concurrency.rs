@@ -3,8 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::store::{Direction, EventStore, Filter, stream_name};
-use esdsl_runtime::{Codec, LmdbStore, Repository};
+use esdsl_runtime::{Codec, Repository};
 
 use crate::bank::{Account, AccountId, Command};
 

@@ -10,13 +10,14 @@ use std::path::Path;
 use std::process::{Command as Process, Stdio};
 use std::time::Duration;
 
+use esdsl_runtime::Codec;
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::projection::{
     ExternalProjection, ExternalRunner, HandlerError, Projection, ProjectionOptions, StoreRunner,
 };
 use esdsl_runtime::store::{
     EventRef, EventStore, ExpectedVersion, Metadata, NewEvent, StreamAppend, stream_name,
 };
-use esdsl_runtime::{Codec, LmdbStore};
 
 use crate::bank::schema::MoneyDeposited;
 use crate::bank::{AccountEvent, AccountId};

@@ -8,12 +8,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::projection::{
     ExternalProjection, ExternalRunner, HandlerError, OnFailure, Partition, Projection,
     ProjectionOptions, StoreRunner,
 };
 use esdsl_runtime::store::{EventRef, EventStore, ExpectedVersion, Filter, Metadata};
-use esdsl_runtime::{Error, LmdbStore, Repository};
+use esdsl_runtime::{Error, Repository};
 
 use crate::bad_data::raw_events;
 use crate::bank::{Account, AccountEvent, AccountId, Command};

@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::projection::{
     ExternalProjection, ExternalRunner, HandlerError, OnFailure, Progress, Projection,
     ProjectionKind, ProjectionOptions, ProjectionStatus, ReadModel, ReadModelView, Stop,
     StoreProjection, StoreRunner, StoreStatus, Subscription,
 };
 use esdsl_runtime::store::{EventRef, EventStore, Filter, Metadata, RecordedEvent};
-use esdsl_runtime::{Error, LmdbStore, Repository};
+use esdsl_runtime::{Error, Repository};
 
 use crate::bank::{Account, AccountEvent, AccountId, Command};
 

@@ -4,15 +4,17 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use esdsl_runtime::lmdb::LmdbStore;
+use esdsl_runtime::lmdb::{Durability, StoreOptions};
 use esdsl_runtime::projection::{
     HandlerError, OnFailure, Projection, ProjectionOptions, ReadModel, Stop, StoreProjection,
     StoreRunner, Subscription,
 };
 use esdsl_runtime::store::{
-    AppendResult, CatalogEntry, Direction, Durability, EventRef, EventStore, Events,
-    ExpectedVersion, Filter, Metadata, NewEvent, Snapshot, StoreOptions, StreamAppend, StreamInfo,
+    AppendResult, CatalogEntry, Direction, EventRef, EventStore, Events, ExpectedVersion, Filter,
+    Metadata, NewEvent, Snapshot, StreamAppend, StreamInfo,
 };
-use esdsl_runtime::{Codec, Error, LmdbStore, Result};
+use esdsl_runtime::{Codec, Error, Result};
 
 use crate::bank::AccountEvent;
 use crate::projections::{Balances, fold, populate, view};

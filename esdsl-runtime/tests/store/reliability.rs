@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::Duration;
 
+use esdsl_runtime::lmdb::LmdbStore;
+use esdsl_runtime::lmdb::{Durability, StoreOptions};
 use esdsl_runtime::store::{
-    Durability, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, StoreOptions,
-    StreamAppend, stream_name,
+    EventStore, ExpectedVersion, Filter, Metadata, NewEvent, StreamAppend, stream_name,
 };
-use esdsl_runtime::{Codec, Error, LmdbStore, Repository};
+use esdsl_runtime::{Codec, Error, Repository};
 use uuid::Uuid;
 
 use crate::bank::{Account, AccountId, Command};

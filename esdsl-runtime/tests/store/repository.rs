@@ -1,9 +1,10 @@
 //! The repository: replay with upcasting, execute with retries, time travel, catalog checks.
 
 use chrono::Utc;
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::store::{EventStore, ExpectedVersion, Metadata, NewEvent, stream_name};
 use esdsl_runtime::testing::given;
-use esdsl_runtime::{Aggregate, Codec, Error, ExecuteError, LmdbStore, Repository};
+use esdsl_runtime::{Aggregate, Codec, Error, ExecuteError, Repository};
 use proptest::prelude::*;
 use uuid::Uuid;
 

@@ -1,8 +1,9 @@
 //! Snapshots: used when valid, ignored when their fingerprint or bytes are wrong, and snapshot
 //! plus tail always equals a full replay.
 
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::store::{EventStore, Snapshot, stream_name};
-use esdsl_runtime::{ExecuteError, LmdbStore, Repository, SnapshotPolicy, state_fingerprint};
+use esdsl_runtime::{ExecuteError, Repository, SnapshotPolicy, state_fingerprint};
 use proptest::prelude::*;
 
 use crate::bank::{Account, AccountId, Command};

@@ -1,9 +1,9 @@
 //! The store contract, reopening, map growth.
 
-use esdsl_runtime::store::{
-    Direction, Durability, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, StoreOptions,
-};
-use esdsl_runtime::{Codec, Error, LmdbStore, conformance};
+use esdsl_runtime::lmdb::LmdbStore;
+use esdsl_runtime::lmdb::{Durability, StoreOptions};
+use esdsl_runtime::store::{Direction, EventStore, ExpectedVersion, Filter, Metadata, NewEvent};
+use esdsl_runtime::{Codec, Error, conformance};
 
 #[test]
 fn lmdb_keeps_the_event_store_contract() {

@@ -11,11 +11,12 @@
 
 use std::path::PathBuf;
 
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::projection::{ProjectionOptions, ReadModelView, StoreRunner};
 use esdsl_runtime::store::{
     Direction, EventStore, ExpectedVersion, Metadata, NewEvent, stream_name,
 };
-use esdsl_runtime::{Codec, Decoded, Error, ExecuteError, LmdbStore, Repository};
+use esdsl_runtime::{Codec, Decoded, Error, ExecuteError, Repository};
 
 mod account;
 mod projection;

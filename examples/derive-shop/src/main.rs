@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 use derive_shop::{Cart, CartEvent, CartId, Command, Payment, Refused};
 use esdsl_runtime::describe::SchemaDescriptor;
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::store::{EventStore, ExpectedVersion, Metadata, NewEvent, stream_name};
-use esdsl_runtime::{Codec, ExecuteError, LmdbStore, Repository, SnapshotPolicy};
+use esdsl_runtime::{Codec, ExecuteError, Repository, SnapshotPolicy};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args_os()

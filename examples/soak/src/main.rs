@@ -15,12 +15,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::projection::{
     HandlerError, Projection, ProjectionOptions, ReadModel, ReadModelView, Stop, StoreProjection,
     StoreRunner,
 };
 use esdsl_runtime::store::{EventRef, EventStore};
-use esdsl_runtime::{Aggregate, LmdbStore, Repository, SnapshotPolicy, SnapshotState};
+use esdsl_runtime::{Aggregate, Repository, SnapshotPolicy, SnapshotState};
 
 mod bank {
     esdsl_runtime::schema!("../../schemas/bank.toml");

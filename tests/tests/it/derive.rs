@@ -3,8 +3,10 @@
 //! schema file expanded by `schema!` (`esdsl_tests::bank`).
 
 use esdsl_runtime::describe::SchemaDescriptor;
+use esdsl_runtime::lmdb::LmdbStore;
+use esdsl_runtime::store::EventStore;
 use esdsl_runtime::store::{Direction, ExpectedVersion, Metadata, NewEvent};
-use esdsl_runtime::{Codec, Decodability, Decoded, Event, EventStore, LmdbStore, Repository};
+use esdsl_runtime::{Codec, Decodability, Decoded, Event, Repository};
 use esdsl_schema::Schema;
 use esdsl_tests::{bank, bank_derive};
 use serde_json::json;

@@ -22,8 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cli;
+use esdsl_runtime::Codec;
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::store::{EventStore, ExpectedVersion, Metadata, NewEvent};
-use esdsl_runtime::{Codec, LmdbStore};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use crate::cli;
+use esdsl_runtime::Codec;
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::projection::{
     ExternalProjection, ExternalRunner, HandlerError, OnFailure, Projection, ProjectionOptions,
     ReadModel, StoreProjection, StoreRunner,
 };
 use esdsl_runtime::store::{EventRef, EventStore, ExpectedVersion, Metadata, NewEvent};
-use esdsl_runtime::{Codec, LmdbStore};
 use esdsl_tests::bank::{AccountEvent, AccountOpened, Currency, MoneyDeposited};
 
 /// Counts events per stream in the store; fails on the event at `fail_at`.

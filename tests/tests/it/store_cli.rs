@@ -8,7 +8,7 @@ fn verify_and_backup_a_store_from_the_command_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let live = dir.path().join("live");
     {
-        let store = esdsl_runtime::LmdbStore::open(&live).expect("opens");
+        let store = esdsl_runtime::lmdb::LmdbStore::open(&live).expect("opens");
         for n in 0..20 {
             let event = esdsl_runtime::conformance::event("Happened", n);
             store

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::codec::Codec;
-use crate::store::{EventRef, RecordedEvent};
+use crate::store::{EventRef, MetadataEntries, MetadataRef, RecordedEvent, encode_metadata};
 
 pub(crate) const FORMAT: u8 = 1;
 /// The bytes from the format to the flags.
@@ -77,12 +77,13 @@ pub(crate) fn encode(envelope: &Envelope<'_>, payload: &[u8], out: &mut Vec<u8>)
     put_str16(out, envelope.stream);
     put_str16(out, envelope.event_type);
     out.extend_from_slice(&(envelope.metadata.len() as u32).to_be_bytes());
-    for (key, value) in envelope.metadata {
-        out.extend_from_slice(&(key.len() as u32).to_be_bytes());
-        out.extend_from_slice(key.as_bytes());
-        out.extend_from_slice(&(value.len() as u32).to_be_bytes());
-        out.extend_from_slice(value.as_bytes());
-    }
+    encode_metadata(
+        envelope
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+        out,
+    );
     out.extend_from_slice(payload);
 }
 
@@ -184,51 +185,32 @@ impl<'a> RecordView<'a> {
 
     /// The user metadata entries, checked by the parse.
     pub(crate) fn metadata(&self) -> MetadataEntries<'a> {
-        MetadataEntries {
-            bytes: self.metadata,
-            left: self.metadata_count,
+        MetadataEntries::new(self.metadata, self.metadata_count)
+    }
+
+    /// The record as the event at `position`, borrowed where it lies.
+    #[inline]
+    pub(crate) fn event_ref(&self, position: u64) -> EventRef<'a> {
+        EventRef {
+            stream: self.stream,
+            position,
+            version: self.version,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            codec_id: self.codec_id,
+            event_id: self.event_id,
+            recorded_secs: self.recorded_secs,
+            recorded_nanos: self.recorded_nanos,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            metadata: MetadataRef::stored(self.metadata()),
+            payload: self.payload,
         }
     }
 
     /// The record as an owned event at `position`.
     pub(crate) fn to_recorded(&self, position: u64) -> RecordedEvent {
-        EventRef::from_view(self, position).to_recorded()
-    }
-}
-
-/// The metadata entries of a parsed record, in stored (key) order.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct MetadataEntries<'a> {
-    bytes: &'a [u8],
-    left: u32,
-}
-
-impl MetadataEntries<'_> {
-    pub(crate) fn len(&self) -> usize {
-        self.left as usize
-    }
-}
-
-impl<'a> Iterator for MetadataEntries<'a> {
-    type Item = (&'a str, &'a str);
-
-    fn next(&mut self) -> Option<(&'a str, &'a str)> {
-        if self.left == 0 {
-            return None;
-        }
-        let mut r = Reader { bytes: self.bytes };
-        // The parse checked every entry; bytes that do not read end the entries.
-        let entry = match (r.str32("metadata key"), r.str32("metadata value")) {
-            (Ok(key), Ok(value)) => Some((key, value)),
-            _ => None,
-        };
-        self.bytes = r.bytes;
-        self.left = if entry.is_some() { self.left - 1 } else { 0 };
-        entry
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.left as usize))
+        self.event_ref(position).to_recorded()
     }
 }
 
@@ -289,12 +271,6 @@ fn check_far_time(secs: i64, nanos: u32) -> Result<(), String> {
         Some(_) => Ok(()),
         None => Err(format!("recorded time {secs}.{nanos} is out of range")),
     }
-}
-
-/// A time [`check_time`] accepted. (Every caller holds one, checked when its record was
-/// parsed; were one not, this gives the epoch rather than panic on bytes from the disk.)
-pub(crate) fn recorded_at(secs: i64, nanos: u32) -> DateTime<Utc> {
-    DateTime::from_timestamp(secs, nanos).unwrap_or_default()
 }
 
 /// Why a read of a field failed; made into the record's error message by the caller, so the

@@ -15,11 +15,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use heed::{RoTxn, RwTxn};
 
-use super::keys::{catalog_key_into, split_catalog_key, u64_from};
-use super::lmdb::{Dbs, corrupt, last_position};
+use super::env::Dbs;
 use super::record::{RecordView, readable_envelope};
-use super::{CatalogEntry, category};
+use super::tables::{catalog_key_into, split_catalog_key, u64_from};
+use super::tables::{corrupt, last_position};
 use crate::error::Result;
+use crate::store::{CatalogEntry, category};
 
 /// The tail is written into the table once it holds this many events.
 pub(crate) const TAIL_LIMIT: u64 = 1024;

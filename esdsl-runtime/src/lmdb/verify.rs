@@ -6,12 +6,13 @@ use std::path::Path;
 
 use heed::CompactionOption;
 
-use super::category;
-use super::keys::{split_catalog_key, u64_from};
-use super::lmdb::{LmdbStore, head_version, stream_id_value};
 use super::record::RecordView;
+use super::store::LmdbStore;
+use super::tables::{head_version, last_position, stream_id_value};
+use super::tables::{split_catalog_key, u64_from};
 use crate::codec::Codec;
 use crate::error::{Error, Result};
+use crate::store::category;
 
 /// One broken invariant, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +79,7 @@ impl LmdbStore {
             // The recount of what the catalog table covers (the tail after it is counted
             // from the log whenever the catalog is read).
             let mut catalog: BTreeMap<(String, String, u32), u64> = BTreeMap::new();
-            let last = super::lmdb::last_position(txn, dbs)?;
+            let last = last_position(txn, dbs)?;
             let catalog_through = match super::catalog::stored_through(txn, dbs) {
                 Ok(Some(through)) if through > last => {
                     report.violation(
@@ -184,7 +185,7 @@ impl LmdbStore {
                     );
                 }
                 for (version, position) in recorded {
-                    let key = super::keys::stream_key(id, version);
+                    let key = super::tables::stream_key(id, version);
                     match dbs.stream_index.get(txn, &key)?.and_then(u64_from) {
                         Some(indexed) if indexed == position => {}
                         Some(indexed) => report.violation(
@@ -272,9 +273,7 @@ impl LmdbStore {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&path)?;
         // The head the copy holds at least: read before the copy's snapshot is taken.
-        let head = self
-            .shared()
-            .read(|txn, dbs| super::lmdb::last_position(txn, dbs))?;
+        let head = self.shared().read(|txn, dbs| last_position(txn, dbs))?;
         let copied = {
             let _shared_gate = self.shared().gate.read().unwrap_or_else(|p| p.into_inner());
             self.shared()

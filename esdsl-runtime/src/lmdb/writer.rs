@@ -18,11 +18,30 @@ use heed::{MdbError, PutFlags, RwTxn};
 use uuid::{ContextV7, Timestamp, Uuid};
 
 use super::catalog;
-use super::keys::{catalog_key_into, stream_key, u64_from};
-use super::lmdb::{Dbs, Shared, corrupt, last_position, stream_head_in};
+use super::env::{Dbs, Shared};
 use super::record::{self, Envelope};
-use super::{AppendResult, Metadata, StreamAppend, category};
+use super::tables::{catalog_key_into, stream_key, u64_from};
+use super::tables::{corrupt, last_position, stream_head_in};
 use crate::error::{Error, Result};
+use crate::store::{AppendResult, Metadata, StreamAppend, category};
+
+/// The appends side of a store: its queue, and the committer whoever commits holds.
+pub(crate) struct Appends {
+    /// Appends waiting for a commit.
+    pub(crate) queue: Queue,
+    /// Held by whichever thread is committing appends.
+    pub(crate) committer: Mutex<Committer>,
+}
+
+impl Appends {
+    /// Appends committing at most `max_batch` appends at once.
+    pub(crate) fn new(max_batch: usize) -> Appends {
+        Appends {
+            queue: Queue::default(),
+            committer: Mutex::new(Committer::new(max_batch)),
+        }
+    }
+}
 
 pub(crate) struct Request {
     pub(crate) appends: Vec<StreamAppend>,
@@ -124,9 +143,9 @@ impl Committer {
 
     /// Commits what is queued (oldest first, up to `max_batch - 1`), then `own`, in one
     /// commit.
-    pub(crate) fn commit_with_queued(&mut self, shared: &Shared, own: Request) {
+    pub(crate) fn commit_with_queued(&mut self, shared: &Shared, queue: &Queue, own: Request) {
         let mut batch = Vec::new();
-        shared.queue.take(self.max_batch - 1, &mut batch);
+        queue.take(self.max_batch - 1, &mut batch);
         batch.push(own);
         self.commit(shared, batch);
     }
@@ -147,7 +166,7 @@ impl Committer {
 }
 
 /// The writer thread: commits what is queued until the queue closes.
-pub(crate) fn run(shared: &Shared) {
+pub(crate) fn run(shared: &Shared, appends: &Appends) {
     /// Should the thread die (a panic), nobody would answer the queue: close it, so that
     /// waiting and later appends fail with `Error::WriterStopped` instead of hanging.
     struct Abandon<'a>(&'a Queue);
@@ -156,15 +175,15 @@ pub(crate) fn run(shared: &Shared) {
             self.0.abandon();
         }
     }
-    let _abandon = Abandon(&shared.queue);
-    while shared.queue.wait() {
-        let mut committer = shared
+    let _abandon = Abandon(&appends.queue);
+    while appends.queue.wait() {
+        let mut committer = appends
             .committer
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         // A caller's commit may have taken the queue meanwhile.
         let mut batch = Vec::new();
-        shared.queue.take(committer.max_batch, &mut batch);
+        appends.queue.take(committer.max_batch, &mut batch);
         if !batch.is_empty() {
             committer.commit(shared, batch);
         }
@@ -540,7 +559,8 @@ fn read_head(txn: &RwTxn<'_>, dbs: &Dbs, stream: &str) -> Result<Option<Head>> {
 mod tests {
     use super::*;
     use crate::conformance::event;
-    use crate::store::{EventStore, ExpectedVersion, LmdbStore};
+    use crate::lmdb::LmdbStore;
+    use crate::store::{EventStore, ExpectedVersion};
 
     fn request(appends: &[(&str, ExpectedVersion, u64)]) -> Request {
         let (reply, _) = oneshot::channel();
@@ -675,23 +695,23 @@ mod tests {
     fn a_callers_commit_takes_what_is_queued_before_it() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = LmdbStore::open(dir.path()).expect("opens");
-        let shared = store.shared();
+        let (shared, appends) = (store.shared(), store.appends());
         // Holding the committer, as a caller committing its own append does: the writer
         // thread, woken by the pushes, waits for it.
-        let mut committer = shared.committer.lock().expect("not poisoned");
+        let mut committer = appends.committer.lock().expect("not poisoned");
         let mut receivers = Vec::new();
         for n in 1..=3 {
             let (reply, receiver) = oneshot::channel();
             let mut queued = request(&[(&format!("Q-{n}"), ExpectedVersion::NoStream, 1)]);
             queued.reply = reply;
-            shared.queue.push(queued).expect("queues");
+            appends.queue.push(queued).expect("queues");
             receivers.push(receiver);
         }
         let (reply, own) = oneshot::channel();
         let mut first = request(&[("Own-1", ExpectedVersion::NoStream, 2)]);
         first.reply = reply;
         let before = commits(shared);
-        committer.commit_with_queued(shared, first);
+        committer.commit_with_queued(shared, &appends.queue, first);
         assert_eq!(
             commits(shared),
             before + 1,
@@ -765,9 +785,9 @@ mod tests {
     #[test]
     fn with_one_append_per_commit_callers_queue_and_nobody_waits_forever() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let options = crate::store::StoreOptions {
+        let options = crate::lmdb::StoreOptions {
             max_batch: 1,
-            ..crate::store::StoreOptions::default()
+            ..crate::lmdb::StoreOptions::default()
         };
         let store = LmdbStore::open_with(dir.path(), options).expect("opens");
         let mut positions = append_from_threads(&store, 4, 20);

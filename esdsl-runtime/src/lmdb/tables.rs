@@ -1,0 +1,178 @@
+//! The tables of a store and the lookups on them shared by reads, the writer and verify.
+//!
+//! Databases (all keys and integers big-endian):
+//!
+//! | database | key | value |
+//! | --- | --- | --- |
+//! | `events` | global position `u64` | the record: envelope then payload (see `record.rs`) |
+//! | `stream_index` | stream id `u64`, version `u64` | global position `u64` |
+//! | `streams` | stream name | stream id `u64` (format 1: and a head version, no longer read) |
+//! | `catalog` | aggregate, NUL, event type, NUL, version `u32` | count `u64` up to `catalog_through` |
+//! | `meta` | name | `format` (`u32`), `next_stream_id` (`u64`), `catalog_through` (`u64`) |
+
+use heed::RoTxn;
+
+use super::env::Dbs;
+use crate::error::{Error, Result};
+
+/// The position of the last event in the log, 0 when it is empty.
+pub(crate) fn last_position(txn: &RoTxn<'_>, dbs: &Dbs) -> Result<u64> {
+    match dbs.events.last(txn)? {
+        None => Ok(0),
+        Some((key, _)) => position_of(key),
+    }
+}
+
+/// The global position an `events` key holds.
+#[inline]
+pub(crate) fn position_of(key: &[u8]) -> Result<u64> {
+    match u64_from(key) {
+        Some(position) => Ok(position),
+        None => Err(bad_position_key(key)),
+    }
+}
+
+#[cold]
+fn bad_position_key(key: &[u8]) -> Error {
+    corrupt("events", &format!("{key:?}"), "key is not 8 bytes")
+}
+
+/// An [`Error::Corrupt`] for the record under `key` in `table`.
+pub(crate) fn corrupt(table: &'static str, key: &str, reason: &str) -> Error {
+    Error::Corrupt {
+        table,
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// The stream's id and head version. The `streams` table maps a name to its stream id, written
+/// once when the stream is created; the head version is the stream index's last version for
+/// that id. So an append to an existing stream leaves the `streams` table alone, and a commit
+/// writes one B-tree fewer.
+pub(crate) fn stream_head_in(
+    txn: &RoTxn<'_>,
+    dbs: &Dbs,
+    stream: &str,
+) -> Result<Option<(u64, u64)>> {
+    let Some(id) = stream_id_in(txn, dbs, stream)? else {
+        return Ok(None);
+    };
+    Ok(Some((id, head_version(txn, dbs, id)?)))
+}
+
+/// The stream's id.
+pub(crate) fn stream_id_in(txn: &RoTxn<'_>, dbs: &Dbs, stream: &str) -> Result<Option<u64>> {
+    let Some(value) = dbs.streams.get(txn, stream.as_bytes())? else {
+        return Ok(None);
+    };
+    stream_id_value(value)
+        .map(Some)
+        .ok_or_else(|| corrupt("streams", stream, "bad stream id"))
+}
+
+/// The stream id in a `streams` value: 8 bytes, or 16 in a store written before heads moved to
+/// the stream index (the id, then a head version no longer read).
+pub(crate) fn stream_id_value(value: &[u8]) -> Option<u64> {
+    match value.len() {
+        8 => u64_from(value),
+        16 => split_pair(value).map(|(id, _)| id),
+        _ => None,
+    }
+}
+
+/// The last version of stream `id` in the stream index; 0 when it has none.
+pub(crate) fn head_version(txn: &RoTxn<'_>, dbs: &Dbs, id: u64) -> Result<u64> {
+    let Some((key, _)) = dbs
+        .stream_index
+        .get_lower_than_or_equal_to(txn, &stream_key(id, u64::MAX))?
+    else {
+        return Ok(0);
+    };
+    match split_pair(key) {
+        Some((found, version)) if found == id => Ok(version),
+        Some(_) => Ok(0),
+        None => Err(corrupt("stream_index", &format!("{key:?}"), "bad key")),
+    }
+}
+
+/// `snapshots` key: stream name, NUL, version.
+pub(crate) fn snapshot_key(stream: &str, version: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream.len() + 9);
+    key.extend_from_slice(stream.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
+
+/// `stream_index` key: stream id then version.
+pub(crate) fn stream_key(stream_id: u64, version: u64) -> [u8; 16] {
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&stream_id.to_be_bytes());
+    key[8..].copy_from_slice(&version.to_be_bytes());
+    key
+}
+
+/// Splits a 16-byte (id, version) pair.
+pub(crate) fn split_pair(bytes: &[u8]) -> Option<(u64, u64)> {
+    let bytes: &[u8; 16] = bytes.try_into().ok()?;
+    let (a, b) = bytes.split_at(8);
+    Some((
+        u64::from_be_bytes(a.try_into().ok()?),
+        u64::from_be_bytes(b.try_into().ok()?),
+    ))
+}
+
+pub(crate) fn u64_from(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// Writes a `catalog` key into `key`, replacing what it held: aggregate type, NUL, event type,
+/// NUL, schema version.
+pub(crate) fn catalog_key_into(aggregate: &str, event_type: &str, version: u32, key: &mut Vec<u8>) {
+    key.clear();
+    key.extend_from_slice(aggregate.as_bytes());
+    key.push(0);
+    key.extend_from_slice(event_type.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&version.to_be_bytes());
+}
+
+/// The parts of a `catalog` key.
+pub(crate) fn split_catalog_key(key: &[u8]) -> Option<(String, String, u32)> {
+    let (names, version) = key.split_at_checked(key.len().checked_sub(4)?)?;
+    let names = names.strip_suffix(&[0])?;
+    let split = names.iter().position(|b| *b == 0)?;
+    let aggregate = std::str::from_utf8(&names[..split]).ok()?;
+    let event_type = std::str::from_utf8(&names[split + 1..]).ok()?;
+    Some((
+        aggregate.to_owned(),
+        event_type.to_owned(),
+        u32::from_be_bytes(version.try_into().ok()?),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_keys_sort_numerically() {
+        assert!(stream_key(1, 255) < stream_key(1, 256));
+        assert!(stream_key(1, u64::MAX) < stream_key(2, 0));
+        assert_eq!(split_pair(&stream_key(7, 9)), Some((7, 9)));
+        assert_eq!(split_pair(&[0; 15]), None);
+    }
+
+    #[test]
+    fn catalog_keys_round_trip() {
+        let mut key = vec![9; 40];
+        catalog_key_into("Account", "MoneyDeposited", 3, &mut key);
+        assert_eq!(
+            split_catalog_key(&key),
+            Some(("Account".into(), "MoneyDeposited".into(), 3))
+        );
+        assert_eq!(split_catalog_key(b"x"), None);
+        assert_eq!(split_catalog_key(b""), None);
+    }
+}
