@@ -269,7 +269,7 @@ impl Projection for Counting {
 impl StoreProjection for Counting {
     fn apply(
         &mut self,
-        _model: &mut ReadModel<'_, '_>,
+        _model: &mut ReadModel<'_>,
         event: &AccountEvent,
         _recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {

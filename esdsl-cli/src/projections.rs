@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::projection::{ProjectionStatus, StoreStatus};
 
 use crate::Outcome;
@@ -145,7 +146,7 @@ fn read(dir: &Path) -> Result<StoreStatus> {
     if !dir.join("data.mdb").is_file() {
         anyhow::bail!("`{}` is not an esdsl store (no data.mdb)", dir.display());
     }
-    StoreStatus::read_only(dir)
+    LmdbStore::read_only_status(dir)
         .with_context(|| format!("cannot read the projections of `{}`", dir.display()))
 }
 

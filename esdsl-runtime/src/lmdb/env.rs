@@ -12,6 +12,7 @@ use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, With
 use super::options::{Durability, StoreOptions};
 use super::tables::{corrupt, last_position};
 use crate::error::{Error, Result};
+use crate::projection::backend::Finish;
 
 /// The store format this version writes. Format 2 (stream heads from the stream index, the
 /// catalog's tail) reads every store of format 1, and an open upgrades one in place: a program
@@ -66,12 +67,6 @@ pub(crate) struct Dbs {
     pub(crate) checkpoints: Database<'static, Bytes, Bytes>,
     pub(crate) parked: Database<'static, Bytes, Bytes>,
     pub(crate) snapshots: Database<'static, Bytes, Bytes>,
-}
-
-/// How a [`Shared::write_or_abort`] transaction ends.
-pub(crate) enum Finish<T> {
-    Commit(T),
-    Abort(T),
 }
 
 /// What the handles, the committing threads and the iterators share.
@@ -393,15 +388,7 @@ fn already_open(dir: &Path, error: heed::Error) -> Error {
 /// registers in the lock file like any reader.
 pub(crate) struct ReadOnly {
     env: Env<WithoutTls>,
-    dbs: ReadOnlyDbs,
-}
-
-/// The databases a read-only open needs.
-#[derive(Clone, Copy)]
-pub(crate) struct ReadOnlyDbs {
-    pub(crate) events: Database<'static, Bytes, Bytes>,
-    pub(crate) checkpoints: Database<'static, Bytes, Bytes>,
-    pub(crate) parked: Database<'static, Bytes, Bytes>,
+    dbs: Dbs,
 }
 
 impl ReadOnly {
@@ -409,7 +396,7 @@ impl ReadOnly {
     /// (up to three times) when another process grew the map meanwhile.
     pub(crate) fn read<T>(
         dir: &Path,
-        mut f: impl FnMut(&RoTxn<'_, WithoutTls>, &ReadOnlyDbs) -> Result<T>,
+        mut f: impl FnMut(&RoTxn<'_, WithoutTls>, &Dbs) -> Result<T>,
     ) -> Result<T> {
         let mut attempts = 0;
         loop {
@@ -445,10 +432,10 @@ impl ReadOnly {
             options.open(dir)
         }
         .map_err(|e| already_open(dir, e))?;
-        let [events, checkpoints, parked, meta] = env
+        let dbs = env
             .open_databases_and_commit(env.read_txn()?, |opener, txn| {
-                let mut dbs = Vec::with_capacity(4);
-                for name in ["events", "checkpoints", "parked", "meta"] {
+                let mut dbs = Vec::with_capacity(DATABASES.len());
+                for name in DATABASES {
                     let db = opener.open_database::<Bytes, Bytes>(txn, Some(name))?;
                     dbs.push(db.ok_or_else(|| {
                         Error::InvalidInput(format!(
@@ -457,28 +444,23 @@ impl ReadOnly {
                         ))
                     })?);
                 }
-                let dbs: [Database<'_, Bytes, Bytes>; 4] = dbs
+                let dbs: [Database<'_, Bytes, Bytes>; 9] = dbs
                     .try_into()
                     .map_err(|_| Error::InvalidInput("database count".into()))?;
                 Ok::<_, Error>(heed::CommitOrAbort::<_, ()>::Commit(dbs))
             })?
             .unwrap_commit();
+        let dbs = Dbs::from_array(dbs);
         {
             let txn = env.read_txn()?;
-            let format = meta
+            let format = dbs
+                .meta
                 .get(&txn, b"format")?
                 .ok_or_else(|| corrupt("meta", "format", "missing"))?;
-            // Checkpoints, parked entries and the log read the same in every format it opens.
+            // Every format this version opens reads the same for reads.
             check_format(format)?;
         }
-        Ok(ReadOnly {
-            env,
-            dbs: ReadOnlyDbs {
-                events,
-                checkpoints,
-                parked,
-            },
-        })
+        Ok(ReadOnly { env, dbs })
     }
 }
 

@@ -18,6 +18,7 @@
 mod catalog;
 pub(crate) mod env;
 mod options;
+mod projection;
 pub(crate) mod reads;
 pub(crate) mod record;
 mod store;

@@ -11,15 +11,35 @@ use super::env::{CROSS_PROCESS_POLL, Shared, refuse_inside_write};
 use super::options::StoreOptions;
 use super::reads::{AllIter, StreamIter, replay_log_page, replay_page};
 use super::tables::{
-    corrupt, head_version, last_position, snapshot_key, stream_head_in, stream_id_value, u64_from,
+    MAX_KEY, corrupt, head_version, last_position, snapshot_key, stream_head_in, stream_id_value,
+    u64_from,
 };
 use super::writer::{self, Appends, Request};
 use crate::error::{Error, Result};
 use crate::store::{
     AppendResult, CatalogEntry, Direction, EventRef, EventStore, Events, Filter, Metadata,
-    Snapshot, StreamAppend, StreamInfo, validate_append, validate_consumer_name, validate_metadata,
-    validate_stream_name,
+    Snapshot, StreamAppend, StreamInfo, category, validate_append, validate_consumer_name,
+    validate_metadata, validate_stream_name,
 };
+
+/// Checks that each (category, event type) fits a `catalog` key: the category, the type and 6
+/// more bytes, at most [`MAX_KEY`].
+fn catalog_keys_fit(appends: &[StreamAppend]) -> Result<()> {
+    for append in appends {
+        for event in &append.events {
+            let key = category(&append.stream).len() + event.event_type.len() + 6;
+            if key > MAX_KEY {
+                return Err(Error::InvalidInput(format!(
+                    "stream category `{}` and event type `{}` are {key} bytes together with \
+                     their separators, the limit is {MAX_KEY}",
+                    category(&append.stream),
+                    event.event_type
+                )));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Snapshots kept per stream.
 const KEPT_SNAPSHOTS: usize = 3;
@@ -47,6 +67,7 @@ fn request(
 ) -> Result<(Request, oneshot::Receiver<Result<Vec<AppendResult>>>)> {
     refuse_inside_write()?;
     validate_append(&appends)?;
+    catalog_keys_fit(&appends)?;
     validate_metadata(metadata)?;
     let (reply, receiver) = oneshot::channel();
     let request = Request {

@@ -15,6 +15,9 @@ use heed::RoTxn;
 use super::env::Dbs;
 use crate::error::{Error, Result};
 
+/// LMDB's longest key, in bytes.
+pub(crate) const MAX_KEY: usize = 511;
+
 /// The position of the last event in the log, 0 when it is empty.
 pub(crate) fn last_position(txn: &RoTxn<'_>, dbs: &Dbs) -> Result<u64> {
     match dbs.events.last(txn)? {

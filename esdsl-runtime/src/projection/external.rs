@@ -3,23 +3,21 @@
 
 use std::time::Duration;
 
-use super::batch::{Batch, Item, backoff, decode, next_batch, read_at, wants};
-use super::runner::{
-    encode_parked, park_item, parked, parked_key, stopped, unpark_applied, validate_projection_name,
-};
+use super::backend::{Finish, Item, ProjectionStore, StateKey};
+use super::batch::Batch;
+use super::parked::{self, ParkedEvent, ReplayReport, unpark};
 use super::{
-    Deadline, ExternalProjection, HandlerError, OnFailure, ParkedEvent, ProjectionOptions,
-    ReplayReport, RunReport, Stop,
+    Deadline, ExternalProjection, HandlerError, OnFailure, ProjectionOptions, RunReport, Stop,
+    backoff, decode, validate_projection_name, wants,
 };
 use crate::error::Result;
-use crate::lmdb::LmdbStore;
-use crate::store::{EventRef, EventStore, Filter};
+use crate::store::{EventRef, Filter};
 
 /// Runs an [`ExternalProjection`]: events are delivered at least once, and the checkpoint
 /// advances only after the handler succeeded.
 #[derive(Debug)]
-pub struct ExternalRunner<P> {
-    store: LmdbStore,
+pub struct ExternalRunner<P, S> {
+    store: S,
     projection: P,
     options: ProjectionOptions,
     filter: Filter,
@@ -27,13 +25,13 @@ pub struct ExternalRunner<P> {
     batch: Batch,
 }
 
-impl<P: ExternalProjection> ExternalRunner<P> {
+impl<P: ExternalProjection, S: ProjectionStore> ExternalRunner<P, S> {
     /// A runner for `projection` on `store`.
     ///
     /// # Errors
     ///
     /// [`crate::Error::InvalidInput`] for a bad projection name.
-    pub fn new(store: LmdbStore, projection: P, options: ProjectionOptions) -> Result<Self> {
+    pub fn new(store: S, projection: P, options: ProjectionOptions) -> Result<Self> {
         let name = projection.name().to_owned();
         validate_projection_name(&name)?;
         let filter = projection.filter();
@@ -108,7 +106,9 @@ impl<P: ExternalProjection> ExternalRunner<P> {
         let name = self.checkpoint_name();
         let checkpoint = self.store.load_checkpoint(&name)?.unwrap_or(0);
         report.checkpoint = checkpoint;
-        next_batch(&self.store, checkpoint, &self.filter, &self.options, batch)?;
+        let (filter, options) = (&self.filter, &self.options);
+        self.store
+            .read(&mut |read| batch.read(read, checkpoint, filter, options))?;
         if batch.reached <= checkpoint {
             return Ok(false);
         }
@@ -160,22 +160,15 @@ impl<P: ExternalProjection> ExternalRunner<P> {
         let (Some(first), Some(last)) = (delivered.first(), delivered.last()) else {
             return Ok(());
         };
-        let (start, end) = (
-            parked_key(&self.name, *first),
-            parked_key(&self.name, *last),
-        );
-        let range = (
-            std::ops::Bound::Included(start.as_slice()),
-            std::ops::Bound::Included(end.as_slice()),
-        );
+        let name = self.name.as_str();
         let any = self
             .store
-            .shared()
-            .read(|txn, dbs| Ok(dbs.parked.range(txn, &range)?.next().is_some()))?;
+            .read(&mut |read| Ok(!read.parked_between(name, *first, *last)?.is_empty()))?;
         if any {
-            self.store
-                .shared()
-                .write(|_, txn, dbs| unpark_applied(txn, dbs, &self.name, delivered))?;
+            self.store.transact(&mut |txn| {
+                unpark(txn, name, delivered)?;
+                Ok(Finish::Commit(()))
+            })?;
         }
         Ok(())
     }
@@ -184,7 +177,7 @@ impl<P: ExternalProjection> ExternalRunner<P> {
     fn handle(&mut self, batch: &Batch, index: usize) -> Result<bool, HandlerError> {
         match batch.event(index) {
             Ok(event) => self.deliver(event),
-            Err(damaged) => self.handle_item(&Item::Damaged(damaged)),
+            Err(damaged) => self.handle_item(&Item::Damaged(damaged.clone())),
         }
     }
 
@@ -196,10 +189,7 @@ impl<P: ExternalProjection> ExternalRunner<P> {
             Item::Event(recorded) => recorded,
             Item::Damaged(damaged) => {
                 let position = damaged.position;
-                reread = self
-                    .store
-                    .shared()
-                    .read(|txn, dbs| read_at(txn, dbs, position))?;
+                reread = self.store.read(&mut |read| read.read_at(position))?;
                 match &reread {
                     Item::Event(recorded)
                         if wants(recorded, &self.filter, self.options.partition) =>
@@ -224,24 +214,23 @@ impl<P: ExternalProjection> ExternalRunner<P> {
     }
 
     fn park(&mut self, item: &Item, error: &str, report: &mut RunReport) -> Result<()> {
-        let parked = park_item(item, error, self.options.max_attempts);
-        let key = parked_key(&self.name, parked.position);
-        let value = encode_parked(&parked);
+        let parked = ParkedEvent::of(item, error, self.options.max_attempts);
+        let value = parked.encode();
         let skip = self.options.on_failure == OnFailure::Skip;
         let checkpoint = self.checkpoint_name();
-        self.store.shared().write(|_, txn, dbs| {
-            dbs.parked.put(txn, &key, &value)?;
+        let name = self.name.as_str();
+        self.store.transact(&mut |txn| {
+            txn.put_parked(name, parked.position, &value)?;
             if skip {
-                dbs.checkpoints
-                    .put(txn, checkpoint.as_bytes(), &parked.position.to_be_bytes())?;
+                txn.set_state(StateKey::Consumer(&checkpoint), parked.position)?;
             }
-            Ok(())
+            Ok(Finish::Commit(()))
         })?;
         report.parked += 1;
         if skip {
             Ok(())
         } else {
-            Err(stopped(&self.name, &parked))
+            Err(parked.stopped(&self.name))
         }
     }
 
@@ -251,7 +240,8 @@ impl<P: ExternalProjection> ExternalRunner<P> {
     ///
     /// Storage errors.
     pub fn parked(&self) -> Result<Vec<ParkedEvent>> {
-        parked(&self.store, &self.name)
+        let name = self.name.as_str();
+        self.store.read(&mut |read| parked::parked(read, name))
     }
 
     /// Delivers every parked event again (each record read again, so a repaired damaged record
@@ -261,24 +251,19 @@ impl<P: ExternalProjection> ExternalRunner<P> {
     ///
     /// Storage errors.
     pub fn replay_parked(&mut self) -> Result<ReplayReport> {
-        let mut report = ReplayReport::default();
-        for parked in self.parked()? {
-            let position = parked.position;
-            let item = self
-                .store
-                .shared()
-                .read(|txn, dbs| read_at(txn, dbs, position))?;
-            if self.handle_item(&item).is_ok() {
-                let key = parked_key(&self.name, position);
-                self.store.shared().write(|_, txn, dbs| {
-                    dbs.parked.delete(txn, &key)?;
-                    Ok(())
-                })?;
-                report.handled += 1;
-            } else {
-                report.failed += 1;
+        let store = self.store.clone();
+        let name = self.name.clone();
+        parked::replay(&store, &name, |entry| {
+            let position = entry.position;
+            let item = store.read(&mut |read| read.read_at(position))?;
+            if self.handle_item(&item).is_err() {
+                return Ok(false);
             }
-        }
-        Ok(report)
+            store.transact(&mut |txn| {
+                txn.delete_parked(&name, position)?;
+                Ok(Finish::Commit(()))
+            })?;
+            Ok(true)
+        })
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! - [`Subscription`] reads the global log from a position, then follows new commits as they
 //!   land (woken by the commit).
-//! - A [`StoreProjection`] keeps its read model in the store's own LMDB environment and updates
-//!   it and its checkpoint in one write transaction: **exactly once**, even across crashes. Run it
-//!   with a [`StoreRunner`].
+//! - A [`StoreProjection`] keeps its read model in the store itself and updates it and its
+//!   checkpoint in one transaction: **exactly once**, even across crashes. Run it with a
+//!   [`StoreRunner`].
 //! - An [`ExternalProjection`] writes elsewhere (a file, a SQL table, an HTTP call) and gets
 //!   **at least once** delivery: its checkpoint advances only after the handler succeeded, and
 //!   the event's global position is its idempotency key. Run it with an [`ExternalRunner`].
@@ -13,24 +13,30 @@
 //! backoff and park events that keep failing, and damaged records they cannot rule out.
 //! [`StoreStatus`] shows what every projection of a store is doing (`cargo esdsl
 //! projections`). See `docs/projections.md`.
+//!
+//! The engine is written once over [`ProjectionStore`], the interface a backend implements
+//! ([`backend`]); nothing here knows how a backend stores its state.
 
 use std::time::{Duration, Instant};
 
-use crate::event::Event;
-use crate::store::{EventRef, Filter};
+use crate::error::{Error, Result};
+use crate::event::{Decoded, Event};
+use crate::store::{EventRef, Filter, RecordedEvent, validate_consumer_name};
 
+pub mod backend;
 mod batch;
 mod external;
+mod parked;
 mod read_model;
 mod runner;
 mod status;
 mod subscription;
 
+pub use backend::ProjectionStore;
 pub use external::ExternalRunner;
+pub use parked::{ParkedEvent, ReplayReport};
 pub use read_model::{ReadModel, ReadModelView};
-pub use runner::{
-    ParkedEvent, Progress, RebuildReport, ReplayReport, RunReport, Stop, StoreRunner,
-};
+pub use runner::{Progress, RebuildReport, RunReport, Stop, StoreRunner};
 pub use status::{PartitionStatus, ProjectionKind, ProjectionStatus, RebuildStatus, StoreStatus};
 pub use subscription::Subscription;
 
@@ -52,7 +58,7 @@ pub trait Projection: Send {
     }
 }
 
-/// A projection whose read model lives in the store's LMDB environment, updated exactly once.
+/// A projection whose read model lives in the store, updated exactly once.
 ///
 /// Keep all of the read model in the [`ReadModel`]: `apply` may run again for the same event
 /// when a transaction is rolled back (a failure, a full map), and only the `ReadModel`'s writes
@@ -65,7 +71,7 @@ pub trait StoreProjection: Projection {
     /// Any error fails the event: the runner retries it and, if it keeps failing, parks it.
     fn apply(
         &mut self,
-        model: &mut ReadModel<'_, '_>,
+        model: &mut ReadModel<'_>,
         event: &Self::Event,
         recorded: EventRef<'_>,
     ) -> Result<(), HandlerError>;
@@ -272,6 +278,41 @@ impl ProjectionOptions {
         self.max_batch_time = max_time;
         self
     }
+}
+
+/// Whether a runner with `filter` and `partition` handles this event.
+pub(crate) fn wants(event: &RecordedEvent, filter: &Filter, partition: Partition) -> bool {
+    filter.matches(&event.stream, &event.event_type) && partition.owns(&event.stream)
+}
+
+/// Decodes an event for a projection: `Ok(None)` for a retired type.
+pub(crate) fn decode<E: Event>(recorded: &EventRef<'_>) -> Result<Option<E>, HandlerError> {
+    match recorded.decode::<E>() {
+        Ok(Decoded::Event(event)) => Ok(Some(event)),
+        Ok(Decoded::Skipped) => Ok(None),
+        Err(error) => Err(Box::new(error)),
+    }
+}
+
+/// The wait before retry `attempt` (from 1): `backoff` doubling up to `max_backoff`.
+pub(crate) fn backoff(options: &ProjectionOptions, attempt: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+    options
+        .backoff
+        .saturating_mul(factor)
+        .min(options.max_backoff)
+}
+
+/// Checks a projection name: a valid checkpoint name without `@` or `#`, which the engine's
+/// checkpoint names use as separators.
+pub(crate) fn validate_projection_name(name: &str) -> Result<()> {
+    validate_consumer_name(name)?;
+    if name.contains(['@', '#']) {
+        return Err(Error::InvalidInput(format!(
+            "projection name `{name}` contains `@` or `#`"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

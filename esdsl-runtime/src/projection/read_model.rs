@@ -1,40 +1,50 @@
-//! Read models kept in the store: a key-value space per projection and generation.
+//! Read models kept in the store: a key-value space per projection and generation, written
+//! inside a runner's transaction ([`ReadModel`]) and read from outside it
+//! ([`ReadModelView`]).
 
-use heed::RwTxn;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::backend::{ModelScope, ProjectionStore, ProjectionTxn, StateKey};
 use crate::error::{Error, Result};
-use crate::lmdb::LmdbStore;
-use crate::lmdb::env::{Dbs, Shared};
 
-/// A projection's read model inside the write transaction that also moves its checkpoint.
+/// A projection's read model inside the transaction that also moves its checkpoint.
 ///
 /// Keys are bytes or strings, values bytes or JSON. Everything written here commits together
 /// with the checkpoint, or not at all.
-pub struct ReadModel<'t, 'e> {
-    pub(crate) txn: &'t mut RwTxn<'e>,
-    pub(crate) dbs: &'t Dbs,
-    pub(crate) prefix: &'t [u8],
+pub struct ReadModel<'m> {
+    txn: &'m mut dyn ProjectionTxn,
+    scope: ModelScope<'m>,
     /// Puts and deletes made, which a store runner counts toward its batch's byte bound.
-    pub(crate) writes: usize,
+    writes: usize,
 }
 
-impl std::fmt::Debug for ReadModel<'_, '_> {
+impl std::fmt::Debug for ReadModel<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadModel").finish_non_exhaustive()
+        f.debug_struct("ReadModel")
+            .field("projection", &self.scope.name)
+            .field("generation", &self.scope.generation)
+            .finish_non_exhaustive()
     }
 }
 
-impl ReadModel<'_, '_> {
-    fn key(&self, key: &[u8]) -> Vec<u8> {
-        [self.prefix, key].concat()
+impl<'m> ReadModel<'m> {
+    pub(crate) fn new(txn: &'m mut dyn ProjectionTxn, scope: ModelScope<'m>) -> ReadModel<'m> {
+        ReadModel {
+            txn,
+            scope,
+            writes: 0,
+        }
     }
 
-    /// The longest key this projection can use: LMDB's 511 bytes less the projection's name
-    /// and generation, which prefix every key.
+    pub(crate) fn writes(&self) -> usize {
+        self.writes
+    }
+
+    /// The longest key this projection can use: the backend's key limit less the
+    /// projection's name and generation, which prefix every key.
     pub fn max_key_len(&self) -> usize {
-        511usize.saturating_sub(self.prefix.len())
+        self.txn.max_model_key(self.scope)
     }
 
     /// The value under `key`.
@@ -46,11 +56,7 @@ impl ReadModel<'_, '_> {
         if key.len() > self.max_key_len() {
             return Ok(None);
         }
-        Ok(self
-            .dbs
-            .read_models
-            .get(self.txn, &self.key(key))?
-            .map(<[u8]>::to_vec))
+        self.txn.model_get(self.scope, key)
     }
 
     /// Sets `key` to `value`.
@@ -67,10 +73,8 @@ impl ReadModel<'_, '_> {
                 self.max_key_len()
             )));
         }
-        let key = self.key(key);
         self.writes += 1;
-        self.dbs.read_models.put(self.txn, &key, value)?;
-        Ok(())
+        self.txn.model_put(self.scope, key, value)
     }
 
     /// Removes `key`; returns whether it was there.
@@ -79,9 +83,8 @@ impl ReadModel<'_, '_> {
     ///
     /// Storage errors.
     pub fn delete(&mut self, key: &[u8]) -> Result<bool> {
-        let key = self.key(key);
         self.writes += 1;
-        Ok(self.dbs.read_models.delete(self.txn, &key)?)
+        self.txn.model_delete(self.scope, key)
     }
 
     /// The JSON value under `key`, decoded.
@@ -116,22 +119,18 @@ fn decode_json<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
 
 /// Reads a projection's active read model (the generation the last rebuild switched to).
 #[derive(Debug, Clone)]
-pub struct ReadModelView {
-    store: LmdbStore,
+pub struct ReadModelView<S> {
+    store: S,
     name: String,
 }
 
-impl ReadModelView {
+impl<S: ProjectionStore> ReadModelView<S> {
     /// The read model of the projection named `name`.
-    pub fn new(store: &LmdbStore, name: &str) -> ReadModelView {
+    pub fn new(store: &S, name: &str) -> ReadModelView<S> {
         ReadModelView {
             store: store.clone(),
             name: name.to_owned(),
         }
-    }
-
-    fn shared(&self) -> &Shared {
-        self.store.shared()
     }
 
     /// The value under `key`.
@@ -140,14 +139,10 @@ impl ReadModelView {
     ///
     /// Storage errors.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.shared().read(|txn, dbs| {
-            let generation = super::runner::active_generation(txn, dbs, &self.name)?;
-            let full = [
-                super::runner::model_prefix(&self.name, generation).as_slice(),
-                key,
-            ]
-            .concat();
-            Ok(dbs.read_models.get(txn, &full)?.map(<[u8]>::to_vec))
+        let name = self.name.as_str();
+        self.store.read(&mut |read| {
+            let generation = read.state(StateKey::Generation(name))?.unwrap_or(0);
+            read.model_get(ModelScope { name, generation }, key)
         })
     }
 
@@ -168,15 +163,10 @@ impl ReadModelView {
     ///
     /// Storage errors.
     pub fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.shared().read(|txn, dbs| {
-            let generation = super::runner::active_generation(txn, dbs, &self.name)?;
-            let prefix = super::runner::model_prefix(&self.name, generation);
-            let mut out = Vec::new();
-            for entry in dbs.read_models.prefix_iter(txn, &prefix)? {
-                let (key, value) = entry?;
-                out.push((key[prefix.len()..].to_vec(), value.to_vec()));
-            }
-            Ok(out)
+        let name = self.name.as_str();
+        self.store.read(&mut |read| {
+            let generation = read.state(StateKey::Generation(name))?.unwrap_or(0);
+            read.model_entries(ModelScope { name, generation }, None, usize::MAX)
         })
     }
 }

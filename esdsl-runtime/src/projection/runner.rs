@@ -1,45 +1,53 @@
-//! Running projections: batches, checkpoints, retries, parking, partitions and rebuilds.
+//! [`StoreRunner`]: a store projection's batches, each applied with its checkpoint in one
+//! transaction of the backend (exactly once), with retries, parking, partitions and rebuilds.
 
-use std::ops::Bound;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use heed::RoTxn;
-
-use super::batch::{
-    Damaged, Item, LogWalker, SCAN_LIMIT, backoff, damaged, decode, read_at, wants,
+use super::backend::{
+    Damaged, Finish, Item, LogEntry, ModelScope, ProjectionStore, ProjectionTxn, StateKey,
 };
+use super::parked::{self, ParkedEvent, ReplayReport, unpark};
 use super::read_model::ReadModel;
-use super::{Deadline, HandlerError, OnFailure, Partition, ProjectionOptions, StoreProjection};
+use super::{
+    Deadline, HandlerError, OnFailure, Partition, ProjectionOptions, StoreProjection, backoff,
+    decode, validate_projection_name,
+};
 use crate::error::{Error, Result};
-use crate::lmdb::LmdbStore;
-use crate::lmdb::env::{CROSS_PROCESS_POLL, Dbs, Finish};
-use crate::lmdb::tables::u64_from;
-use crate::lmdb::tables::{corrupt, last_position};
-use crate::store::{EventRef, EventStore, Filter, validate_consumer_name};
+use crate::store::{EventRef, Filter};
 
-/// Stops a running projection from another thread.
-#[derive(Debug, Clone)]
+/// Stops running projections from another thread: every runner (and wait) holding a clone of
+/// it stops after its current batch.
+#[derive(Clone)]
 pub struct Stop {
     flag: Arc<AtomicBool>,
-    store: LmdbStore,
+    wake: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stop")
+            .field("stopped", &self.is_stopped())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Stop {
     /// A stop handle for runners on `store`.
-    pub fn new(store: &LmdbStore) -> Stop {
+    pub fn new<S: ProjectionStore>(store: &S) -> Stop {
+        let store = store.clone();
         Stop {
             flag: Arc::new(AtomicBool::new(false)),
-            store: store.clone(),
+            wake: Arc::new(move || store.wake_waiters()),
         }
     }
 
     /// Asks the runners holding this handle to stop after their current batch.
     pub fn stop(&self) {
         self.flag.store(true, Ordering::SeqCst);
-        self.store.shared().wake_waiters();
+        (self.wake)();
     }
 
     /// Whether a stop was asked.
@@ -49,15 +57,13 @@ impl Stop {
 
     /// Waits until `store`'s log is past `after`, `timeout` passes or a stop is asked,
     /// whichever comes first (a stop asked just before the wait ends it too).
-    pub(crate) fn wait_for_commit(
+    pub(crate) fn wait_for_commit<S: ProjectionStore>(
         &self,
-        store: &LmdbStore,
+        store: &S,
         after: u64,
         timeout: Duration,
     ) -> Result<u64> {
-        store
-            .shared()
-            .wait_for_commit(after, timeout, CROSS_PROCESS_POLL, Some(&self.flag))
+        store.wait_for_commit_or_stop(after, timeout, &self.flag)
     }
 }
 
@@ -70,40 +76,6 @@ pub struct RunReport {
     pub parked: u64,
     /// The checkpoint when the run ended.
     pub checkpoint: u64,
-}
-
-/// An event that failed every attempt, or a damaged record the runner could not rule out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ParkedEvent {
-    /// Its global position.
-    pub position: u64,
-    /// Its stream (empty when the record is damaged and its stream name unreadable).
-    pub stream: String,
-    /// Its stored type name (empty when the record is damaged and its type unreadable).
-    pub event_type: String,
-    /// Its version in the stream (`None`: unreadable in a damaged record).
-    pub stream_version: Option<u64>,
-    /// Its schema version (`None`: unreadable in a damaged record).
-    pub schema_version: Option<u32>,
-    /// Whether the record itself was damaged (an [`Error::Corrupt`] read), rather than a
-    /// handler or decoding failure.
-    pub damaged: bool,
-    /// The last error.
-    pub error: String,
-    /// How many attempts were made.
-    pub attempts: u32,
-    /// When it was parked.
-    pub parked_at: DateTime<Utc>,
-}
-
-/// What replaying parked events did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReplayReport {
-    /// Parked events handled successfully now (and removed from the parked list).
-    pub handled: u64,
-    /// Parked events that failed again (and stay parked).
-    pub failed: u64,
 }
 
 /// A rebuild's progress, reported after each batch.
@@ -154,138 +126,11 @@ pub struct RebuildReport {
     pub handled: u64,
 }
 
-// Keys in the `checkpoints` and `read_models` databases.
-
-pub(crate) const GENERATION_PREFIX: &[u8] = b"\0generation\0";
-pub(crate) const PARTITIONS_PREFIX: &[u8] = b"\0partitions\0";
-
-fn generation_key(name: &str) -> Vec<u8> {
-    [GENERATION_PREFIX, name.as_bytes()].concat()
-}
-
-fn next_generation_key(name: &str) -> Vec<u8> {
-    [b"\0next-generation\0".as_slice(), name.as_bytes()].concat()
-}
-
-pub(crate) fn checkpoint_key(name: &str, generation: u64, partition: Partition) -> Vec<u8> {
-    format!(
-        "{name}@{generation}#{}/{}",
-        partition.index, partition.count
-    )
-    .into_bytes()
-}
-
-pub(crate) fn model_prefix(name: &str, generation: u64) -> Vec<u8> {
-    let mut prefix = Vec::with_capacity(name.len() + 9);
-    prefix.extend_from_slice(name.as_bytes());
-    prefix.push(0);
-    prefix.extend_from_slice(&generation.to_be_bytes());
-    prefix
-}
-
-pub(crate) fn parked_key(name: &str, position: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(name.len() + 9);
-    key.extend_from_slice(name.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&position.to_be_bytes());
-    key
-}
-
-pub(crate) fn read_u64(
-    txn: &RoTxn<'_>,
-    db: heed::Database<'static, heed::types::Bytes, heed::types::Bytes>,
-    table: &'static str,
-    key: &[u8],
-) -> Result<Option<u64>> {
-    db.get(txn, key)?
-        .map(|bytes| {
-            u64_from(bytes)
-                .ok_or_else(|| corrupt(table, &String::from_utf8_lossy(key), "not 8 bytes"))
-        })
-        .transpose()
-}
-
-pub(crate) fn active_generation(txn: &RoTxn<'_>, dbs: &Dbs, name: &str) -> Result<u64> {
-    Ok(read_u64(txn, dbs.checkpoints, "checkpoints", &generation_key(name))?.unwrap_or(0))
-}
-
-/// The parked entry for `item`, after `attempts` attempts that ended with `error`.
-pub(crate) fn park_item(item: &Item, error: &str, attempts: u32) -> ParkedEvent {
-    ParkedEvent {
-        position: item.position(),
-        stream: item.stream().to_owned(),
-        event_type: item.event_type().to_owned(),
-        stream_version: item.stream_version(),
-        schema_version: item.schema_version(),
-        damaged: matches!(item, Item::Damaged(_)),
-        error: error.to_owned(),
-        attempts,
-        parked_at: Utc::now(),
-    }
-}
-
-/// The error a runner stops with after parking `parked` under [`OnFailure::Stop`].
-pub(crate) fn stopped(projection: &str, parked: &ParkedEvent) -> Error {
-    Error::ProjectionStopped {
-        projection: projection.to_owned(),
-        position: parked.position,
-        stream: parked.stream.clone(),
-        event_type: parked.event_type.clone(),
-        error: parked.error.clone(),
-    }
-}
-
-pub(crate) fn encode_parked(parked: &ParkedEvent) -> Vec<u8> {
-    serde_json::json!({
-        "stream": parked.stream,
-        "event_type": parked.event_type,
-        "stream_version": parked.stream_version,
-        "schema_version": parked.schema_version,
-        "damaged": parked.damaged,
-        "error": parked.error,
-        "attempts": parked.attempts,
-        "parked_at": parked.parked_at.to_rfc3339(),
-    })
-    .to_string()
-    .into_bytes()
-}
-
-fn decode_parked(position: u64, bytes: &[u8]) -> Result<ParkedEvent> {
-    let bad = |reason: &str| corrupt("parked", &position.to_string(), reason);
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| bad(&e.to_string()))?;
-    let text = |field: &str| {
-        value[field]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| bad(field))
-    };
-    Ok(ParkedEvent {
-        position,
-        stream: text("stream")?,
-        event_type: text("event_type")?,
-        // Absent in entries parked before these fields existed.
-        stream_version: value["stream_version"].as_u64(),
-        schema_version: value["schema_version"]
-            .as_u64()
-            .and_then(|v| u32::try_from(v).ok()),
-        damaged: value["damaged"].as_bool().unwrap_or(false),
-        error: text("error")?,
-        attempts: value["attempts"]
-            .as_u64()
-            .and_then(|a| u32::try_from(a).ok())
-            .ok_or_else(|| bad("attempts"))?,
-        parked_at: DateTime::parse_from_rfc3339(&text("parked_at")?)
-            .map_err(|e| bad(&e.to_string()))?
-            .with_timezone(&Utc),
-    })
-}
-
-/// Runs a [`StoreProjection`]: its read model and checkpoint change in one LMDB transaction,
-/// so every event is applied exactly once, even across crashes.
+/// Runs a [`StoreProjection`]: its read model and checkpoint change in one transaction of the
+/// store, so every event is applied exactly once, even across crashes.
 #[derive(Debug)]
-pub struct StoreRunner<P> {
-    store: LmdbStore,
+pub struct StoreRunner<P, S> {
+    store: S,
     projection: P,
     options: ProjectionOptions,
     filter: Filter,
@@ -309,8 +154,13 @@ enum Applied {
 }
 
 /// What one read model write counts toward `max_batch_bytes`: a page, as each write can add a
-/// page to the transaction's dirty pages, which LMDB holds in memory until the commit.
+/// page to the transaction's dirty pages, which a backend like LMDB holds in memory until the
+/// commit.
 const WRITE_BYTES: usize = 4096;
+
+/// At most this many positions are scanned for one batch, so a filter that matches little
+/// does not hold a read over the whole log.
+pub(crate) const SCAN_LIMIT: usize = 65_536;
 
 /// The progress of one batch through the log.
 struct Walk {
@@ -328,6 +178,8 @@ struct Walk {
     applied: Vec<u64>,
     /// Every position up to here is done.
     reached: u64,
+    /// Why the walk stopped before the log's end or a bound, when it did.
+    ended: Option<Applied>,
 }
 
 impl Walk {
@@ -340,6 +192,7 @@ impl Walk {
             handled: 0,
             applied: Vec::new(),
             reached: read_from,
+            ended: None,
         }
     }
 
@@ -350,48 +203,43 @@ impl Walk {
             || self.scanned >= SCAN_LIMIT
     }
 
-    /// Commits what was processed before `next` (the time bound).
-    fn commit_until(
-        &self,
-        txn: &mut heed::RwTxn<'_>,
-        dbs: &Dbs,
-        name: &str,
-        key: &[u8],
-        next: u64,
-    ) -> Result<Finish<(Applied, u64)>> {
-        dbs.checkpoints.put(txn, key, &(next - 1).to_be_bytes())?;
-        unpark_applied(txn, dbs, name, &self.applied)?;
-        Ok(Finish::Commit((Applied::Until(next), self.handled)))
+    /// Ends the walk before `position` (the time bound).
+    fn stop_before(&mut self, position: u64) -> ControlFlow<()> {
+        self.ended = Some(Applied::Until(position));
+        ControlFlow::Break(())
     }
 
-    /// Commits what was processed before `failed`.
-    fn commit_failed(
-        &self,
-        txn: &mut heed::RwTxn<'_>,
-        dbs: &Dbs,
+    /// Commits what was processed with the checkpoint it reached.
+    fn commit(
+        self,
+        txn: &mut dyn ProjectionTxn,
         name: &str,
-        key: &[u8],
-        failed: Item,
-        error: String,
+        key: StateKey<'_>,
     ) -> Result<Finish<(Applied, u64)>> {
-        dbs.checkpoints
-            .put(txn, key, &(failed.position() - 1).to_be_bytes())?;
-        unpark_applied(txn, dbs, name, &self.applied)?;
-        Ok(Finish::Commit((
-            Applied::FailedAt(failed, error),
-            self.handled,
-        )))
+        let (applied, checkpoint) = match self.ended {
+            None => (Applied::All(self.reached), self.reached),
+            Some(Applied::Isolate) => return Ok(Finish::Abort((Applied::Isolate, 0))),
+            Some(Applied::Until(next)) => (Applied::Until(next), next - 1),
+            Some(Applied::FailedAt(failed, error)) => {
+                let before = failed.position() - 1;
+                (Applied::FailedAt(failed, error), before)
+            }
+            Some(Applied::Stale | Applied::All(_)) => (Applied::All(self.reached), self.reached),
+        };
+        txn.set_state(key, checkpoint)?;
+        unpark(txn, name, &self.applied)?;
+        Ok(Finish::Commit((applied, self.handled)))
     }
 }
 
-impl<P: StoreProjection> StoreRunner<P> {
+impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
     /// A runner for `projection` on `store`.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a projection name that is empty, too long or holds `@`, `#`
     /// or a NUL byte.
-    pub fn new(store: LmdbStore, projection: P, options: ProjectionOptions) -> Result<Self> {
+    pub fn new(store: S, projection: P, options: ProjectionOptions) -> Result<Self> {
         let name = projection.name().to_owned();
         validate_projection_name(&name)?;
         let filter = projection.filter();
@@ -409,6 +257,14 @@ impl<P: StoreProjection> StoreRunner<P> {
         &self.projection
     }
 
+    fn key(&self, generation: u64) -> StateKey<'_> {
+        StateKey::Checkpoint {
+            name: &self.name,
+            generation,
+            partition: self.options.partition,
+        }
+    }
+
     /// This partition's checkpoint in the active generation.
     ///
     /// # Errors
@@ -416,15 +272,15 @@ impl<P: StoreProjection> StoreRunner<P> {
     /// Storage errors.
     pub fn checkpoint(&self) -> Result<u64> {
         let partition = self.options.partition;
-        self.store.shared().read(|txn, dbs| {
-            let generation = active_generation(txn, dbs, &self.name)?;
-            Ok(read_u64(
-                txn,
-                dbs.checkpoints,
-                "checkpoints",
-                &checkpoint_key(&self.name, generation, partition),
-            )?
-            .unwrap_or(0))
+        let name = self.name.as_str();
+        self.store.read(&mut |read| {
+            let generation = read.state(StateKey::Generation(name))?.unwrap_or(0);
+            let key = StateKey::Checkpoint {
+                name,
+                generation,
+                partition,
+            };
+            Ok(read.state(key)?.unwrap_or(0))
         })
     }
 
@@ -462,25 +318,23 @@ impl<P: StoreProjection> StoreRunner<P> {
     }
 
     fn generation(&self) -> Result<u64> {
+        let name = self.name.as_str();
         self.store
-            .shared()
-            .read(|txn, dbs| active_generation(txn, dbs, &self.name))
+            .read(&mut |read| Ok(read.state(StateKey::Generation(name))?.unwrap_or(0)))
     }
 
     /// Processes one batch into `generation`; returns whether the checkpoint moved.
     fn step(&mut self, generation: u64, report: &mut RunReport) -> Result<bool> {
-        let key = checkpoint_key(&self.name, generation, self.options.partition);
-        let (checkpoint, head) = self.store.shared().read(|txn, dbs| {
-            let checkpoint = read_u64(txn, dbs.checkpoints, "checkpoints", &key)?.unwrap_or(0);
-            Ok((checkpoint, last_position(txn, dbs)?))
-        })?;
+        let key = self.key(generation);
+        let (checkpoint, head) = self
+            .store
+            .read(&mut |read| Ok((read.state(key)?.unwrap_or(0), read.head()?)))?;
         report.checkpoint = checkpoint;
         if head <= checkpoint {
-            // Nothing to do: no write lock taken.
+            // Nothing to do: no write transaction taken.
             return Ok(false);
         }
-        let prefix = model_prefix(&self.name, generation);
-        let (applied, handled) = self.apply_batch(generation, &key, checkpoint)?;
+        let (applied, handled) = self.apply_batch(generation, checkpoint)?;
         match applied {
             // `apply_batch` runs an isolated batch again with isolation; it never returns it.
             Applied::Stale | Applied::Isolate => {}
@@ -495,7 +349,7 @@ impl<P: StoreProjection> StoreRunner<P> {
             Applied::FailedAt(failed, first_error) => {
                 report.handled += handled;
                 report.checkpoint = failed.position() - 1;
-                self.retry_or_park(&failed, &prefix, &key, first_error, report)?;
+                self.retry_or_park(generation, &failed, first_error, report)?;
             }
         }
         Ok(true)
@@ -508,14 +362,9 @@ impl<P: StoreProjection> StoreRunner<P> {
     /// event, so that the events before the failure are kept and only the failing handler's
     /// writes are undone: handlers then see those events twice, which the
     /// [`StoreProjection`] contract allows (only the read model's writes count).
-    fn apply_batch(
-        &mut self,
-        generation: u64,
-        key: &[u8],
-        read_from: u64,
-    ) -> Result<(Applied, u64)> {
-        match self.apply_items(generation, key, read_from, false)? {
-            (Applied::Isolate, _) => self.apply_items(generation, key, read_from, true),
+    fn apply_batch(&mut self, generation: u64, read_from: u64) -> Result<(Applied, u64)> {
+        match self.apply_items(generation, read_from, false)? {
+            (Applied::Isolate, _) => self.apply_items(generation, read_from, true),
             done => Ok(done),
         }
     }
@@ -526,106 +375,90 @@ impl<P: StoreProjection> StoreRunner<P> {
     /// ([`Applied::Isolate`]). The checkpoint is checked inside the transaction: another
     /// runner's batch is not applied twice.
     ///
-    /// The log is read in a read transaction of its own, open while the write transaction
-    /// applies (the environment has no thread-local read slots, so one thread may hold both):
-    /// each record is parsed once, where it lies in the map, and handed to the handler as an
-    /// `EventRef` into it (an owned copy is made only when a handler fails). A batch ends at the first of `batch_size` events
-    /// that pass the filter, `max_batch_bytes` of records applied, [`SCAN_LIMIT`] positions
-    /// read, and `max_batch_time` spent (checked before each event, and every 1,024
-    /// positions read; a batch always processes at least one position).
+    /// The backend walks the log beside the transaction, each record handed to the handler
+    /// as an `EventRef` where it lies (an owned copy is made only when a handler fails). A
+    /// batch ends at the first of `batch_size` events that pass the filter, `max_batch_bytes`
+    /// of records applied, [`SCAN_LIMIT`] positions read, and `max_batch_time` spent (checked
+    /// before each event, and every 1,024 positions read; a batch always processes at least
+    /// one position).
     fn apply_items(
         &mut self,
         generation: u64,
-        key: &[u8],
         read_from: u64,
         isolated: bool,
     ) -> Result<(Applied, u64)> {
-        let prefix = &model_prefix(&self.name, generation);
         let name = self.name.as_str();
+        let scope = ModelScope { name, generation };
+        let key = StateKey::Checkpoint {
+            name,
+            generation,
+            partition: self.options.partition,
+        };
         let count = self.options.partition.count.max(1);
         let (filter, partition) = (&self.filter, self.options.partition);
         let options = &self.options;
         let projection = &mut self.projection;
-        self.store.shared().write_or_abort(|env, txn, dbs| {
+        self.store.transact(&mut |txn| {
             let mut deadline = Deadline::start(options.max_batch_time);
-            check_partition_count(txn, dbs, name, generation, count)?;
-            if stored_checkpoint(txn, dbs, key)? != read_from {
+            check_partition_count(txn, name, generation, count)?;
+            if txn.state(key)?.unwrap_or(0) != read_from {
                 return Ok(Finish::Commit((Applied::Stale, 0)));
             }
-            let Some(first) = read_from.checked_add(1) else {
-                return Ok(Finish::Commit((Applied::All(read_from), 0)));
-            };
-            let log = env.read_txn()?;
-            let start = first.to_be_bytes();
-            let range = (Bound::Included(&start[..]), Bound::Unbounded);
             let mut batch = Walk::new(read_from);
-            let mut walker = LogWalker::default();
-            for entry in dbs.events.range(&log, &range)? {
-                let (k, value) = entry?;
-                let position = u64_from(k)
-                    .ok_or_else(|| corrupt("events", &format!("{k:?}"), "key is not 8 bytes"))?;
+            txn.walk_log_applying(read_from, filter, &mut |txn, logged| {
+                let position = logged.position;
                 if batch.full(options) {
-                    break;
+                    return Ok(ControlFlow::Break(()));
                 }
                 if batch.scanned > 0
                     && batch.scanned.is_multiple_of(1024)
                     && deadline.elapsed() >= options.max_batch_time
                 {
-                    return batch.commit_until(txn, dbs, name, key, position);
+                    return Ok(batch.stop_before(position));
                 }
                 batch.scanned += 1;
-                // What to apply: an event where it lies in the map, or a damaged record this
-                // runner cannot rule out.
-                let next: Result<EventRef<'_>, Damaged> = match walker.parse(value, filter) {
-                    Ok((view, wanted)) => {
-                        if !wanted {
-                            batch.reached = position;
-                            continue;
-                        }
-                        batch.matched += 1;
-                        if !partition.owns(view.stream) {
-                            batch.reached = position;
-                            continue;
-                        }
-                        if batch.processed > 0 && deadline.passed() {
-                            return batch.commit_until(txn, dbs, name, key, position);
-                        }
-                        Ok(view.event_ref(position))
+                // What to apply: an event where it lies, or a damaged record this runner
+                // cannot rule out.
+                let next: Result<EventRef<'_>, &Damaged> = match logged.entry {
+                    LogEntry::Skipped => {
+                        batch.reached = position;
+                        return Ok(ControlFlow::Continue(()));
                     }
-                    Err(reason) => {
+                    LogEntry::Event(event) => {
                         batch.matched += 1;
-                        let damaged = damaged(position, value, &reason);
+                        if !partition.owns(event.stream()) {
+                            batch.reached = position;
+                            return Ok(ControlFlow::Continue(()));
+                        }
+                        Ok(event)
+                    }
+                    LogEntry::Damaged(damaged) => {
+                        batch.matched += 1;
                         if !damaged.wanted(filter, partition) {
                             batch.reached = position;
-                            continue;
-                        }
-                        if batch.processed > 0 && deadline.passed() {
-                            return batch.commit_until(txn, dbs, name, key, position);
+                            return Ok(ControlFlow::Continue(()));
                         }
                         Err(damaged)
                     }
                 };
+                if batch.processed > 0 && deadline.passed() {
+                    return Ok(batch.stop_before(position));
+                }
                 let mut writes = 0;
-                let mut apply = |projection: &mut P, txn: &mut heed::RwTxn<'_>| match &next {
-                    Ok(event) => apply_one(projection, txn, dbs, prefix, event, &mut writes),
-                    Err(damaged) => apply_item(
+                let mut apply = |projection: &mut P, txn: &mut dyn ProjectionTxn| match next {
+                    Ok(event) => apply_one(projection, txn, scope, event, &mut writes),
+                    Err(damaged) => apply_damaged(
                         projection,
                         txn,
-                        dbs,
-                        prefix,
-                        &Item::Damaged(damaged.clone()),
+                        scope,
+                        damaged,
                         filter,
                         partition,
                         &mut writes,
                     ),
                 };
                 let outcome = if isolated {
-                    let mut nested = env.nested_write_txn(txn)?;
-                    let outcome = apply(projection, &mut nested);
-                    if outcome.is_ok() {
-                        nested.commit()?;
-                    }
-                    outcome
+                    txn.nested(&mut |nested| apply(projection, nested))?
                 } else {
                     apply(projection, txn)
                 };
@@ -633,29 +466,29 @@ impl<P: StoreProjection> StoreRunner<P> {
                     Ok(applied) => {
                         batch.handled += u64::from(applied);
                         batch.processed += 1;
-                        batch.bytes += value.len() + writes.saturating_mul(WRITE_BYTES);
+                        batch.bytes += logged.bytes + writes.saturating_mul(WRITE_BYTES);
                         batch.applied.push(position);
                         batch.reached = position;
+                        Ok(ControlFlow::Continue(()))
                     }
                     Err(error) => {
-                        if let Some(storage) = storage_error(&error) {
+                        if let Some(storage) = storage_failure::<S>(&error) {
                             return Err(storage);
                         }
-                        if !isolated {
-                            return Ok(Finish::Abort((Applied::Isolate, 0)));
-                        }
-                        let failed = match next {
-                            Ok(event) => Item::Event(event.to_recorded()),
-                            Err(damaged) => Item::Damaged(damaged),
-                        };
-                        return batch.commit_failed(txn, dbs, name, key, failed, error.to_string());
+                        batch.ended = Some(if isolated {
+                            let failed = match next {
+                                Ok(event) => Item::Event(event.to_recorded()),
+                                Err(damaged) => Item::Damaged(damaged.clone()),
+                            };
+                            Applied::FailedAt(failed, error.to_string())
+                        } else {
+                            Applied::Isolate
+                        });
+                        Ok(ControlFlow::Break(()))
                     }
                 }
-            }
-            let reached = batch.reached;
-            dbs.checkpoints.put(txn, key, &reached.to_be_bytes())?;
-            unpark_applied(txn, dbs, name, &batch.applied)?;
-            Ok(Finish::Commit((Applied::All(reached), batch.handled)))
+            })?;
+            batch.commit(txn, name, key)
         })
     }
 
@@ -663,45 +496,42 @@ impl<P: StoreProjection> StoreRunner<P> {
     /// repaired one goes through); parks it after the last attempt.
     fn retry_or_park(
         &mut self,
+        generation: u64,
         failed: &Item,
-        prefix: &[u8],
-        key: &[u8],
         first_error: String,
         report: &mut RunReport,
     ) -> Result<()> {
         let position = failed.position();
+        let name = self.name.as_str();
+        let scope = ModelScope { name, generation };
+        let key = StateKey::Checkpoint {
+            name,
+            generation,
+            partition: self.options.partition,
+        };
         let (filter, partition) = (&self.filter, self.options.partition);
-        let parked_at = parked_key(&self.name, position);
         let mut last_error = first_error;
         for attempt in 2..=self.options.max_attempts {
             std::thread::sleep(backoff(&self.options, attempt - 1));
             let projection = &mut self.projection;
-            let outcome = self.store.shared().write(|env, txn, dbs| {
-                if stored_checkpoint(txn, dbs, key)? != position - 1 {
+            let outcome = self.store.transact(&mut |txn| {
+                if txn.state(key)?.unwrap_or(0) != position - 1 {
                     // Someone else moved past it meanwhile.
-                    return Ok(Ok(false));
+                    return Ok(Finish::Commit(Ok(false)));
                 }
-                let mut nested = env.nested_write_txn(txn)?;
-                match apply_item(
-                    projection,
-                    &mut nested,
-                    dbs,
-                    prefix,
-                    failed,
-                    filter,
-                    partition,
-                    &mut 0,
-                ) {
+                let outcome = txn.nested(&mut |nested| {
+                    apply_item(projection, nested, scope, failed, filter, partition)
+                })?;
+                match outcome {
                     Ok(applied) => {
-                        nested.commit()?;
-                        dbs.checkpoints.put(txn, key, &position.to_be_bytes())?;
+                        txn.set_state(key, position)?;
                         // Parked by an earlier run under `Stop`: applied now, not to replay.
-                        dbs.parked.delete(txn, &parked_at)?;
-                        Ok(Ok(applied))
+                        txn.delete_parked(name, position)?;
+                        Ok(Finish::Commit(Ok(applied)))
                     }
-                    Err(error) => match storage_error(&error) {
+                    Err(error) => match storage_failure::<S>(&error) {
                         Some(storage) => Err(storage),
-                        None => Ok(Err(error.to_string())),
+                        None => Ok(Finish::Commit(Err(error.to_string()))),
                     },
                 }
             })?;
@@ -714,20 +544,19 @@ impl<P: StoreProjection> StoreRunner<P> {
                 Err(error) => last_error = error,
             }
         }
-        let parked = park_item(failed, &last_error, self.options.max_attempts);
+        let parked = ParkedEvent::of(failed, &last_error, self.options.max_attempts);
         let skip = self.options.on_failure == OnFailure::Skip;
-        let parked_key = parked_key(&self.name, position);
-        let value = encode_parked(&parked);
-        let current = self.store.shared().write(|_, txn, dbs| {
-            let current = stored_checkpoint(txn, dbs, key)?;
+        let value = parked.encode();
+        let current = self.store.transact(&mut |txn| {
+            let current = txn.state(key)?.unwrap_or(0);
             if current != position - 1 {
-                return Ok(current);
+                return Ok(Finish::Commit(current));
             }
-            dbs.parked.put(txn, &parked_key, &value)?;
+            txn.put_parked(name, position, &value)?;
             if skip {
-                dbs.checkpoints.put(txn, key, &position.to_be_bytes())?;
+                txn.set_state(key, position)?;
             }
-            Ok(current)
+            Ok(Finish::Commit(current))
         })?;
         if current != position - 1 {
             report.checkpoint = current;
@@ -738,7 +567,7 @@ impl<P: StoreProjection> StoreRunner<P> {
             report.checkpoint = position;
             Ok(())
         } else {
-            Err(stopped(&self.name, &parked))
+            Err(parked.stopped(&self.name))
         }
     }
 
@@ -748,7 +577,8 @@ impl<P: StoreProjection> StoreRunner<P> {
     ///
     /// Storage errors.
     pub fn parked(&self) -> Result<Vec<ParkedEvent>> {
-        parked(&self.store, &self.name)
+        let name = self.name.as_str();
+        self.store.read(&mut |read| parked::parked(read, name))
     }
 
     /// Runs the handler again on every parked event, in position order, into the active
@@ -761,58 +591,49 @@ impl<P: StoreProjection> StoreRunner<P> {
     ///
     /// Storage errors.
     pub fn replay_parked(&mut self) -> Result<ReplayReport> {
-        let mut report = ReplayReport::default();
-        for parked in self.parked()? {
+        let (store, name) = (self.store.clone(), self.name.clone());
+        parked::replay(&store, &name, |entry| {
             let generation = self.generation()?;
-            let prefix = model_prefix(&self.name, generation);
-            let key = parked_key(&self.name, parked.position);
-            let checkpoint = checkpoint_key(&self.name, generation, self.options.partition);
-            let position = parked.position;
+            let name = self.name.as_str();
+            let scope = ModelScope { name, generation };
+            let checkpoint = StateKey::Checkpoint {
+                name,
+                generation,
+                partition: self.options.partition,
+            };
+            let position = entry.position;
             let (filter, partition) = (&self.filter, self.options.partition);
             let projection = &mut self.projection;
-            let ok = self.store.shared().write(|env, txn, dbs| {
-                if dbs.parked.get(txn, &key)?.is_none() {
+            store.transact(&mut |txn| {
+                if txn.parked_between(name, position, position)?.is_empty() {
                     // Replayed meanwhile by another runner.
-                    return Ok(true);
+                    return Ok(Finish::Commit(true));
                 }
-                let at = stored_checkpoint(txn, dbs, &checkpoint)?;
+                let at = txn.state(checkpoint)?.unwrap_or(0);
                 if at < position - 1 {
                     // The runner has not reached it: it will process the event itself.
-                    dbs.parked.delete(txn, &key)?;
-                    return Ok(true);
+                    txn.delete_parked(name, position)?;
+                    return Ok(Finish::Commit(true));
                 }
-                let item = read_at(txn, dbs, position)?;
-                let mut nested = env.nested_write_txn(txn)?;
-                match apply_item(
-                    projection,
-                    &mut nested,
-                    dbs,
-                    &prefix,
-                    &item,
-                    filter,
-                    partition,
-                    &mut 0,
-                ) {
+                let item = txn.read_at(position)?;
+                let outcome = txn.nested(&mut |nested| {
+                    apply_item(projection, nested, scope, &item, filter, partition)
+                })?;
+                match outcome {
                     Ok(_) => {
-                        nested.commit()?;
-                        dbs.parked.delete(txn, &key)?;
+                        txn.delete_parked(name, position)?;
                         if at == position - 1 {
                             // Parked under `Stop`: the checkpoint waited before it.
-                            dbs.checkpoints
-                                .put(txn, &checkpoint, &position.to_be_bytes())?;
+                            txn.set_state(checkpoint, position)?;
                         }
-                        Ok(true)
+                        Ok(Finish::Commit(true))
                     }
-                    Err(error) => storage_error(&error).map_or(Ok(false), Err),
+                    Err(error) => {
+                        storage_failure::<S>(&error).map_or(Ok(Finish::Commit(false)), Err)
+                    }
                 }
-            })?;
-            if ok {
-                report.handled += 1;
-            } else {
-                report.failed += 1;
-            }
-        }
-        Ok(report)
+            })
+        })
     }
 
     /// Rebuilds the read model from position 0 into a new generation while the current one
@@ -829,15 +650,14 @@ impl<P: StoreProjection> StoreRunner<P> {
     /// As [`StoreRunner::run_until_caught_up`].
     pub fn rebuild(&mut self, mut progress: impl FnMut(&Progress)) -> Result<RebuildReport> {
         let name = self.name.clone();
-        let next_key = next_generation_key(&name);
-        let (replaced, generation) = self.store.shared().write(|_, txn, dbs| {
-            let active = active_generation(txn, dbs, &name)?;
-            let next = read_u64(txn, dbs.checkpoints, "checkpoints", &next_key)?
+        let (replaced, generation) = self.store.transact(&mut |txn| {
+            let active = txn.state(StateKey::Generation(&name))?.unwrap_or(0);
+            let next = txn
+                .state(StateKey::NextGeneration(&name))?
                 .unwrap_or(active + 1)
                 .max(active + 1);
-            dbs.checkpoints
-                .put(txn, &next_key, &(next + 1).to_be_bytes())?;
-            Ok((active, next))
+            txn.set_state(StateKey::NextGeneration(&name), next + 1)?;
+            Ok(Finish::Commit((active, next)))
         })?;
         let total = self.store.head_position()?;
         let started = Instant::now();
@@ -862,28 +682,25 @@ impl<P: StoreProjection> StoreRunner<P> {
         result?;
 
         // Switch: the new generation serves, with a checkpoint for every partition.
-        let source = checkpoint_key(&name, generation, Partition::ALL);
-        self.store.shared().write(|_, txn, dbs| {
-            let reached = read_u64(txn, dbs.checkpoints, "checkpoints", &source)?.unwrap_or(0);
-            for index in 0..partitions.count.max(1) {
-                let partition = Partition {
-                    index,
-                    count: partitions.count.max(1),
+        let count = partitions.count.max(1);
+        let source = StateKey::Checkpoint {
+            name: &name,
+            generation,
+            partition: Partition::ALL,
+        };
+        self.store.transact(&mut |txn| {
+            let reached = txn.state(source)?.unwrap_or(0);
+            for index in 0..count {
+                let key = StateKey::Checkpoint {
+                    name: &name,
+                    generation,
+                    partition: Partition { index, count },
                 };
-                dbs.checkpoints.put(
-                    txn,
-                    &checkpoint_key(&name, generation, partition),
-                    &reached.to_be_bytes(),
-                )?;
+                txn.set_state(key, reached)?;
             }
-            dbs.checkpoints.put(
-                txn,
-                &partitions_key(&name, generation),
-                &partitions.count.max(1).to_be_bytes(),
-            )?;
-            dbs.checkpoints
-                .put(txn, &generation_key(&name), &generation.to_be_bytes())?;
-            Ok(())
+            txn.set_state(StateKey::Partitions(&name, generation), u64::from(count))?;
+            txn.set_state(StateKey::Generation(&name), generation)?;
+            Ok(Finish::Commit(()))
         })?;
         self.delete_generation(replaced)?;
         Ok(RebuildReport {
@@ -895,143 +712,83 @@ impl<P: StoreProjection> StoreRunner<P> {
 
     /// Deletes a generation's read model and checkpoints, a chunk per transaction.
     fn delete_generation(&self, generation: u64) -> Result<()> {
-        let prefix = model_prefix(&self.name, generation);
-        loop {
-            let deleted = self.store.shared().write(|_, txn, dbs| {
-                let keys: Vec<Vec<u8>> = dbs
-                    .read_models
-                    .prefix_iter(txn, &prefix)?
-                    .take(10_000)
-                    .map(|entry| entry.map(|(k, _)| k.to_vec()))
-                    .collect::<heed::Result<_>>()?;
-                for key in &keys {
-                    dbs.read_models.delete(txn, key)?;
-                }
-                Ok(keys.len())
-            })?;
-            if deleted == 0 {
-                break;
-            }
-        }
-        let checkpoints = format!("{}@{generation}#", self.name).into_bytes();
-        self.store.shared().write(|_, txn, dbs| {
-            let keys: Vec<Vec<u8>> = dbs
-                .checkpoints
-                .prefix_iter(txn, &checkpoints)?
-                .map(|entry| entry.map(|(k, _)| k.to_vec()))
-                .collect::<heed::Result<_>>()?;
-            for key in &keys {
-                dbs.checkpoints.delete(txn, key)?;
-            }
-            dbs.checkpoints
-                .delete(txn, &partitions_key(&self.name, generation))?;
-            Ok(())
+        let scope = ModelScope {
+            name: &self.name,
+            generation,
+        };
+        while self
+            .store
+            .transact(&mut |txn| Ok(Finish::Commit(txn.model_clear(scope, 10_000)?)))?
+            > 0
+        {}
+        self.store.transact(&mut |txn| {
+            txn.delete_generation_state(&self.name, generation)?;
+            Ok(Finish::Commit(()))
         })
     }
 }
 
-/// A handler error that is the store's map filling up (or another process growing it): the
-/// write transaction must fail with it, so it grows the map and runs again.
-/// Removes the parked entries of the items this runner has just applied (`applied`, in
-/// position order): an event parked under [`OnFailure::Stop`] and applied by a later run, once
-/// its cause was fixed, must not be applied again by `replay_parked`. One range lookup per
-/// batch; other partitions' parked entries in the range are left alone.
-pub(crate) fn unpark_applied(
-    txn: &mut heed::RwTxn<'_>,
-    dbs: &Dbs,
-    name: &str,
-    applied: &[u64],
-) -> Result<()> {
-    let (Some(first), Some(last)) = (applied.first(), applied.last()) else {
-        return Ok(());
-    };
-    let (start, end) = (parked_key(name, *first), parked_key(name, *last));
-    let range = (
-        std::ops::Bound::Included(start.as_slice()),
-        std::ops::Bound::Included(end.as_slice()),
-    );
-    let keys: Vec<Vec<u8>> = dbs
-        .parked
-        .range(txn, &range)?
-        .map(|entry| entry.map(|(key, _)| key.to_vec()))
-        .collect::<heed::Result<_>>()?;
-    for key in keys {
-        let position = key.len().checked_sub(8).and_then(|at| u64_from(&key[at..]));
-        if position.is_some_and(|p| applied.binary_search(&p).is_ok()) {
-            dbs.parked.delete(txn, &key)?;
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn storage_error(error: &HandlerError) -> Option<Error> {
-    match error.downcast_ref::<Error>() {
-        Some(Error::Lmdb(heed::Error::Mdb(
-            mdb @ (heed::MdbError::MapFull | heed::MdbError::MapResized),
-        ))) => Some(Error::Lmdb(heed::Error::Mdb(*mdb))),
-        _ => None,
-    }
-}
-
-fn partitions_key(name: &str, generation: u64) -> Vec<u8> {
-    format!("\0partitions\0{name}@{generation}").into_bytes()
+/// The storage failure a handler error carries, which must fail the whole transaction (see
+/// [`ProjectionStore::storage_failure`]).
+pub(crate) fn storage_failure<S: ProjectionStore>(error: &HandlerError) -> Option<Error> {
+    error.downcast_ref::<Error>().and_then(S::storage_failure)
 }
 
 /// The first runner of a generation records how many partitions it runs as; a runner with
 /// another count (an old worker after a rebuild changed it, a misconfigured one) stops instead
 /// of re-applying its share of the log under checkpoints it does not have.
 fn check_partition_count(
-    txn: &mut heed::RwTxn<'_>,
-    dbs: &Dbs,
+    txn: &mut dyn ProjectionTxn,
     name: &str,
     generation: u64,
     count: u32,
 ) -> Result<()> {
-    let key = partitions_key(name, generation);
-    match dbs.checkpoints.get(txn, &key)? {
-        None => {
-            dbs.checkpoints.put(txn, &key, &count.to_be_bytes())?;
-            Ok(())
-        }
-        Some(bytes) if bytes == count.to_be_bytes() => Ok(()),
-        Some(bytes) => {
-            let runs = bytes.try_into().map(u32::from_be_bytes).unwrap_or(0);
-            Err(Error::InvalidInput(format!(
-                "projection `{name}` runs as {runs} partition(s); this runner is one of \
-                 {count}: stop it, or rebuild with the new count"
-            )))
-        }
+    let key = StateKey::Partitions(name, generation);
+    match txn.state(key)? {
+        None => txn.set_state(key, u64::from(count)),
+        Some(runs) if runs == u64::from(count) => Ok(()),
+        Some(runs) => Err(Error::InvalidInput(format!(
+            "projection `{name}` runs as {runs} partition(s); this runner is one of \
+             {count}: stop it, or rebuild with the new count"
+        ))),
     }
-}
-
-fn stored_checkpoint(txn: &heed::RwTxn<'_>, dbs: &Dbs, key: &[u8]) -> Result<u64> {
-    Ok(read_u64(txn, dbs.checkpoints, "checkpoints", key)?.unwrap_or(0))
 }
 
 /// Applies one item in `txn`: an event, or a damaged record read again (applied if it was
 /// repaired and is this runner's, skipped if it was repaired and is not, an error otherwise).
-/// `Ok(false)` when there was nothing to apply. The handler's read model writes are added to
-/// `writes`.
-#[allow(clippy::too_many_arguments)]
+/// `Ok(false)` when there was nothing to apply.
 fn apply_item<P: StoreProjection>(
     projection: &mut P,
-    txn: &mut heed::RwTxn<'_>,
-    dbs: &Dbs,
-    prefix: &[u8],
+    txn: &mut dyn ProjectionTxn,
+    scope: ModelScope<'_>,
     item: &Item,
+    filter: &Filter,
+    partition: Partition,
+) -> Result<bool, HandlerError> {
+    match item {
+        Item::Event(recorded) => apply_one(projection, txn, scope, recorded.into(), &mut 0),
+        Item::Damaged(damaged) => {
+            apply_damaged(projection, txn, scope, damaged, filter, partition, &mut 0)
+        }
+    }
+}
+
+/// Reads a damaged record again and applies it if it was repaired and is this runner's.
+fn apply_damaged<P: StoreProjection>(
+    projection: &mut P,
+    txn: &mut dyn ProjectionTxn,
+    scope: ModelScope<'_>,
+    damaged: &Damaged,
     filter: &Filter,
     partition: Partition,
     writes: &mut usize,
 ) -> Result<bool, HandlerError> {
-    match item {
-        Item::Event(recorded) => apply_one(projection, txn, dbs, prefix, &recorded.into(), writes),
-        Item::Damaged(damaged) => match read_at(txn, dbs, damaged.position)? {
-            Item::Event(recorded) if wants(&recorded, filter, partition) => {
-                apply_one(projection, txn, dbs, prefix, &(&recorded).into(), writes)
-            }
-            Item::Event(_) => Ok(false),
-            Item::Damaged(still) => Err(still.error.into()),
-        },
+    match txn.read_at(damaged.position)? {
+        Item::Event(recorded) if super::wants(&recorded, filter, partition) => {
+            apply_one(projection, txn, scope, (&recorded).into(), writes)
+        }
+        Item::Event(_) => Ok(false),
+        Item::Damaged(still) => Err(still.error.into()),
     }
 }
 
@@ -1039,70 +796,17 @@ fn apply_item<P: StoreProjection>(
 /// The handler's read model writes are added to `writes`.
 fn apply_one<P: StoreProjection>(
     projection: &mut P,
-    txn: &mut heed::RwTxn<'_>,
-    dbs: &Dbs,
-    prefix: &[u8],
-    recorded: &EventRef<'_>,
+    txn: &mut dyn ProjectionTxn,
+    scope: ModelScope<'_>,
+    recorded: EventRef<'_>,
     writes: &mut usize,
 ) -> Result<bool, HandlerError> {
-    let Some(event) = decode::<P::Event>(recorded)? else {
+    let Some(event) = decode::<P::Event>(&recorded)? else {
         return Ok(false);
     };
-    let mut model = ReadModel {
-        txn,
-        dbs,
-        prefix,
-        writes: 0,
-    };
-    let applied = projection.apply(&mut model, &event, *recorded);
-    *writes += model.writes;
+    let mut model = ReadModel::new(txn, scope);
+    let applied = projection.apply(&mut model, &event, recorded);
+    *writes += model.writes();
     applied?;
     Ok(true)
-}
-
-pub(crate) fn parked(store: &LmdbStore, name: &str) -> Result<Vec<ParkedEvent>> {
-    let prefix = [name.as_bytes(), &[0]].concat();
-    store.shared().read(|txn, dbs| {
-        let mut out = Vec::new();
-        for entry in dbs.parked.prefix_iter(txn, &prefix)? {
-            let (key, value) = entry?;
-            let position =
-                u64_from(&key[prefix.len()..]).ok_or_else(|| corrupt("parked", name, "bad key"))?;
-            out.push(decode_parked(position, value)?);
-        }
-        Ok(out)
-    })
-}
-
-pub(crate) fn validate_projection_name(name: &str) -> Result<()> {
-    validate_consumer_name(name)?;
-    if name.contains(['@', '#']) {
-        return Err(Error::InvalidInput(format!(
-            "projection name `{name}` contains `@` or `#`"
-        )));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_stop_asked_before_the_wait_ends_it() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = LmdbStore::open(dir.path()).expect("opens");
-        let stop = Stop::new(&store);
-        // The stop's wake-up comes before the wait starts, so only the flag can end it.
-        stop.stop();
-        let started = Instant::now();
-        let head = stop
-            .wait_for_commit(&store, 0, Duration::from_secs(60))
-            .expect("waits");
-        assert_eq!(head, 0);
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the wait ran to its timeout"
-        );
-    }
 }

@@ -3,19 +3,9 @@
 //! (`cargo esdsl projections`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use heed::types::Bytes;
-use heed::{Database, RoTxn};
-
-use super::runner::{GENERATION_PREFIX, PARTITIONS_PREFIX};
+use super::backend::{ProjectionRead, ProjectionStore, State};
 use crate::error::Result;
-use crate::lmdb::LmdbStore;
-use crate::lmdb::env::ReadOnly;
-use crate::lmdb::tables::corrupt;
-use crate::lmdb::tables::u64_from;
-
-type Db = Database<'static, Bytes, Bytes>;
 
 /// The projections of a store, and the head of its log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,122 +100,92 @@ impl RebuildStatus {
 }
 
 impl StoreStatus {
-    /// The status of every projection of an open store.
+    /// The status of every projection of a store.
     ///
     /// # Errors
     ///
-    /// Storage errors; a checkpoint that is not 8 bytes is [`Error::Corrupt`].
-    pub fn of(store: &LmdbStore) -> Result<StoreStatus> {
-        store
-            .shared()
-            .read(|txn, dbs| collect(txn, dbs.events, dbs.checkpoints, dbs.parked))
+    /// Storage errors; a damaged checkpoint is [`Error::Corrupt`](crate::Error::Corrupt).
+    pub fn of<S: ProjectionStore>(store: &S) -> Result<StoreStatus> {
+        store.read(&mut |read| StoreStatus::from_read(read))
     }
 
-    /// The status of every projection of the store in `dir`, opened read-only for one short
-    /// read transaction: it writes nothing (not even the map size), takes no write lock and
-    /// starts no writer, so processes running the store are not disturbed. LMDB readers of
-    /// several processes coexist with the writer; this one registers in the lock file like
-    /// any reader.
+    /// The status read from a backend's read snapshot (see
+    /// [`LmdbStore::read_only_status`](crate::lmdb::LmdbStore::read_only_status) for a store
+    /// opened read-only from another process).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] when `dir` holds no store; [`Error::AlreadyOpen`] when this
-    /// process has the store open (use [`StoreStatus::of`]); [`Error::FormatVersion`] for a
-    /// store of another format; LMDB and I/O errors.
-    pub fn read_only(dir: &Path) -> Result<StoreStatus> {
-        ReadOnly::read(dir, |txn, dbs| {
-            collect(txn, dbs.events, dbs.checkpoints, dbs.parked)
-        })
+    /// As [`StoreStatus::of`].
+    pub fn from_read(read: &dyn ProjectionRead) -> Result<StoreStatus> {
+        collect(read.head()?, read.states()?, read.parked_counts()?)
     }
 }
 
-/// A store runner's checkpoint key: `<name>@<generation>#<index>/<count>`; an external
-/// runner's: `<name>#<index>/<count>` (projection names hold neither `@` nor `#`).
-enum Key<'k> {
-    Store(&'k str, u64, u32, u32),
-    External(&'k str, u32, u32),
-    Other(&'k str),
-}
-
-fn parse_key(key: &str) -> Key<'_> {
-    let partition = key.rsplit_once('#').and_then(|(left, part)| {
-        let (index, count) = part.split_once('/')?;
-        Some((left, index.parse().ok()?, count.parse().ok()?))
-    });
-    match partition {
-        Some((left, index, count)) => match left.rsplit_once('@') {
-            Some((name, generation)) => match generation.parse() {
-                Ok(generation) if !name.contains('#') => Key::Store(name, generation, index, count),
-                _ => Key::Other(key),
-            },
-            None => Key::External(left, index, count),
-        },
-        None => Key::Other(key),
+/// A named checkpoint of an external runner: `<name>#<index>/<count>` (projection names hold
+/// neither `@` nor `#`).
+fn external_checkpoint(name: &str) -> Option<(&str, u32, u32)> {
+    let (left, part) = name.rsplit_once('#')?;
+    let (index, count) = part.split_once('/')?;
+    if left.contains(['@', '#']) {
+        return None;
     }
+    Some((left, index.parse().ok()?, count.parse().ok()?))
 }
 
-fn collect(txn: &RoTxn<'_>, events: Db, checkpoints: Db, parked: Db) -> Result<StoreStatus> {
-    let head = match events.last(txn)? {
-        None => 0,
-        Some((key, _)) => u64_from(key)
-            .ok_or_else(|| corrupt("events", &format!("{key:?}"), "key is not 8 bytes"))?,
-    };
+fn collect(head: u64, states: Vec<State>, parked: Vec<(String, u64)>) -> Result<StoreStatus> {
     let mut active: BTreeMap<String, u64> = BTreeMap::new();
     // (name, generation) -> the partition count its first runner recorded.
     let mut counts: BTreeMap<(String, u64), u32> = BTreeMap::new();
     // (kind, name) -> generation -> (count, index) -> checkpoint
     type Checkpoints = BTreeMap<u64, BTreeMap<(u32, u32), u64>>;
     let mut found: BTreeMap<(ProjectionKind, String), Checkpoints> = BTreeMap::new();
-    for entry in checkpoints.iter(txn)? {
-        let (key, value) = entry?;
-        let text = String::from_utf8_lossy(key);
-        if let Some(name) = key.strip_prefix(GENERATION_PREFIX) {
-            let generation =
-                u64_from(value).ok_or_else(|| corrupt("checkpoints", &text, "not 8 bytes"))?;
-            active.insert(String::from_utf8_lossy(name).into_owned(), generation);
-            continue;
-        }
-        if let Some(rest) = key.strip_prefix(PARTITIONS_PREFIX) {
-            let rest = String::from_utf8_lossy(rest);
-            let count = value.try_into().ok().map(u32::from_be_bytes);
-            let parsed = rest
-                .rsplit_once('@')
-                .and_then(|(name, generation)| Some((name, generation.parse::<u64>().ok()?)));
-            if let (Some(count), Some((name, generation))) = (count, parsed) {
-                counts.insert((name.to_owned(), generation), count);
+    for state in states {
+        let (kind, name, generation, index, count, position) = match state {
+            State::Generation { name, generation } => {
+                active.insert(name, generation);
+                continue;
             }
-            continue;
-        }
-        if key.starts_with(b"\0") {
-            // Other bookkeeping (the next rebuild's generation).
-            continue;
-        }
-        let position =
-            u64_from(value).ok_or_else(|| corrupt("checkpoints", &text, "not 8 bytes"))?;
-        let (kind, name, generation, index, count) = match parse_key(&text) {
-            Key::Store(name, generation, index, count) => {
-                (ProjectionKind::Store, name, generation, index, count)
+            State::Partitions {
+                name,
+                generation,
+                count,
+            } => {
+                counts.insert((name, generation), count);
+                continue;
             }
-            Key::External(name, index, count) => (ProjectionKind::External, name, 0, index, count),
-            Key::Other(name) => (ProjectionKind::Checkpoint, name, 0, 0, 1),
+            State::Checkpoint {
+                name,
+                generation,
+                partition,
+                position,
+            } => (
+                ProjectionKind::Store,
+                name,
+                generation,
+                partition.index,
+                partition.count,
+                position,
+            ),
+            State::Consumer { name, position } => match external_checkpoint(&name) {
+                Some((external, index, count)) => (
+                    ProjectionKind::External,
+                    external.to_owned(),
+                    0,
+                    index,
+                    count,
+                    position,
+                ),
+                None => (ProjectionKind::Checkpoint, name, 0, 0, 1, position),
+            },
         };
         found
-            .entry((kind, name.to_owned()))
+            .entry((kind, name))
             .or_default()
             .entry(generation)
             .or_default()
             .insert((count, index), position);
     }
-    let mut parked_counts: BTreeMap<String, u64> = BTreeMap::new();
-    for entry in parked.iter(txn)? {
-        let (key, _) = entry?;
-        let Some(split) = key.len().checked_sub(9).filter(|at| key[*at] == 0) else {
-            return Err(corrupt("parked", &String::from_utf8_lossy(key), "bad key"));
-        };
-        *parked_counts
-            .entry(String::from_utf8_lossy(&key[..split]).into_owned())
-            .or_default() += 1;
-    }
+    let mut parked_counts: BTreeMap<String, u64> = parked.into_iter().collect();
 
     let mut projections = Vec::new();
     for ((kind, name), generations) in found {
@@ -293,18 +253,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn checkpoint_keys_are_told_apart() {
-        assert!(matches!(
-            parse_key("balances@3#1/4"),
-            Key::Store("balances", 3, 1, 4)
-        ));
-        assert!(matches!(parse_key("sink#0/1"), Key::External("sink", 0, 1)));
-        assert!(matches!(
-            parse_key("my-consumer"),
-            Key::Other("my-consumer")
-        ));
-        assert!(matches!(parse_key("odd#x/1"), Key::Other("odd#x/1")));
-        assert!(matches!(parse_key("a@b#0/1"), Key::Other("a@b#0/1")));
+    fn external_checkpoints_are_told_apart() {
+        assert_eq!(external_checkpoint("sink#0/1"), Some(("sink", 0, 1)));
+        assert_eq!(external_checkpoint("my-consumer"), None);
+        assert_eq!(external_checkpoint("odd#x/1"), None);
+        assert_eq!(external_checkpoint("a@b#0/1"), None);
     }
 
     #[test]

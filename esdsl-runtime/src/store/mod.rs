@@ -22,12 +22,10 @@ mod event_ref;
 pub use event_ref::{EventRef, MetadataIter, MetadataRef};
 pub(crate) use event_ref::{MetadataEntries, encode_metadata};
 
-/// The longest stream name, in bytes (LMDB keys are at most 511 bytes).
+/// The longest stream name, in bytes.
 pub const MAX_STREAM_NAME: usize = 400;
 /// The longest event type name, in bytes.
 pub const MAX_EVENT_TYPE: usize = 255;
-/// LMDB's longest key, in bytes.
-const MAX_KEY: usize = 511;
 
 /// What an append expects of its stream; a mismatch is an [`Error::Conflict`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -643,17 +641,6 @@ pub(crate) fn validate_append(appends: &[StreamAppend]) -> Result<()> {
         }
         for event in &append.events {
             validate_name("event type", &event.event_type, MAX_EVENT_TYPE)?;
-            // The catalog key holds the stream's category, the type and 6 more bytes; LMDB keys
-            // are at most 511 bytes.
-            let key = category(&append.stream).len() + event.event_type.len() + 6;
-            if key > MAX_KEY {
-                return Err(Error::InvalidInput(format!(
-                    "stream category `{}` and event type `{}` are {key} bytes together with \
-                     their separators, the limit is {MAX_KEY}",
-                    category(&append.stream),
-                    event.event_type
-                )));
-            }
             if u32::try_from(event.payload.len()).is_err() {
                 return Err(Error::InvalidInput(format!(
                     "payload of `{}` is over 4 GiB",

@@ -66,7 +66,7 @@ impl Projection for Balances {
 impl StoreProjection for Balances {
     fn apply(
         &mut self,
-        model: &mut ReadModel<'_, '_>,
+        model: &mut ReadModel<'_>,
         event: &AccountEvent,
         recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
@@ -206,7 +206,7 @@ impl Projection for Envelopes {
 impl StoreProjection for Envelopes {
     fn apply(
         &mut self,
-        _model: &mut ReadModel<'_, '_>,
+        _model: &mut ReadModel<'_>,
         _event: &AccountEvent,
         recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
@@ -823,7 +823,7 @@ fn a_batch_commits_early_at_its_byte_and_time_bounds() {
 }
 
 /// The checkpoint after each batch of a rebuild, which reports its progress once per batch.
-fn rebuild_batches<P: StoreProjection>(runner: &mut StoreRunner<P>) -> Vec<u64> {
+fn rebuild_batches<P: StoreProjection>(runner: &mut StoreRunner<P, LmdbStore>) -> Vec<u64> {
     let mut done = Vec::new();
     runner
         .rebuild(|progress| done.push(progress.done))
@@ -1000,7 +1000,7 @@ fn the_status_shows_checkpoints_lag_parked_events_and_an_unfinished_rebuild() {
         assert_eq!(rows(&status), expected);
         assert!(
             matches!(
-                StoreStatus::read_only(dir.path()),
+                LmdbStore::read_only_status(dir.path()),
                 Err(Error::AlreadyOpen(_))
             ),
             "one environment per process"
@@ -1008,7 +1008,7 @@ fn the_status_shows_checkpoints_lag_parked_events_and_an_unfinished_rebuild() {
     }
     // Read-only, with the store closed: the same, and the data file is not touched.
     let data = std::fs::read(dir.path().join("data.mdb")).expect("reads");
-    let status = StoreStatus::read_only(dir.path()).expect("reads");
+    let status = LmdbStore::read_only_status(dir.path()).expect("reads");
     assert_eq!((status.head, rows(&status)), (9, expected));
     assert_eq!(
         std::fs::read(dir.path().join("data.mdb")).expect("reads"),
@@ -1018,11 +1018,11 @@ fn the_status_shows_checkpoints_lag_parked_events_and_an_unfinished_rebuild() {
 
     let empty = tempfile::tempdir().expect("temp dir");
     drop(LmdbStore::open(empty.path()).expect("creates"));
-    let status = StoreStatus::read_only(empty.path()).expect("reads");
+    let status = LmdbStore::read_only_status(empty.path()).expect("reads");
     assert_eq!((status.head, status.projections.len()), (0, 0));
     let missing = empty.path().join("nothing-here");
     assert!(matches!(
-        StoreStatus::read_only(&missing),
+        LmdbStore::read_only_status(&missing),
         Err(Error::InvalidInput(message)) if message.contains("is not an esdsl store")
     ));
     assert!(!missing.exists(), "a look does not create a store");
@@ -1074,7 +1074,8 @@ fn a_read_only_status_does_not_disturb_a_writer_in_another_process() {
     let mut looks = 0;
     let mut last_head = 0;
     let status = loop {
-        let status = StoreStatus::read_only(dir.path()).expect("a look while the child writes");
+        let status =
+            LmdbStore::read_only_status(dir.path()).expect("a look while the child writes");
         assert!(status.head >= last_head, "the head never goes back");
         last_head = status.head;
         for projection in &status.projections {
@@ -1085,7 +1086,7 @@ fn a_read_only_status_does_not_disturb_a_writer_in_another_process() {
         looks += 1;
         if let Some(exit) = child.try_wait().expect("polls") {
             assert!(exit.success(), "the child failed: {exit}");
-            break StoreStatus::read_only(dir.path()).expect("a last look");
+            break LmdbStore::read_only_status(dir.path()).expect("a last look");
         }
     };
     assert!(looks > 10, "looked {looks} times while the child ran");

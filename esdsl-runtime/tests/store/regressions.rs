@@ -125,7 +125,7 @@ impl Projection for Fat {
 impl StoreProjection for Fat {
     fn apply(
         &mut self,
-        model: &mut ReadModel<'_, '_>,
+        model: &mut ReadModel<'_>,
         _event: &AccountEvent,
         recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
@@ -402,7 +402,7 @@ impl Projection for Emitter {
 impl StoreProjection for Emitter {
     fn apply(
         &mut self,
-        _model: &mut ReadModel<'_, '_>,
+        _model: &mut ReadModel<'_>,
         _event: &AccountEvent,
         recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
@@ -450,7 +450,7 @@ impl Projection for LongKeys {
 impl StoreProjection for LongKeys {
     fn apply(
         &mut self,
-        model: &mut ReadModel<'_, '_>,
+        model: &mut ReadModel<'_>,
         _event: &AccountEvent,
         _recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {

@@ -21,7 +21,7 @@ impl Projection for BalancesByCurrency {
 impl StoreProjection for BalancesByCurrency {
     fn apply(
         &mut self,
-        model: &mut ReadModel<'_, '_>,
+        model: &mut ReadModel<'_>,
         event: &AccountEvent,
         recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {

@@ -109,7 +109,7 @@ impl Projection for Totals {
 impl StoreProjection for Totals {
     fn apply(
         &mut self,
-        model: &mut ReadModel<'_, '_>,
+        model: &mut ReadModel<'_>,
         event: &AccountEvent,
         _recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {

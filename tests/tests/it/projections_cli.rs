@@ -27,7 +27,7 @@ impl Projection for Counts {
 impl StoreProjection for Counts {
     fn apply(
         &mut self,
-        model: &mut ReadModel<'_, '_>,
+        model: &mut ReadModel<'_>,
         _: &AccountEvent,
         recorded: EventRef<'_>,
     ) -> Result<(), HandlerError> {
