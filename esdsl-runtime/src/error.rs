@@ -59,13 +59,15 @@ pub enum Error {
         codec_id: u8,
     },
 
-    /// A record in the store does not have the expected layout (damaged on disk, or written by
-    /// a newer esdsl).
-    #[error("corrupt record in `{table}` at key {key}: {reason}")]
+    /// Something stored does not have the expected layout (damaged on disk, or written by a
+    /// newer esdsl).
+    #[error("corrupt {what} at {key}: {reason}")]
     Corrupt {
-        /// The LMDB database holding the record.
-        table: &'static str,
-        /// The record's key, e.g. the global position.
+        /// What is damaged: `event` (a record of the log), `stream index`, `stream`,
+        /// `catalog`, `store metadata`, `checkpoint`, `parked event`, `snapshot` or
+        /// `read model`.
+        what: &'static str,
+        /// Which one: the event's global position, the stream, the key.
         key: String,
         /// What is wrong.
         reason: String,
@@ -113,7 +115,7 @@ pub enum Error {
     /// A projection parked an event that failed every attempt and stopped, as configured.
     #[error(
         "projection `{projection}` stopped at position {position} (`{event_type}` in stream \
-         `{stream}`): {error}"
+         `{stream}`)"
     )]
     ProjectionStopped {
         /// The projection.
@@ -124,21 +126,24 @@ pub enum Error {
         stream: String,
         /// The parked event's type.
         event_type: String,
-        /// The handler's last error.
+        /// The handler's last error, as text.
         error: String,
+        /// The handler's last error.
+        #[source]
+        source: crate::projection::HandlerError,
     },
 
     /// The disk (or filesystem) holding the store is full. Nothing of the failed commit was
     /// written; the store stays readable, and appends succeed again once space is freed.
-    #[error("no space left for the store: {0}")]
-    NoSpace(std::io::Error),
+    #[error("no space left for the store")]
+    NoSpace(#[source] std::io::Error),
 
-    /// LMDB reported an error.
-    #[error("lmdb: {0}")]
-    Lmdb(heed::Error),
+    /// The storage engine under the store failed; the engine's own error is the source.
+    #[error("the storage engine failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 
     /// A filesystem operation failed.
-    #[error("i/o: {0}")]
+    #[error("i/o error")]
     Io(#[from] std::io::Error),
 
     /// The store's writer stopped (the store is shutting down, or its thread failed).
@@ -154,7 +159,7 @@ impl From<heed::Error> for Error {
             heed::Error::Mdb(heed::MdbError::Other(ENOSPC)) => {
                 Error::NoSpace(std::io::Error::from_raw_os_error(ENOSPC))
             }
-            other => Error::Lmdb(other),
+            other => Error::Backend(Box::new(other)),
         }
     }
 }
@@ -194,3 +199,30 @@ fn list_undecodable(entries: &[Undecodable]) -> String {
 
 /// `Result` with the runtime's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_cross_threads_and_live_anywhere() {
+        fn assert_send_sync_static<T: Send + Sync + 'static>() {}
+        assert_send_sync_static::<Error>();
+    }
+
+    #[test]
+    fn a_wrapped_error_is_the_source_and_not_repeated_in_the_message() {
+        use std::error::Error as _;
+        let io = std::io::Error::from_raw_os_error(20);
+        let error = Error::Io(io);
+        assert_eq!(error.to_string(), "i/o error");
+        assert!(
+            error
+                .source()
+                .is_some_and(|s| s.to_string().contains("os error 20"))
+        );
+        let backend = Error::from(heed::Error::Mdb(heed::MdbError::Panic));
+        assert!(matches!(backend, Error::Backend(_)));
+        assert!(backend.source().is_some());
+    }
+}

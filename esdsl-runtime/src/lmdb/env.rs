@@ -10,7 +10,7 @@ use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
 use super::options::{Durability, StoreOptions};
-use super::tables::{corrupt, last_position};
+use super::tables::{corrupt, is_mdb, last_position};
 use crate::error::{Error, Result};
 use crate::projection::backend::Finish;
 
@@ -155,7 +155,7 @@ impl Shared {
             });
             drop(guard);
             match result {
-                Err(Error::Lmdb(heed::Error::Mdb(MdbError::MapFull))) if attempts < 32 => {
+                Err(error) if is_mdb(&error, MdbError::MapFull) && attempts < 32 => {
                     self.grow_map()?;
                     attempts += 1;
                 }
@@ -405,7 +405,7 @@ impl ReadOnly {
                 f(&txn, &store.dbs)
             });
             match result {
-                Err(Error::Lmdb(heed::Error::Mdb(MdbError::MapResized))) if attempts < 3 => {
+                Err(error) if is_mdb(&error, MdbError::MapResized) && attempts < 3 => {
                     attempts += 1;
                 }
                 other => return other,

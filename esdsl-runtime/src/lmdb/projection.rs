@@ -22,7 +22,7 @@ use super::env::{CROSS_PROCESS_POLL, Dbs, ReadOnly};
 use super::reads::record_at;
 use super::record::{RecordView, readable_envelope};
 use super::store::LmdbStore;
-use super::tables::{MAX_KEY, corrupt, last_position, position_of, u64_from};
+use super::tables::{MAX_KEY, corrupt, last_position, mdb_error, position_of, u64_from};
 use crate::error::{Error, Result};
 use crate::projection::backend::{
     ApplyVisitor, Damaged, Finish, Item, LogEntry, Logged, ModelScope, ProjectionRead,
@@ -611,9 +611,9 @@ impl ProjectionStore for LmdbStore {
     }
 
     fn storage_failure(error: &Error) -> Option<Error> {
-        match error {
-            Error::Lmdb(heed::Error::Mdb(mdb @ (MdbError::MapFull | MdbError::MapResized))) => {
-                Some(Error::Lmdb(heed::Error::Mdb(*mdb)))
+        match mdb_error(error) {
+            Some(heed::Error::Mdb(mdb @ (MdbError::MapFull | MdbError::MapResized))) => {
+                Some(Error::from(heed::Error::Mdb(*mdb)))
             }
             _ => None,
         }

@@ -40,10 +40,47 @@ fn bad_position_key(key: &[u8]) -> Error {
     corrupt("events", &format!("{key:?}"), "key is not 8 bytes")
 }
 
-/// An [`Error::Corrupt`] for the record under `key` in `table`.
+/// The LMDB error an [`Error::Backend`] carries, if it is one.
+pub(crate) fn mdb_error(error: &Error) -> Option<&heed::Error> {
+    match error {
+        Error::Backend(source) => source.downcast_ref::<heed::Error>(),
+        _ => None,
+    }
+}
+
+/// Whether `error` is LMDB's `MDB_MAP_FULL` or `MDB_MAP_RESIZED`: the map must grow (or be
+/// adopted) and the transaction run again.
+pub(crate) fn is_map_error(error: &Error) -> bool {
+    matches!(
+        mdb_error(error),
+        Some(heed::Error::Mdb(
+            heed::MdbError::MapFull | heed::MdbError::MapResized
+        ))
+    )
+}
+
+/// Whether `error` is LMDB's `code`.
+pub(crate) fn is_mdb(error: &Error, code: heed::MdbError) -> bool {
+    matches!(mdb_error(error), Some(heed::Error::Mdb(found)) if *found == code)
+}
+
+/// An [`Error::Corrupt`] for the record under `key` in database `table`, named in the
+/// contract's words.
 pub(crate) fn corrupt(table: &'static str, key: &str, reason: &str) -> Error {
+    let what = match table {
+        "events" => "event",
+        "stream_index" => "stream index",
+        "streams" => "stream",
+        "catalog" => "catalog",
+        "meta" => "store metadata",
+        "checkpoints" => "checkpoint",
+        "parked" => "parked event",
+        "snapshots" => "snapshot",
+        "read_models" => "read model",
+        _ => "store record",
+    };
     Error::Corrupt {
-        table,
+        what,
         key: key.to_owned(),
         reason: reason.to_owned(),
     }

@@ -21,7 +21,7 @@ use super::catalog;
 use super::env::{Dbs, Shared};
 use super::record::{self, Envelope};
 use super::tables::{catalog_key_into, stream_key, u64_from};
-use super::tables::{corrupt, last_position, stream_head_in};
+use super::tables::{corrupt, is_map_error, is_mdb, last_position, mdb_error, stream_head_in};
 use crate::error::{Error, Result};
 use crate::store::{AppendResult, Metadata, StreamAppend, category};
 
@@ -203,12 +203,12 @@ fn commit_growing(
             Ok(Some(outcomes)) => return outcomes,
             // Writing one request failed: write each in a nested transaction of its own.
             Ok(None) => isolate = true,
-            Err(Error::Lmdb(heed::Error::Mdb(MdbError::MapFull))) => {
+            Err(error) if is_mdb(&error, MdbError::MapFull) => {
                 if let Err(error) = shared.grow_map() {
                     return fail_all(batch, &error);
                 }
             }
-            Err(Error::Lmdb(heed::Error::Mdb(MdbError::MapResized))) if resized_by_other < 3 => {
+            Err(error) if is_mdb(&error, MdbError::MapResized) && resized_by_other < 3 => {
                 resized_by_other += 1;
                 if let Err(error) = shared.adopt_map_size() {
                     return fail_all(batch, &error);
@@ -222,10 +222,11 @@ fn commit_growing(
 /// LMDB reports a write cut short by a full disk as `EIO`, not `ENOSPC`: an I/O error while
 /// the store's filesystem is (nearly) out of space is taken for a full disk.
 fn no_space_or(error: Error, shared: &Shared) -> Error {
-    let io_like = matches!(
-        &error,
-        Error::Lmdb(heed::Error::Io(_) | heed::Error::Mdb(MdbError::Other(_))) | Error::Io(_)
-    );
+    let io_like = matches!(&error, Error::Io(_))
+        || matches!(
+            mdb_error(&error),
+            Some(heed::Error::Io(_) | heed::Error::Mdb(MdbError::Other(_)))
+        );
     if !io_like {
         return error;
     }
@@ -247,13 +248,13 @@ fn fail_all(batch: &[Request], error: &Error) -> Vec<Result<Vec<AppendResult>>> 
 
 /// The same error for every caller of a failed batch.
 fn duplicate(error: &Error) -> Error {
-    match error {
-        Error::Lmdb(heed::Error::Mdb(mdb)) => Error::Lmdb(heed::Error::Mdb(*mdb)),
-        Error::NoSpace(io) => Error::NoSpace(std::io::Error::new(io.kind(), io.to_string())),
-        Error::Lmdb(heed::Error::Io(io)) | Error::Io(io) => {
+    match (error, mdb_error(error)) {
+        (_, Some(heed::Error::Mdb(mdb))) => Error::from(heed::Error::Mdb(*mdb)),
+        (_, Some(heed::Error::Io(io))) | (Error::Io(io), _) => {
             Error::Io(std::io::Error::new(io.kind(), io.to_string()))
         }
-        other => Error::Io(std::io::Error::other(other.to_string())),
+        (Error::NoSpace(io), _) => Error::NoSpace(std::io::Error::new(io.kind(), io.to_string())),
+        (other, _) => Error::Io(std::io::Error::other(other.to_string())),
     }
 }
 
@@ -383,11 +384,7 @@ fn commit(
             } else {
                 match write_request(&mut txn, &dbs, request, &heads, &mut cursor) {
                     Ok(results) => Ok(results),
-                    Err(
-                        error @ Error::Lmdb(heed::Error::Mdb(
-                            MdbError::MapFull | MdbError::MapResized,
-                        )),
-                    ) => return Err(error),
+                    Err(error) if is_map_error(&error) => return Err(error),
                     // The transaction holds part of this request: drop it, start again isolated.
                     Err(_) => return Ok(None),
                 }
@@ -400,9 +397,7 @@ fn commit(
                 }
                 outcomes.push(Ok(results));
             }
-            Err(
-                error @ Error::Lmdb(heed::Error::Mdb(MdbError::MapFull | MdbError::MapResized)),
-            ) => {
+            Err(error) if is_map_error(&error) => {
                 return Err(error);
             }
             Err(error) => {

@@ -137,7 +137,7 @@ impl<P: ExternalProjection, S: ProjectionStore> ExternalRunner<P, S> {
                         self.unpark(&std::mem::take(&mut delivered))?;
                         self.store.save_checkpoint(&name, position - 1)?;
                         report.checkpoint = position - 1;
-                        self.park(&batch.item(index), &error.to_string(), report)?;
+                        self.park(&batch.item(index), error, report)?;
                         report.checkpoint = position;
                         break;
                     }
@@ -213,8 +213,8 @@ impl<P: ExternalProjection, S: ProjectionStore> ExternalRunner<P, S> {
         Ok(true)
     }
 
-    fn park(&mut self, item: &Item, error: &str, report: &mut RunReport) -> Result<()> {
-        let parked = ParkedEvent::of(item, error, self.options.max_attempts);
+    fn park(&mut self, item: &Item, error: HandlerError, report: &mut RunReport) -> Result<()> {
+        let parked = ParkedEvent::of(item, &error.to_string(), self.options.max_attempts);
         let value = parked.encode();
         let skip = self.options.on_failure == OnFailure::Skip;
         let checkpoint = self.checkpoint_name();
@@ -230,7 +230,7 @@ impl<P: ExternalProjection, S: ProjectionStore> ExternalRunner<P, S> {
         if skip {
             Ok(())
         } else {
-            Err(parked.stopped(&self.name))
+            Err(parked.stopped(&self.name, error))
         }
     }
 

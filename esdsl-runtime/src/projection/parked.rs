@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::HandlerError;
 use super::backend::{Damaged, Item, ProjectionRead, ProjectionStore, ProjectionTxn};
 use crate::error::{Error, Result};
 
@@ -80,13 +81,14 @@ impl ParkedEvent {
 
     /// The error a runner stops with after parking this under
     /// [`OnFailure::Stop`](super::OnFailure::Stop).
-    pub(crate) fn stopped(&self, projection: &str) -> Error {
+    pub(crate) fn stopped(&self, projection: &str, source: HandlerError) -> Error {
         Error::ProjectionStopped {
             projection: projection.to_owned(),
             position: self.position,
             stream: self.stream.clone(),
             event_type: self.event_type.clone(),
             error: self.error.clone(),
+            source,
         }
     }
 
@@ -107,7 +109,7 @@ impl ParkedEvent {
 
     fn decode(name: &str, position: u64, bytes: &[u8]) -> Result<ParkedEvent> {
         let bad = |reason: &str| Error::Corrupt {
-            table: "parked",
+            what: "parked event",
             key: format!("{name}/{position}"),
             reason: reason.to_owned(),
         };

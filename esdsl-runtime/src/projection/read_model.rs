@@ -111,7 +111,7 @@ impl<'m> ReadModel<'m> {
 
 fn decode_json<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
-        table: "read_models",
+        what: "read model",
         key: key.to_owned(),
         reason: e.to_string(),
     })

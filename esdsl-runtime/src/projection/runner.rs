@@ -147,7 +147,7 @@ enum Applied {
     /// one were processed and committed, the rest is left to the next batch.
     Until(u64),
     /// This item failed; the positions before it were processed.
-    FailedAt(Item, String),
+    FailedAt(Item, HandlerError),
     /// A handler failed in a batch applied without a nested transaction per event: nothing
     /// was committed; apply the batch again with them.
     Isolate,
@@ -480,7 +480,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
                                 Ok(event) => Item::Event(event.to_recorded()),
                                 Err(damaged) => Item::Damaged(damaged.clone()),
                             };
-                            Applied::FailedAt(failed, error.to_string())
+                            Applied::FailedAt(failed, error)
                         } else {
                             Applied::Isolate
                         });
@@ -498,7 +498,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
         &mut self,
         generation: u64,
         failed: &Item,
-        first_error: String,
+        first_error: HandlerError,
         report: &mut RunReport,
     ) -> Result<()> {
         let position = failed.position();
@@ -531,7 +531,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
                     }
                     Err(error) => match storage_failure::<S>(&error) {
                         Some(storage) => Err(storage),
-                        None => Ok(Finish::Commit(Err(error.to_string()))),
+                        None => Ok(Finish::Commit(Err(error))),
                     },
                 }
             })?;
@@ -544,7 +544,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
                 Err(error) => last_error = error,
             }
         }
-        let parked = ParkedEvent::of(failed, &last_error, self.options.max_attempts);
+        let parked = ParkedEvent::of(failed, &last_error.to_string(), self.options.max_attempts);
         let skip = self.options.on_failure == OnFailure::Skip;
         let value = parked.encode();
         let current = self.store.transact(&mut |txn| {
@@ -567,7 +567,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
             report.checkpoint = position;
             Ok(())
         } else {
-            Err(parked.stopped(&self.name))
+            Err(parked.stopped(&self.name, last_error))
         }
     }
 

@@ -212,9 +212,7 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
 fn damaged_at(error: &Error) -> Option<u64> {
     match error {
         Error::Corrupt {
-            table: "events",
-            key,
-            ..
+            what: "event", key, ..
         } => key.parse().ok(),
         _ => None,
     }

@@ -177,7 +177,7 @@ fn damaged_records_on_disk_are_typed_errors_and_nothing_else_is_lost() {
         .collect();
     assert_eq!(items.len(), 2, "a damaged record does not end the read");
     assert!(
-        matches!(&items[1], Err(Error::Corrupt { table: "events", key, .. }) if key == "3"),
+        matches!(&items[1], Err(Error::Corrupt { what: "event", key, .. }) if key == "3"),
         "{:?}",
         items[1]
     );
@@ -205,9 +205,7 @@ fn damaged_records_on_disk_are_typed_errors_and_nothing_else_is_lost() {
     };
     match visit(&mut subscription) {
         Err(Error::Corrupt {
-            table: "events",
-            key,
-            ..
+            what: "event", key, ..
         }) => assert_eq!(key, "3"),
         other => panic!("expected the damaged record at 3, got {other:?}"),
     }
@@ -221,7 +219,7 @@ fn damaged_records_on_disk_are_typed_errors_and_nothing_else_is_lost() {
     assert!(
         matches!(
             other.visit_timeout(Duration::ZERO, &mut none),
-            Err(Error::Corrupt { table: "events", ref key, .. }) if key == "3"
+            Err(Error::Corrupt { what: "event", ref key, .. }) if key == "3"
         ),
         "the damaged record is reported whatever the filter"
     );
@@ -276,8 +274,8 @@ fn damage_met_while_walking_the_log_is_reported_as_a_read_reports_it() {
 
     let loaded = accounts.load(&truncated);
     match &loaded {
-        Err(Error::Corrupt { table, key, reason }) => {
-            assert_eq!((*table, key.as_str()), ("events", "4"));
+        Err(Error::Corrupt { what, key, reason }) => {
+            assert_eq!((*what, key.as_str()), ("event", "4"));
             assert_eq!(reason, "truncated: needs 16 more bytes, 1 left");
         }
         other => panic!("expected the damaged record at 4, got {other:?}"),
@@ -289,8 +287,8 @@ fn damage_met_while_walking_the_log_is_reported_as_a_read_reports_it() {
 
     let loaded = accounts.load(&gap);
     match &loaded {
-        Err(Error::Corrupt { table, key, reason }) => {
-            assert_eq!((*table, key.as_str()), ("stream_index", "2/4"));
+        Err(Error::Corrupt { what, key, reason }) => {
+            assert_eq!((*what, key.as_str()), ("stream index", "2/4"));
             assert_eq!(reason, "points at missing position 10");
         }
         other => panic!("expected the missing record at 10, got {other:?}"),

@@ -78,9 +78,7 @@ fn fold_readable(store: &LmdbStore, until: u64, damaged: &[u64]) -> BTreeMap<Str
         let recorded = match recorded {
             Ok(recorded) => recorded,
             Err(Error::Corrupt {
-                table: "events",
-                key,
-                ..
+                what: "event", key, ..
             }) => {
                 unreadable.push(key.parse::<u64>().expect("a position"));
                 continue;
@@ -214,9 +212,7 @@ fn a_damaged_record_outside_the_filter_is_skipped_and_one_inside_is_parked() {
         (9, "Order-1", "Placed", Some(1), Some(1), true, 2)
     );
     assert!(
-        parked
-            .error
-            .starts_with("corrupt record in `events` at key 9: truncated"),
+        parked.error.starts_with("corrupt event at 9: truncated"),
         "{}",
         parked.error
     );
@@ -242,6 +238,7 @@ fn a_damaged_record_a_runner_needs_stops_it_until_repaired_then_applies_once() {
                 stream,
                 event_type,
                 error,
+                ..
             }) = stopped
             else {
                 panic!("expected a stop, got {stopped:?}");
@@ -256,10 +253,7 @@ fn a_damaged_record_a_runner_needs_stops_it_until_repaired_then_applies_once() {
                 ("stop", 5, "", ""),
                 "run {run}: nothing of the envelope is readable"
             );
-            assert_eq!(
-                error,
-                "corrupt record in `events` at key 5: unknown record format 7"
-            );
+            assert_eq!(error, "corrupt event at 5: unknown record format 7");
             assert_eq!(runner.checkpoint().expect("reads"), 4, "run {run}");
         }
         let parked = runner.parked().expect("lists");
