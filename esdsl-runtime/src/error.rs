@@ -126,9 +126,7 @@ pub enum Error {
         stream: String,
         /// The parked event's type.
         event_type: String,
-        /// The handler's last error, as text.
-        error: String,
-        /// The handler's last error.
+        /// The handler's last error (for a damaged record, the store's error reading it).
         #[source]
         source: crate::projection::HandlerError,
     },

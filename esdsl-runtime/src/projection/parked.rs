@@ -87,7 +87,6 @@ impl ParkedEvent {
             position: self.position,
             stream: self.stream.clone(),
             event_type: self.event_type.clone(),
-            error: self.error.clone(),
             source,
         }
     }

@@ -237,8 +237,7 @@ fn a_damaged_record_a_runner_needs_stops_it_until_repaired_then_applies_once() {
                 position,
                 stream,
                 event_type,
-                error,
-                ..
+                source,
             }) = stopped
             else {
                 panic!("expected a stop, got {stopped:?}");
@@ -253,7 +252,10 @@ fn a_damaged_record_a_runner_needs_stops_it_until_repaired_then_applies_once() {
                 ("stop", 5, "", ""),
                 "run {run}: nothing of the envelope is readable"
             );
-            assert_eq!(error, "corrupt event at 5: unknown record format 7");
+            assert_eq!(
+                source.to_string(),
+                "corrupt event at 5: unknown record format 7"
+            );
             assert_eq!(runner.checkpoint().expect("reads"), 4, "run {run}");
         }
         let parked = runner.parked().expect("lists");
