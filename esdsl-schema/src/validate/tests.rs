@@ -1,3 +1,5 @@
+//! Unit tests of stage 2: the exact diagnostics for names, types, defaults, versions and steps.
+
 use crate::model::{Conversion, FieldSource, StepKind, Type, Value};
 use crate::test_util::{ACCOUNT, d, diagnostics};
 
