@@ -274,3 +274,14 @@ pub(crate) fn did_you_mean<'a>(
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, candidate)| candidate)
 }
+
+/// The first of `candidates` one edit from `name` (a character added, removed, replaced, or two
+/// neighbours swapped), for short names whose similarity scores say too little.
+pub(crate) fn one_edit_away<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .find(|candidate| strsim::osa_distance(name, candidate) == 1)
+}

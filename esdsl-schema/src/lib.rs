@@ -45,6 +45,7 @@ use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Report, Severity, Span};
 pub use model::Schema;
+pub use parse::MAX_TYPE_DEPTH;
 pub use schema_file::SchemaFile;
 
 /// Parses and validates a schema's text. `path` is only used in messages.

@@ -12,7 +12,8 @@ use toml::de::{DeTable, DeValue};
 use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::model::Name;
 
-pub(crate) use types::{TypeExpr, parse_type_expr};
+pub use types::MAX_TYPE_DEPTH;
+pub(crate) use types::{TypeExpr, TypeExprError, parse_type_expr};
 
 /// The keys an event table may hold besides its version tables.
 pub(crate) const EVENT_KEYS: [&str; 5] = [

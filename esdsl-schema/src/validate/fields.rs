@@ -3,11 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use crate::diag::{Diagnostic, did_you_mean};
+use crate::diag::{Diagnostic, did_you_mean, one_edit_away};
 use crate::model::{Field, Name, Type, Value, Version};
-use crate::parse::{RawField, RawValue, RawValueKind, TypeExpr, parse_type_expr};
+use crate::parse::{
+    MAX_TYPE_DEPTH, RawField, RawValue, RawValueKind, TypeExpr, TypeExprError, parse_type_expr,
+};
 
 use super::{Validator, list};
+
+/// The generic types' heads.
+const GENERICS: [&str; 3] = ["option", "list", "map"];
 
 impl Validator<'_> {
     pub(super) fn record_field(&mut self, record: &Name, mut raw: RawField) -> Option<Field> {
@@ -33,7 +38,7 @@ impl Validator<'_> {
     pub(super) fn field(&mut self, raw: RawField, previous: Option<&Version>) -> Option<Field> {
         self.field_name(&raw.name);
         let ty_name = raw.ty?;
-        let ty = self.parse_type(&ty_name)?;
+        let ty = self.parse_type(&raw.name, &ty_name)?;
         let default = raw.default.and_then(|d| self.default(&raw.name, &ty, &d));
         if let Some(source) = &raw.renamed_from {
             match previous {
@@ -88,10 +93,11 @@ impl Validator<'_> {
         })
     }
 
-    fn parse_type(&mut self, written: &Name) -> Option<Type> {
+    /// The type written for `field`, resolved, or `None` when it is reported as invalid.
+    fn parse_type(&mut self, field: &Name, written: &Name) -> Option<Type> {
         match parse_type_expr(&written.text) {
             Ok(expr) => self.resolve(&expr, written),
-            Err(problem) => {
+            Err(TypeExprError::Invalid(problem)) => {
                 self.diags.push(
                     Diagnostic::error(
                         "invalid_type",
@@ -103,42 +109,70 @@ impl Validator<'_> {
                 );
                 None
             }
+            Err(TypeExprError::TooDeep) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "type_too_deep",
+                        format!(
+                            "the type of field `{field}` nests generic types more than \
+                             {MAX_TYPE_DEPTH} deep"
+                        ),
+                    )
+                    .at(written.span)
+                    .label("nested too deeply")
+                    .help(format!(
+                        "declare a record type in `[types.*]` for an inner part and use it \
+                         here: a type nests at most {MAX_TYPE_DEPTH} `option`, `list` and `map` \
+                         types"
+                    )),
+                );
+                None
+            }
         }
     }
 
+    /// The model type of an expression: its name first, then each generic around it, inner
+    /// first; the first unknown name is reported.
     fn resolve(&mut self, expr: &TypeExpr, written: &Name) -> Option<Type> {
-        match expr {
-            TypeExpr::Generic(head, inner) => {
-                let inner = Box::new(self.resolve(inner, written)?);
-                match head.as_str() {
-                    "option" => Some(Type::Option(inner)),
-                    "list" => Some(Type::List(inner)),
-                    "map" => Some(Type::Map(inner)),
-                    other => {
-                        let near = did_you_mean(other, ["option", "list", "map"]);
-                        self.unknown_type(other, written, near, true);
-                        None
-                    }
+        let mut ty = self.resolve_name(&expr.name, written)?;
+        for head in expr.heads.iter().rev() {
+            let inner = Box::new(ty);
+            ty = match head.as_str() {
+                "option" => Type::Option(inner),
+                "list" => Type::List(inner),
+                "map" => Type::Map(inner),
+                other => {
+                    let near = did_you_mean(other, GENERICS);
+                    self.unknown_type(other, written, near, true);
+                    return None;
                 }
-            }
-            TypeExpr::Name(name) => {
-                if let Some((_, ty)) = Type::SCALARS.iter().find(|(n, _)| n == name) {
-                    Some(ty.clone())
-                } else if self.records.contains(name) {
-                    Some(Type::Record(name.clone()))
-                } else if self.enums.contains_key(name) {
-                    Some(Type::Enum(name.clone()))
-                } else {
-                    let mut candidates: Vec<&str> = Type::SCALARS.iter().map(|(n, _)| *n).collect();
-                    candidates.extend(["option", "list", "map"]);
-                    candidates.extend(self.records.iter().map(String::as_str));
-                    candidates.extend(self.enums.keys().map(String::as_str));
-                    let near = did_you_mean(name, candidates).map(str::to_owned);
-                    self.unknown_type(name, written, near.as_deref(), false);
-                    None
-                }
-            }
+            };
         }
+        Some(ty)
+    }
+
+    /// A scalar, record or enum by name.
+    fn resolve_name(&mut self, name: &str, written: &Name) -> Option<Type> {
+        if let Some((_, ty)) = Type::SCALARS.iter().find(|(n, _)| *n == name) {
+            return Some(ty.clone());
+        }
+        if self.records.contains(name) {
+            return Some(Type::Record(name.to_owned()));
+        }
+        if self.enums.contains_key(name) {
+            return Some(Type::Enum(name.to_owned()));
+        }
+        let mut candidates: Vec<&str> = Type::SCALARS.iter().map(|(n, _)| *n).collect();
+        candidates.extend(GENERICS);
+        candidates.extend(self.records.iter().map(String::as_str));
+        candidates.extend(self.enums.keys().map(String::as_str));
+        // Scalar names are short: `u46` is not similar enough to `u64` by score, but one
+        // transposition away.
+        let near = did_you_mean(name, candidates.iter().copied())
+            .or_else(|| one_edit_away(name, candidates.iter().copied()))
+            .map(str::to_owned);
+        self.unknown_type(name, written, near.as_deref(), false);
+        None
     }
 
     fn unknown_type(&mut self, name: &str, written: &Name, near: Option<&str>, generic: bool) {
