@@ -152,10 +152,11 @@ impl Report {
     /// the first line is the message and rule id, the rest the location, snippet and help.
     pub fn render_each(&self) -> Vec<String> {
         let renderer = Renderer::plain();
+        let lines = LineStarts::new(&self.source);
         self.diagnostics
             .iter()
             .map(|diagnostic| {
-                let full = self.render_one(&renderer, diagnostic);
+                let full = self.render_located(&renderer, diagnostic, false, &|o| lines.line_of(o));
                 let rest = full.split_once('\n').map_or("", |(_, rest)| rest);
                 format!("{} [{}]\n{rest}", diagnostic.message, diagnostic.code)
             })
@@ -171,13 +172,16 @@ impl Report {
         } else {
             Renderer::plain()
         };
-        self.render_located(&renderer, diagnostic, !self.path.is_empty())
+        // One diagnostic: counting the newlines before it is cheaper than indexing every line.
+        let line_of = |offset: usize| bytecount_newlines(&self.source[..offset]) + 1;
+        self.render_located(&renderer, diagnostic, !self.path.is_empty(), &line_of)
     }
 
     fn render_with(&self, renderer: &Renderer) -> String {
         let mut out = String::new();
+        let lines = LineStarts::new(&self.source);
         for diagnostic in &self.diagnostics {
-            out.push_str(&self.render_one(renderer, diagnostic));
+            out.push_str(&self.render_located(renderer, diagnostic, false, &|o| lines.line_of(o)));
             out.push_str("\n\n");
         }
         let errors = self
@@ -195,12 +199,18 @@ impl Report {
         out
     }
 
-    fn render_one(&self, renderer: &Renderer, diagnostic: &Diagnostic) -> String {
-        self.render_located(renderer, diagnostic, false)
-    }
-
-    /// `origin`: name the file when the diagnostic has no span.
-    fn render_located(&self, renderer: &Renderer, diagnostic: &Diagnostic, origin: bool) -> String {
+    /// `origin`: name the file when the diagnostic has no span; `line_of`: the 1-based line
+    /// number of a byte offset at the start of a line.
+    ///
+    /// The renderer is handed only the lines the span touches, numbered from where they stand:
+    /// handing it the whole source made rendering every diagnostic of a file quadratic.
+    fn render_located(
+        &self,
+        renderer: &Renderer,
+        diagnostic: &Diagnostic,
+        origin: bool,
+        line_of: &dyn Fn(usize) -> usize,
+    ) -> String {
         let level = match diagnostic.severity {
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
@@ -211,12 +221,16 @@ impl Report {
         let mut group = match diagnostic.span {
             Some(span) => {
                 let range = clamp(&self.source, span.range());
-                let mut annotation = AnnotationKind::Primary.span(range);
+                let lines = excerpt(&self.source, range.clone());
+                let first_line = line_of(lines.start);
+                let mut annotation = AnnotationKind::Primary
+                    .span(range.start - lines.start..range.end - lines.start);
                 if let Some(label) = &diagnostic.label {
                     annotation = annotation.label(label.as_str());
                 }
                 Group::with_title(title).element(
-                    Snippet::source(self.source.as_str())
+                    Snippet::source(&self.source[lines])
+                        .line_start(first_line)
                         .path(self.path.as_str())
                         .fold(true)
                         .annotation(annotation),
@@ -239,6 +253,47 @@ impl fmt::Display for Report {
 }
 
 impl std::error::Error for Report {}
+
+#[cfg(test)]
+mod tests;
+
+/// Where each line of a text starts, found once for all the diagnostics rendered from it.
+struct LineStarts(Vec<usize>);
+
+impl LineStarts {
+    fn new(source: &str) -> LineStarts {
+        let starts = std::iter::once(0)
+            .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineStarts(starts)
+    }
+
+    /// The 1-based number of the line holding byte `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset)
+    }
+}
+
+fn bytecount_newlines(text: &str) -> usize {
+    text.bytes().filter(|&b| b == b'\n').count()
+}
+
+/// The whole lines that a (clamped) span touches, with the newline that ends the last one.
+///
+/// A span at the very end of a text that ends with a newline is shown at the end of the last
+/// line, as the renderer does with the whole text.
+fn excerpt(source: &str, range: Range<usize>) -> Range<usize> {
+    let anchor = if range.start == source.len() && source.ends_with('\n') {
+        range.start - 1
+    } else {
+        range.start
+    };
+    let start = source[..anchor].rfind('\n').map_or(0, |i| i + 1);
+    let end = source[range.end..]
+        .find('\n')
+        .map_or(source.len(), |i| range.end + i + 1);
+    start..end
+}
 
 /// Keeps a span inside the text and on character boundaries.
 fn clamp(source: &str, range: Range<usize>) -> Range<usize> {
@@ -273,4 +328,15 @@ pub(crate) fn did_you_mean<'a>(
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, candidate)| candidate)
+}
+
+/// The first of `candidates` one edit from `name` (a character added, removed, replaced, or two
+/// neighbours swapped), for short names whose similarity scores say too little.
+pub(crate) fn one_edit_away<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .find(|candidate| strsim::osa_distance(name, candidate) == 1)
 }

@@ -3,12 +3,15 @@
 //! The pipeline has one function per stage, shared by the `schema!` macro and by
 //! `cargo esdsl generate`, so both produce the same code:
 //!
-//! 1. `parse`: TOML to raw structs that keep spans,
-//! 2. `validate`: raw structs to the [`model`], collecting every error with a location and a fix,
+//! 1. `parse`: TOML to raw structs that keep spans (and a field's type text to a type
+//!    expression),
+//! 2. `validate`: raw structs to the [`model`], collecting every error with a location and a fix
+//!    (`plan` works out each upcast step),
 //! 3. [`codegen`]: the model to Rust tokens.
 //!
 //! Beside it, [`evolve`] checks a schema's evolution against a baseline, the [`lock`] file that
-//! `cargo esdsl lock` writes: no change may strand events already stored.
+//! `cargo esdsl lock` writes: no change may strand events already stored. Both take schemas as
+//! [`SchemaFile`]s. [`derive`] declares the same in Rust, and [`diag`] reports problems.
 //!
 //! ```
 //! let schema = esdsl_schema::parse_schema("bank.toml", r#"
@@ -34,12 +37,16 @@ pub mod evolve;
 pub mod lock;
 pub mod model;
 mod parse;
+mod plan;
+mod schema_file;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Report, Severity, Span};
 pub use model::Schema;
+pub use parse::MAX_TYPE_DEPTH;
+pub use schema_file::SchemaFile;
 
 /// Parses and validates a schema's text. `path` is only used in messages.
 ///

@@ -4,11 +4,16 @@
 //! value each holds) and nothing of what the values mean; `validate` does that. Every problem is
 //! collected; parsing never stops at the first.
 
+mod types;
+
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::model::Name;
+
+pub use types::MAX_TYPE_DEPTH;
+pub(crate) use types::{TypeExpr, TypeExprError, parse_type_expr};
 
 /// The keys an event table may hold besides its version tables.
 pub(crate) const EVENT_KEYS: [&str; 5] = [

@@ -1,5 +1,6 @@
-//! Randomized bad input: mutated schema TOML never panics the parser, validator or generator,
-//! and every failure comes with located diagnostics. `ESDSL_FUZZ_CASES` raises the case count.
+//! Bad and hostile input: mutated schema TOML never panics the parser, validator or generator,
+//! and every failure comes with located diagnostics (`ESDSL_FUZZ_CASES` raises the case count);
+//! input built to exhaust the stack is refused with a diagnostic, on a small thread stack too.
 
 use proptest::prelude::*;
 
@@ -131,4 +132,74 @@ proptest! {
             let _ = report.render();
         }
     }
+}
+
+/// The stack a user's thread may have: small enough that unbounded recursion over input shows.
+const SMALL_STACK: usize = 2 << 20;
+
+/// Runs `f` on a thread with a 2 MiB stack; a stack overflow aborts the test binary.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(f)
+        .expect("thread starts")
+        .join()
+        .expect("no panic")
+}
+
+/// A schema whose one record field is `list<` nested `depth` deep around `u32`.
+fn nested_schema(depth: usize) -> String {
+    format!(
+        "[types.Deep]\nx = \"{}u32{}\"\n",
+        "list<".repeat(depth),
+        ">".repeat(depth)
+    )
+}
+
+#[test]
+fn types_nested_beyond_the_limit_are_refused_on_a_small_stack() {
+    for depth in [33, 1_500, 30_000] {
+        let source = nested_schema(depth);
+        let (codes, evolution_codes, rendered) = on_small_stack(move || {
+            let report = esdsl_schema::parse_schema("deep.toml", &source)
+                .expect_err("nesting beyond the limit is an error");
+            let codes: Vec<&str> = report.diagnostics.iter().map(|d| d.code).collect();
+            let evolution = esdsl_schema::SchemaFile::parse("deep.toml", "deep.toml", &source)
+                .expect_err("the evolution check parses with the same limit");
+            let evolution_codes: Vec<&str> = evolution.diagnostics.iter().map(|d| d.code).collect();
+            (codes, evolution_codes, report.render())
+        });
+        assert_eq!(codes, ["type_too_deep"], "depth {depth}");
+        assert_eq!(evolution_codes, ["type_too_deep"], "depth {depth}");
+        assert!(rendered.contains("error[type_too_deep]"), "{rendered}");
+    }
+}
+
+#[test]
+fn the_deepest_allowed_type_is_generated_and_formatted_on_a_small_stack() {
+    let depth = esdsl_schema::MAX_TYPE_DEPTH;
+    let source = nested_schema(depth);
+    let code = on_small_stack(move || {
+        let schema =
+            esdsl_schema::parse_schema("deep.toml", &source).expect("at the limit is valid");
+        let tokens = esdsl_schema::codegen::generate(&schema);
+        esdsl_schema::codegen::format_file(tokens, "deep.toml").expect("the code parses")
+    });
+    // prettyplease breaks the long type over lines with trailing commas: compare without them.
+    let field: String = code
+        .split("pub x:")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .expect("the field is generated")
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ',')
+        .collect();
+    assert_eq!(
+        field,
+        format!(
+            "{}u32{}",
+            "::std::vec::Vec<".repeat(depth),
+            ">".repeat(depth)
+        )
+    );
 }

@@ -26,7 +26,45 @@ impl Scope {
     }
 }
 
+/// The Rust type of a field type.
+///
+/// Written into one token stream front to back, generics first, then the innermost type, then
+/// the closing `>`s: interpolating each level into the next (`quote!(Vec<#inner>)`) would copy
+/// the inner tokens once per level, quadratic in the depth.
 pub(crate) fn rust_type(ty: &Type, scope: Scope) -> TokenStream {
+    let mut tokens = TokenStream::new();
+    let mut open = 0;
+    let mut ty = ty;
+    loop {
+        let inner = match ty {
+            Type::Option(inner) => {
+                tokens.extend(quote!(::core::option::Option<));
+                inner
+            }
+            Type::List(inner) => {
+                tokens.extend(quote!(::std::vec::Vec<));
+                inner
+            }
+            Type::Map(inner) => {
+                tokens.extend(quote!(::std::collections::BTreeMap < ::std::string::String,));
+                inner
+            }
+            leaf => {
+                tokens.extend(leaf_type(leaf, scope));
+                break;
+            }
+        };
+        open += 1;
+        ty = inner;
+    }
+    for _ in 0..open {
+        tokens.extend(quote!(>));
+    }
+    tokens
+}
+
+/// The Rust type of a field type that is not generic.
+fn leaf_type(ty: &Type, scope: Scope) -> TokenStream {
     match ty {
         Type::Bool => quote!(bool),
         Type::I32 => quote!(i32),
@@ -40,23 +78,13 @@ pub(crate) fn rust_type(ty: &Type, scope: Scope) -> TokenStream {
         Type::Timestamp => quote!(
             ::esdsl_runtime::__private::chrono::DateTime<::esdsl_runtime::__private::chrono::Utc>
         ),
-        Type::Option(inner) => {
-            let inner = rust_type(inner, scope);
-            quote!(::core::option::Option<#inner>)
-        }
-        Type::List(inner) => {
-            let inner = rust_type(inner, scope);
-            quote!(::std::vec::Vec<#inner>)
-        }
-        Type::Map(inner) => {
-            let inner = rust_type(inner, scope);
-            quote!(::std::collections::BTreeMap<::std::string::String, #inner>)
-        }
         Type::Record(name) | Type::Enum(name) => {
             let prefix = scope.prefix();
             let ident = format_ident!("{}", name);
             quote!(#prefix #ident)
         }
+        // `rust_type` writes the generic ones.
+        Type::Option(_) | Type::List(_) | Type::Map(_) => rust_type(ty, scope),
     }
 }
 
@@ -224,5 +252,69 @@ pub(crate) fn enumeration(enumeration: &EnumType) -> TokenStream {
                 f.write_str(self.as_str())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Scope, rust_type};
+    use crate::model::Type;
+
+    /// Builds `list<option<map<...u32...>>>`, cycling through the generics, `depth` deep.
+    fn nested(depth: usize) -> Type {
+        (0..depth).fold(Type::U32, |ty, level| match level % 3 {
+            0 => Type::Map(Box::new(ty)),
+            1 => Type::Option(Box::new(ty)),
+            _ => Type::List(Box::new(ty)),
+        })
+    }
+
+    /// Drops a nested type level by level (the derived drop recurses).
+    fn drop_flat(mut ty: Type) {
+        while let Type::Option(inner) | Type::List(inner) | Type::Map(inner) = ty {
+            ty = *inner;
+        }
+    }
+
+    #[test]
+    fn field_types_are_written_without_recursion_or_copies() {
+        // Far deeper than the schema language allows (a model can be built in code): one pass,
+        // so it takes no stack per level and no time per level beyond its own tokens.
+        let depth = 10_000;
+        let rendered = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let ty = nested(depth);
+                let rendered = rust_type(&ty, Scope::Version).to_string();
+                drop_flat(ty);
+                rendered
+            })
+            .expect("thread starts")
+            .join()
+            .expect("no stack overflow");
+        let mut expected = String::new();
+        for level in (0..depth).rev() {
+            expected.push_str(match level % 3 {
+                0 => ":: std :: collections :: BTreeMap < :: std :: string :: String , ",
+                1 => ":: core :: option :: Option < ",
+                _ => ":: std :: vec :: Vec < ",
+            });
+        }
+        expected.push_str("u32");
+        expected.push_str(&" >".repeat(depth));
+        assert_eq!(rendered, expected);
+    }
+
+    #[test]
+    fn named_types_are_named_from_the_scope() {
+        let ty = Type::Option(Box::new(Type::Record("Address".into())));
+        assert_eq!(
+            rust_type(&ty, Scope::Version).to_string(),
+            ":: core :: option :: Option < super :: Address >"
+        );
+        assert_eq!(
+            rust_type(&ty, Scope::Root).to_string(),
+            ":: core :: option :: Option < self :: Address >"
+        );
     }
 }

@@ -5,34 +5,34 @@
 use crate::diag::Diagnostic;
 use crate::lock::baseline::{LockedEvent, LockedVersion};
 use crate::lock::canonical;
-use crate::model::{Event, Version};
+use crate::model::{Event, Field, Version};
 
-use super::{Cx, Finding, list};
+use super::{Comparison, Finding, list};
 
-pub(super) fn check(cx: &mut Cx<'_>) {
-    let mut matched = vec![false; cx.baseline.events.len()];
-    for (fi, file) in cx.files.iter().enumerate() {
+pub(super) fn check(comparison: &mut Comparison<'_>) {
+    let mut matched = vec![false; comparison.baseline.events.len()];
+    for (fi, file) in comparison.files.iter().enumerate() {
         for (ei, event) in file.schema.events.iter().enumerate() {
-            match cx.matches.events[fi][ei] {
+            match comparison.matches.events[fi][ei] {
                 Some(bi) => {
                     matched[bi] = true;
-                    let locked = &cx.baseline.events[bi];
-                    continued(cx, fi, event, locked);
+                    let locked = &comparison.baseline.events[bi];
+                    continued(comparison, fi, event, locked);
                 }
-                None => new_event(cx, fi, event),
+                None => new_event(comparison, fi, event),
             }
         }
     }
-    for (bi, locked) in cx.baseline.events.iter().enumerate() {
+    for (bi, locked) in comparison.baseline.events.iter().enumerate() {
         if !matched[bi] {
-            removed(cx, locked);
+            removed(comparison, locked);
         }
     }
 }
 
 /// A locked event that the schemas no longer declare.
-fn removed(cx: &mut Cx<'_>, locked: &LockedEvent) {
-    let path = cx
+fn removed(comparison: &mut Comparison<'_>, locked: &LockedEvent) {
+    let path = comparison
         .files
         .iter()
         .find(|f| f.key == locked.schema)
@@ -58,165 +58,86 @@ fn removed(cx: &mut Cx<'_>, locked: &LockedEvent) {
         Some(path),
     )
     .event(&locked.name);
-    cx.add(finding);
+    comparison.add(finding);
 }
 
-/// An event that is not in the baseline: its name must not be a stored name of another event.
-fn new_event(cx: &mut Cx<'_>, fi: usize, event: &Event) {
+/// An event that is not in the baseline: its name must not be a stored name of another event
+/// (`retired_name_reused`).
+fn new_event(comparison: &mut Comparison<'_>, fi: usize, event: &Event) {
+    let events = &comparison.baseline.events;
     let owner_of = |name: &str| {
-        cx.baseline
-            .events
+        events
             .iter()
             .find(|b| b.name != name && b.names.iter().any(|n| n == name))
     };
-    let mut findings = Vec::new();
+    let mut diagnostics = Vec::new();
     if let Some(owner) = owner_of(&event.name.text) {
-        findings.push(
-            cx.at(
-                fi,
-                Diagnostic::error(
-                    "retired_name_reused",
-                    format!(
-                        "new event `{}` reuses a stored name of event `{}`",
-                        event.name, owner.name
-                    ),
-                )
-                .at(event.name.span)
-                .label("a stored name of another event")
-                .help(format!(
-                    "stored `{}` events are `{}` events: give the new event another name",
+        diagnostics.push(
+            Diagnostic::error(
+                "retired_name_reused",
+                format!(
+                    "new event `{}` reuses a stored name of event `{}`",
                     event.name, owner.name
-                )),
+                ),
             )
-            .event(&event.name.text),
+            .at(event.name.span)
+            .label("a stored name of another event")
+            .help(format!(
+                "stored `{}` events are `{}` events: give the new event another name",
+                event.name, owner.name
+            )),
         );
     }
     for old in &event.renamed_from {
-        if let Some(owner) = owner_of(&old.text).or_else(|| {
-            cx.baseline
-                .events
+        let claimed = owner_of(&old.text).or_else(|| {
+            events
                 .iter()
                 .find(|b| b.name == old.text && b.name != event.name.text)
-        }) {
-            findings.push(
-                cx.at(
-                    fi,
-                    Diagnostic::error(
-                        "retired_name_reused",
-                        format!(
-                            "new event `{}` claims `{}`, a stored name of event `{}`",
-                            event.name, old.text, owner.name
-                        ),
-                    )
-                    .at(old.span)
-                    .label("a stored name of another event")
-                    .help(format!(
-                        "remove `{}` from `renamed_from`: its stored events belong to `{}`",
-                        old.text, owner.name
-                    )),
+        });
+        if let Some(owner) = claimed {
+            diagnostics.push(
+                Diagnostic::error(
+                    "retired_name_reused",
+                    format!(
+                        "new event `{}` claims `{}`, a stored name of event `{}`",
+                        event.name, old.text, owner.name
+                    ),
                 )
-                .event(&event.name.text),
+                .at(old.span)
+                .label("a stored name of another event")
+                .help(format!(
+                    "remove `{}` from `renamed_from`: its stored events belong to `{}`",
+                    old.text, owner.name
+                )),
             );
         }
     }
-    cx.findings.extend(findings);
+    for diagnostic in diagnostics {
+        let finding = comparison.at(fi, diagnostic).event(&event.name.text);
+        comparison.add(finding);
+    }
 }
 
-/// A current event that continues a locked one.
-fn continued(cx: &mut Cx<'_>, fi: usize, event: &Event, locked: &LockedEvent) {
+/// A current event that continues a locked one: each rule on the event, then each locked
+/// version against the current one.
+fn continued(comparison: &mut Comparison<'_>, fi: usize, event: &Event, locked: &LockedEvent) {
     let name = event.name.text.as_str();
-    if event.aggregate.text != locked.aggregate {
-        let finding = cx
-            .at(
-                fi,
-                Diagnostic::error(
-                    "event_moved_aggregate",
-                    format!(
-                        "event `{name}` moved from aggregate `{}` to `{}`",
-                        locked.aggregate, event.aggregate
-                    ),
-                )
-                .at(event.aggregate.span)
-                .label(format!("locked under `{}`", locked.aggregate))
-                .help(format!(
-                    "stored `{name}` events belong to `{}` streams: keep `aggregate = \"{}\"` \
-                     and declare a new event for `{}`",
-                    locked.aggregate, locked.aggregate, event.aggregate
-                )),
-            )
-            .event(name);
-        cx.add(finding);
-    }
-    if locked.retired && !event.retired {
-        let finding = cx
-            .at(
-                fi,
-                Diagnostic::error(
-                    "retired_name_reused",
-                    format!("event `{name}` was retired and is declared live again"),
-                )
-                .at(event.name.span)
-                .label("retired in the lock")
-                .help(format!(
-                    "keep `retired = true` and give the live event another name: stored `{name}` \
-                     events were written before it was retired"
-                )),
-            )
-            .event(name);
-        cx.add(finding);
-    }
-    let dropped: Vec<&String> = locked
-        .names
-        .iter()
-        .filter(|n| **n != name && !event.renamed_from.iter().any(|r| r.text == **n))
-        .collect();
-    for old in dropped {
-        let finding = cx
-            .at(
-                fi,
-                Diagnostic::error(
-                    "event_removed",
-                    format!("event `{name}` no longer decodes its stored name `{old}`"),
-                )
-                .at(event.name.span)
-                .label(format!("`{old}` is missing from `renamed_from`"))
-                .help(format!(
-                    "add \"{old}\" to `renamed_from`: events stored as `{old}` must stay readable"
-                )),
-            )
-            .event(name);
-        cx.add(finding);
-    }
-
     let renumbered = renumbered(event, locked);
-    for &(to, from) in &renumbered {
-        let Some(version) = event.version(to) else {
-            continue;
-        };
-        let finding = cx
-            .at(
-                fi,
-                Diagnostic::error(
-                    "version_gap",
-                    format!(
-                        "v{to} of event `{name}` has the fields locked as v{from}: its versions \
-                         were renumbered"
-                    ),
-                )
-                .at(version.span)
-                .label(format!("locked as v{from}"))
-                .help(format!(
-                    "restore the versions as locked (stored events carry their version number) \
-                     and declare changes as v{}",
-                    locked.newest().max(event.newest()) + 1
-                )),
-            )
-            .event(name)
-            .version(to);
-        cx.add(finding);
+    let on_event = moved_aggregate(event, locked)
+        .into_iter()
+        .chain(revived(event, locked))
+        .chain(stored_names_dropped(event, locked))
+        .map(|diagnostic| (None, diagnostic));
+    let on_versions = versions_renumbered(event, locked, &renumbered)
+        .into_iter()
+        .map(|(version, diagnostic)| (Some(version), diagnostic));
+    for (version, diagnostic) in on_event.chain(on_versions).collect::<Vec<_>>() {
+        let mut finding = comparison.at(fi, diagnostic).event(name);
+        finding.version = version;
+        comparison.add(finding);
     }
     for (&number, locked_version) in &locked.versions {
-        // A renumbered version is reported once, above.
+        // A renumbered version is reported once, by `versions_renumbered`.
         if renumbered
             .iter()
             .any(|&(to, from)| to == number || from == number)
@@ -224,29 +145,130 @@ fn continued(cx: &mut Cx<'_>, fi: usize, event: &Event, locked: &LockedEvent) {
             continue;
         }
         match event.version(number) {
-            Some(version) => compare_version(cx, fi, event, version, locked_version),
+            Some(version) if canonical::fields(&version.fields) == locked_version.fields => {
+                upcast_inputs(comparison, fi, event, version, locked_version);
+            }
+            Some(version) => version_modified(comparison, fi, event, version, locked_version),
             None => {
-                let at = event.versions.last().map_or(event.name.span, |v| v.span);
-                let finding = cx
-                    .at(
-                        fi,
-                        Diagnostic::error(
-                            "version_removed",
-                            format!("locked version v{number} of event `{name}` was deleted"),
-                        )
-                        .at(at)
-                        .label(format!("v{number} is locked"))
-                        .help(format!(
-                            "restore `[events.{name}.v{number}]` as locked: stored v{number} \
-                             events cannot be decoded without it"
-                        )),
-                    )
+                let finding = comparison
+                    .at(fi, version_removed(event, number))
                     .event(name)
                     .version(number);
-                cx.add(finding);
+                comparison.add(finding);
             }
         }
     }
+}
+
+/// `event_moved_aggregate`: stored events belong to the locked aggregate's streams.
+fn moved_aggregate(event: &Event, locked: &LockedEvent) -> Option<Diagnostic> {
+    if event.aggregate.text == locked.aggregate {
+        return None;
+    }
+    Some(
+        Diagnostic::error(
+            "event_moved_aggregate",
+            format!(
+                "event `{}` moved from aggregate `{}` to `{}`",
+                event.name, locked.aggregate, event.aggregate
+            ),
+        )
+        .at(event.aggregate.span)
+        .label(format!("locked under `{}`", locked.aggregate))
+        .help(format!(
+            "stored `{}` events belong to `{}` streams: keep `aggregate = \"{}\"` and declare a \
+             new event for `{}`",
+            event.name, locked.aggregate, locked.aggregate, event.aggregate
+        )),
+    )
+}
+
+/// `retired_name_reused`: a retired event declared live again.
+fn revived(event: &Event, locked: &LockedEvent) -> Option<Diagnostic> {
+    if !locked.retired || event.retired {
+        return None;
+    }
+    let name = &event.name;
+    Some(
+        Diagnostic::error(
+            "retired_name_reused",
+            format!("event `{name}` was retired and is declared live again"),
+        )
+        .at(name.span)
+        .label("retired in the lock")
+        .help(format!(
+            "keep `retired = true` and give the live event another name: stored `{name}` events \
+             were written before it was retired"
+        )),
+    )
+}
+
+/// `event_removed`: a stored name of the event is no longer decoded (missing from
+/// `renamed_from`).
+fn stored_names_dropped(event: &Event, locked: &LockedEvent) -> Vec<Diagnostic> {
+    let name = &event.name;
+    locked
+        .names
+        .iter()
+        .filter(|n| **n != name.text && !event.renamed_from.iter().any(|r| r.text == **n))
+        .map(|old| {
+            Diagnostic::error(
+                "event_removed",
+                format!("event `{name}` no longer decodes its stored name `{old}`"),
+            )
+            .at(name.span)
+            .label(format!("`{old}` is missing from `renamed_from`"))
+            .help(format!(
+                "add \"{old}\" to `renamed_from`: events stored as `{old}` must stay readable"
+            ))
+        })
+        .collect()
+}
+
+/// `version_gap`: versions renumbered (see [`renumbered`]), each with the version concerned.
+fn versions_renumbered(
+    event: &Event,
+    locked: &LockedEvent,
+    renumbered: &[(u32, u32)],
+) -> Vec<(u32, Diagnostic)> {
+    let name = &event.name;
+    renumbered
+        .iter()
+        .filter_map(|&(to, from)| {
+            let version = event.version(to)?;
+            let diagnostic = Diagnostic::error(
+                "version_gap",
+                format!(
+                    "v{to} of event `{name}` has the fields locked as v{from}: its versions were \
+                     renumbered"
+                ),
+            )
+            .at(version.span)
+            .label(format!("locked as v{from}"))
+            .help(format!(
+                "restore the versions as locked (stored events carry their version number) and \
+                 declare changes as v{}",
+                locked.newest().max(event.newest()) + 1
+            ));
+            Some((to, diagnostic))
+        })
+        .collect()
+}
+
+/// `version_removed`: locked version `number` is gone from the schema.
+fn version_removed(event: &Event, number: u32) -> Diagnostic {
+    let name = &event.name;
+    let at = event.versions.last().map_or(name.span, |v| v.span);
+    Diagnostic::error(
+        "version_removed",
+        format!("locked version v{number} of event `{name}` was deleted"),
+    )
+    .at(at)
+    .label(format!("v{number} is locked"))
+    .help(format!(
+        "restore `[events.{name}.v{number}]` as locked: stored v{number} events cannot be \
+         decoded without it"
+    ))
 }
 
 /// `(current number, locked number)` of versions whose fields are those of another locked
@@ -273,10 +295,9 @@ fn renumbered(event: &Event, locked: &LockedEvent) -> Vec<(u32, u32)> {
     out
 }
 
-/// A locked version that still exists: its fields must be as locked; defaults and renames that
-/// change how older events read are reported as warnings.
-fn compare_version(
-    cx: &mut Cx<'_>,
+/// `version_modified`: a locked version that still exists but whose fields are not as locked.
+fn version_modified(
+    comparison: &mut Comparison<'_>,
     fi: usize,
     event: &Event,
     version: &Version,
@@ -284,11 +305,6 @@ fn compare_version(
 ) {
     let name = event.name.text.as_str();
     let number = version.number;
-    let current = canonical::fields(&version.fields);
-    if current == locked.fields {
-        upcast_inputs(cx, fi, event, version, locked);
-        return;
-    }
     let help = format!(
         "stored v{number} events were written with the locked fields: undo the change and \
          declare the new shape as a new version (v{})",
@@ -315,7 +331,8 @@ fn compare_version(
             .label("not in the locked version"),
         };
         findings.push(
-            cx.at(fi, diagnostic.help(help.clone()))
+            comparison
+                .at(fi, diagnostic.help(help.clone()))
                 .event(name)
                 .version(number)
                 .field(&field.name.text),
@@ -324,51 +341,52 @@ fn compare_version(
     for (locked_name, locked_ty) in &locked.fields {
         if version.field(locked_name).is_none() {
             findings.push(
-                cx.at(
-                    fi,
-                    modified(format!(
-                        "field `{locked_name}` (`{locked_ty}`) was removed from locked \
+                comparison
+                    .at(
+                        fi,
+                        modified(format!(
+                            "field `{locked_name}` (`{locked_ty}`) was removed from locked \
                          v{number} of event `{name}`"
-                    ))
-                    .at(version.span)
-                    .label(format!("locked with `{locked_name}`"))
-                    .help(help.clone()),
-                )
-                .event(name)
-                .version(number)
-                .field(locked_name),
+                        ))
+                        .at(version.span)
+                        .label(format!("locked with `{locked_name}`"))
+                        .help(help.clone()),
+                    )
+                    .event(name)
+                    .version(number)
+                    .field(locked_name),
             );
         }
     }
     if findings.is_empty() {
         let locked_order: Vec<&str> = locked.fields.iter().map(|(n, _)| n.as_str()).collect();
         findings.push(
-            cx.at(
-                fi,
-                modified(format!(
-                    "the fields of locked v{number} of event `{name}` were reordered (locked \
+            comparison
+                .at(
+                    fi,
+                    modified(format!(
+                        "the fields of locked v{number} of event `{name}` were reordered (locked \
                      order: {})",
-                    list(&locked_order)
-                ))
-                .at(version.span)
-                .label("reordered")
-                .help(format!(
-                    "restore the locked order: binary payloads (postcard) store fields by \
+                        list(&locked_order)
+                    ))
+                    .at(version.span)
+                    .label("reordered")
+                    .help(format!(
+                        "restore the locked order: binary payloads (postcard) store fields by \
                      position. {help}"
-                )),
-            )
-            .event(name)
-            .version(number),
+                    )),
+                )
+                .event(name)
+                .version(number),
         );
     }
-    cx.findings.extend(findings);
+    comparison.findings.extend(findings);
 }
 
-/// `default_changed` and `renamed_from_changed`: a locked version whose step from the version
-/// before now fills a field differently. Only fields absent from the version before are filled
-/// from a default, so only those are reported.
+/// A locked version as locked: its step from the version before must still fill each field
+/// as it did (`renamed_from_changed`, `default_changed`), or older events read differently.
 fn upcast_inputs(
-    cx: &mut Cx<'_>,
+    comparison: &mut Comparison<'_>,
     fi: usize,
     event: &Event,
     version: &Version,
@@ -380,89 +398,108 @@ fn upcast_inputs(
         return;
     }
     let previous = event.version(number - 1);
-    let lookup = |pairs: &[(String, String)], field: &str| {
-        pairs
-            .iter()
-            .find(|(n, _)| n == field)
-            .map(|(_, v)| v.clone())
-    };
     let current_defaults = canonical::defaults(&version.fields);
     let current_renames = canonical::renames(&version.fields);
-    let mut findings = Vec::new();
     for field in &version.fields {
         let field_name = field.name.text.as_str();
-        let old_rename = lookup(&locked.renamed, field_name);
         let new_rename = lookup(&current_renames, field_name);
-        if old_rename != new_rename {
-            let describe = |r: &Option<String>| {
-                r.as_ref()
-                    .map_or_else(|| "nothing".to_owned(), |r| format!("`{r}`"))
-            };
-            findings.push(
-                cx.at(
-                    fi,
-                    Diagnostic::warning(
-                        "renamed_from_changed",
-                        format!(
-                            "`renamed_from` of field `{field_name}` in locked v{number} of event \
-                             `{name}` changed from {} to {}",
-                            describe(&old_rename),
-                            describe(&new_rename)
-                        ),
-                    )
-                    .at(field.name.span)
-                    .label("changes how older events read")
-                    .help(format!(
-                        "stored v{} events now fill `{field_name}` differently when upcast; \
-                         restore the locked `renamed_from` unless that is intended (then run \
-                         `cargo esdsl lock`)",
-                        number - 1
-                    )),
-                )
+        let old_rename = lookup(&locked.renamed, field_name);
+        // Only a field absent from the version before is filled from its default.
+        let source = new_rename.as_deref().unwrap_or(field_name);
+        let diagnostic = if old_rename != new_rename {
+            renamed_from_changed(name, number, field, old_rename, new_rename)
+        } else if previous.is_some_and(|p| p.field(source).is_some()) {
+            None
+        } else {
+            let old_default = lookup(&locked.defaults, field_name);
+            let new_default = lookup(&current_defaults, field_name);
+            default_changed(name, number, field, old_default, new_default)
+        };
+        if let Some(diagnostic) = diagnostic {
+            let finding = comparison
+                .at(fi, diagnostic)
                 .event(name)
                 .version(number)
-                .field(field_name),
-            );
-            continue;
+                .field(field_name);
+            comparison.add(finding);
         }
-        let source = new_rename.as_deref().unwrap_or(field_name);
-        if previous.is_some_and(|p| p.field(source).is_some()) {
-            continue;
-        }
-        let old_default = lookup(&locked.defaults, field_name);
-        let new_default = lookup(&current_defaults, field_name);
-        if old_default == new_default {
-            continue;
-        }
-        let message = match (&old_default, &new_default) {
-            (Some(old), Some(new)) => format!("changed from `{old}` to `{new}`"),
-            (None, Some(new)) => format!("was added (`{new}`)"),
-            (Some(old), None) => format!("was removed (it was `{old}`)"),
-            (None, None) => continue,
-        };
-        findings.push(
-            cx.at(
-                fi,
-                Diagnostic::warning(
-                    "default_changed",
-                    format!(
-                        "the default of field `{field_name}` in locked v{number} of event \
-                         `{name}` {message}"
-                    ),
-                )
-                .at(field.name.span)
-                .label("changes how older events read")
-                .help(format!(
-                    "stored v{} events read `{field_name}` as {} until now; restore the locked \
-                     default unless the change is intended (then run `cargo esdsl lock`)",
-                    number - 1,
-                    old_default.map_or_else(|| "`None`".to_owned(), |d| format!("`{d}`"))
-                )),
-            )
-            .event(name)
-            .version(number)
-            .field(field_name),
-        );
     }
-    cx.findings.extend(findings);
+}
+
+/// The value paired with `field` in a lock's `(field, value)` list.
+fn lookup(pairs: &[(String, String)], field: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == field)
+        .map(|(_, v)| v.clone())
+}
+
+/// `renamed_from_changed`: in locked v`number` of event `event`, the field of the version
+/// before that `field` takes its value from is not the locked one.
+fn renamed_from_changed(
+    event: &str,
+    number: u32,
+    field: &Field,
+    old_rename: Option<String>,
+    new_rename: Option<String>,
+) -> Option<Diagnostic> {
+    if old_rename == new_rename {
+        return None;
+    }
+    let field_name = &field.name;
+    let describe = |r: &Option<String>| {
+        r.as_ref()
+            .map_or_else(|| "nothing".to_owned(), |r| format!("`{r}`"))
+    };
+    let diagnostic = Diagnostic::warning(
+        "renamed_from_changed",
+        format!(
+            "`renamed_from` of field `{field_name}` in locked v{number} of event `{event}` \
+             changed from {} to {}",
+            describe(&old_rename),
+            describe(&new_rename)
+        ),
+    )
+    .at(field.name.span)
+    .label("changes how older events read")
+    .help(format!(
+        "stored v{} events now fill `{field_name}` differently when upcast; restore the locked \
+         `renamed_from` unless that is intended (then run `cargo esdsl lock`)",
+        number - 1
+    ));
+    Some(diagnostic)
+}
+
+/// `default_changed`: in locked v`number` of event `event`, the default that fills `field`
+/// (absent from the version before) is not the locked one.
+fn default_changed(
+    event: &str,
+    number: u32,
+    field: &Field,
+    old_default: Option<String>,
+    new_default: Option<String>,
+) -> Option<Diagnostic> {
+    let field_name = &field.name;
+    let message = match (&old_default, &new_default) {
+        (Some(old), Some(new)) if old == new => return None,
+        (Some(old), Some(new)) => format!("changed from `{old}` to `{new}`"),
+        (None, Some(new)) => format!("was added (`{new}`)"),
+        (Some(old), None) => format!("was removed (it was `{old}`)"),
+        (None, None) => return None,
+    };
+    let diagnostic = Diagnostic::warning(
+        "default_changed",
+        format!(
+            "the default of field `{field_name}` in locked v{number} of event `{event}` {message}"
+        ),
+    )
+    .at(field.name.span)
+    .label("changes how older events read")
+    .help(format!(
+        "stored v{} events read `{field_name}` as {} until now; restore the locked default \
+         unless the change is intended (then run `cargo esdsl lock`)",
+        number - 1,
+        old_default.map_or_else(|| "`None`".to_owned(), |d| format!("`{d}`"))
+    ));
+    Some(diagnostic)
 }

@@ -17,71 +17,26 @@
 //! - [`check_store`]: what a store holds against the schemas;
 //! - [`check_descriptor`] and [`assert_compatible`]: events declared with derives, from a test.
 
-mod derived;
+mod descriptor;
 mod events;
-mod lockfile;
+mod lock_checks;
 mod rules;
 mod steps;
 mod store;
 mod types;
 
-use crate::diag::{Diagnostic, Report, Severity};
+use crate::diag::{Diagnostic, Severity};
 use crate::lock::Lock;
 use crate::lock::baseline::{Baseline, Matches};
-use crate::model::Schema;
 
-pub use derived::{
+pub use crate::schema_file::SchemaFile;
+pub use descriptor::{
     DescriptorCheck, DescriptorError, LockMode, UPDATE_LOCK_VAR, assert_compatible,
     check_descriptor,
 };
-pub use lockfile::{lock_history, lock_out_of_date};
+pub use lock_checks::{lock_history, lock_out_of_date};
 pub use rules::{Example, RULES, Rule, markdown as rules_markdown, rule};
 pub use store::{StoredVersion, check_store};
-
-/// One schema file as the check sees it.
-#[derive(Debug, Clone)]
-pub struct SchemaFile {
-    /// The path shown in messages, e.g. `schemas/bank.toml`.
-    pub path: String,
-    /// The file's name in the lock: its path relative to the lock's directory, e.g. `bank.toml`.
-    pub key: String,
-    /// The file's text, when the schema came from one; findings then point into it.
-    pub source: Option<String>,
-    /// The validated schema.
-    pub schema: Schema,
-}
-
-impl SchemaFile {
-    /// Parses and validates a schema's text for the check.
-    ///
-    /// Unlike [`parse_schema`](crate::parse_schema), an upcast step that can be neither
-    /// generated nor is listed in `manual_upcasts` is not an error here: the check reports it
-    /// with the rule that fits (`field_added_without_default`, `field_type_incompatible`,
-    /// `field_renamed_without_alias` or `upcast_missing`).
-    ///
-    /// # Errors
-    ///
-    /// The [`Report`] of every other problem, when the schema is invalid.
-    pub fn parse(path: &str, key: &str, source: &str) -> Result<SchemaFile, Report> {
-        let schema = crate::parse_for_evolution(path, source)?;
-        Ok(SchemaFile {
-            path: path.to_owned(),
-            key: key.to_owned(),
-            source: Some(source.to_owned()),
-            schema,
-        })
-    }
-
-    /// Wraps a schema that did not come from a file's text (findings then have no span).
-    pub fn from_model(path: &str, key: &str, schema: Schema) -> SchemaFile {
-        SchemaFile {
-            path: path.to_owned(),
-            key: key.to_owned(),
-            source: None,
-            schema,
-        }
-    }
-}
 
 /// One thing the check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,30 +100,31 @@ impl Finding {
 pub fn check(files: &[SchemaFile], baseline: &Lock) -> Vec<Finding> {
     let baseline = baseline.baseline();
     let matches = baseline.match_schemas(files);
-    let mut cx = Cx {
+    let mut comparison = Comparison {
         files,
         baseline: &baseline,
         matches: &matches,
         findings: Vec::new(),
     };
-    events::check(&mut cx);
-    steps::check(&mut cx);
-    types::check(&mut cx);
-    let mut findings = cx.findings;
+    events::check(&mut comparison);
+    steps::check(&mut comparison);
+    types::check(&mut comparison);
+    let mut findings = comparison.findings;
     sort(files, &mut findings);
     findings
 }
 
-/// What the rules share: the files, the baseline and how they match.
-pub(crate) struct Cx<'a> {
+/// One run of the schema rules: the current files, the baseline they are compared against, how
+/// their items match the locked ones, and the findings so far.
+pub(crate) struct Comparison<'a> {
     pub(crate) files: &'a [SchemaFile],
     pub(crate) baseline: &'a Baseline,
     pub(crate) matches: &'a Matches,
     pub(crate) findings: Vec<Finding>,
 }
 
-impl Cx<'_> {
-    /// A finding located in file `fi`, to complete and [`Cx::add`].
+impl Comparison<'_> {
+    /// A finding located in file `fi`, to complete and [`Comparison::add`].
     pub(crate) fn at(&self, fi: usize, diagnostic: Diagnostic) -> Finding {
         in_file(&self.files[fi], diagnostic)
     }

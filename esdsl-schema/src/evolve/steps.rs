@@ -13,17 +13,18 @@ use crate::diag::Diagnostic;
 use crate::lock::baseline::LockedEvent;
 use crate::lock::canonical;
 use crate::model::{Conversion, Event, Field, FieldSource, Version};
-use crate::validate::{Blocker, BlockerKind, plan_step};
+use crate::plan::{Blocker, BlockerKind, plan_step};
 
-use super::{Cx, Finding};
+use super::{Comparison, Finding};
 
-pub(super) fn check(cx: &mut Cx<'_>) {
-    for (fi, file) in cx.files.iter().enumerate() {
+pub(super) fn check(comparison: &mut Comparison<'_>) {
+    for (fi, file) in comparison.files.iter().enumerate() {
         for (ei, event) in file.schema.events.iter().enumerate() {
             if event.retired {
                 continue;
             }
-            let locked = cx.matches.events[fi][ei].map(|bi| &cx.baseline.events[bi]);
+            let locked =
+                comparison.matches.events[fi][ei].map(|bi| &comparison.baseline.events[bi]);
             let locked_newest = locked.map_or(0, LockedEvent::newest);
             // A locked version edited in place is reported as `version_modified`; the steps
             // around it would only repeat that.
@@ -39,13 +40,19 @@ pub(super) fn check(cx: &mut Cx<'_>) {
                 }
                 let new = next.number > locked_newest;
                 let findings = match plan_step(previous, next) {
-                    Ok(sources) if new => automatic_step(cx, fi, event, previous, next, &sources),
+                    Ok(sources) if new => {
+                        automatic_step(comparison, fi, event, previous, next, &sources)
+                    }
                     Ok(_) => Vec::new(),
-                    Err(blockers) if new => new_step(cx, fi, event, previous, next, &blockers),
+                    Err(blockers) if new => {
+                        new_step(comparison, fi, event, previous, next, &blockers)
+                    }
                     Err(_) if edited(previous) || edited(next) => Vec::new(),
-                    Err(blockers) => vec![missing(cx, fi, event, previous, next, &blockers)],
+                    Err(blockers) => {
+                        vec![missing(comparison, fi, event, previous, next, &blockers)]
+                    }
                 };
-                cx.findings.extend(findings);
+                comparison.findings.extend(findings);
             }
         }
     }
@@ -53,7 +60,7 @@ pub(super) fn check(cx: &mut Cx<'_>) {
 
 /// A failing step to a locked version: stored events of every version before it are stranded.
 fn missing(
-    cx: &Cx<'_>,
+    comparison: &Comparison<'_>,
     fi: usize,
     event: &Event,
     previous: &Version,
@@ -68,7 +75,7 @@ fn missing(
     } else {
         format!("stored v1 to v{} events", previous.number)
     };
-    let mut finding = cx
+    let mut finding = comparison
         .at(
             fi,
             Diagnostic::error(
@@ -98,7 +105,7 @@ fn missing(
 
 /// A new step that cannot be generated: one finding per field in the way.
 fn new_step(
-    cx: &Cx<'_>,
+    comparison: &Comparison<'_>,
     fi: usize,
     event: &Event,
     previous: &Version,
@@ -160,7 +167,8 @@ fn new_step(
             },
         };
         out.push(
-            cx.at(fi, diagnostic)
+            comparison
+                .at(fi, diagnostic)
                 .event(name)
                 .version(to)
                 .field(&field.name.text),
@@ -171,7 +179,7 @@ fn new_step(
 
 /// A new automatic step: lossy widenings, fields that look renamed, fields dropped.
 fn automatic_step(
-    cx: &Cx<'_>,
+    comparison: &Comparison<'_>,
     fi: usize,
     event: &Event,
     previous: &Version,
@@ -194,7 +202,7 @@ fn automatic_step(
                     .field(old)
                     .map_or_else(String::new, |f| f.ty.to_string());
                 out.push(
-                    cx.at(
+                    comparison.at(
                         fi,
                         Diagnostic::warning(
                             "field_type_lossy",
@@ -220,7 +228,8 @@ fn automatic_step(
                 if let Some(old) = take_pair(&mut dropped, field) {
                     let diagnostic = renamed_without_alias(name, from, to, field, old, &manual);
                     out.push(
-                        cx.at(fi, diagnostic)
+                        comparison
+                            .at(fi, diagnostic)
                             .event(name)
                             .version(to)
                             .field(&field.name.text),
@@ -232,7 +241,7 @@ fn automatic_step(
     }
     for old in dropped {
         out.push(
-            cx.at(
+            comparison.at(
                 fi,
                 Diagnostic::warning(
                     "field_removed",

@@ -1,3 +1,5 @@
+//! Unit tests of the evolution check: the exact findings of each rule, and the rules' docs.
+
 use super::{Finding, RULES, SchemaFile, StoredVersion, check, check_store, lock_history};
 use crate::diag::Severity;
 use crate::lock::Lock;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use super::canonical;
 use super::{Entry, EnumEntry, EventEntry, RecordEntry, VersionEntry};
 use crate::diag::Span;
-use crate::evolve::SchemaFile;
 use crate::model::{Event, Type};
+use crate::schema_file::SchemaFile;
 
 /// Every locked event, type and enum.
 #[derive(Debug, Default)]

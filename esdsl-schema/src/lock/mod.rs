@@ -26,7 +26,7 @@ pub(crate) mod canonical;
 mod file;
 
 use crate::diag::{Report, Span};
-use crate::evolve::SchemaFile;
+use crate::schema_file::SchemaFile;
 
 pub(crate) use baseline::Baseline;
 

@@ -1,3 +1,6 @@
+//! Unit tests of the lock file: its canonical text, pinned fingerprints, and every problem a
+//! damaged lock is reported with.
+
 use super::{Entry, Lock};
 use crate::evolve::SchemaFile;
 use crate::test_util::ACCOUNT;

@@ -1,3 +1,5 @@
+//! Unit tests of stage 1: the exact diagnostics for TOML that is not the shape of a schema.
+
 use crate::test_util::{ACCOUNT, d, diagnostics};
 
 #[test]

@@ -1,3 +1,5 @@
+//! Unit tests of stage 2: the exact diagnostics for names, types, defaults, versions and steps.
+
 use crate::model::{Conversion, FieldSource, StepKind, Type, Value};
 use crate::test_util::{ACCOUNT, d, diagnostics};
 
@@ -86,6 +88,54 @@ fn unknown_types_suggest_near_names() {
                 "use a scalar type (`string`, `i64`, `bool`, ...) or declare it in `[types.*]` or `[enums.*]`"
             ),
         ]
+    );
+}
+
+#[test]
+fn a_transposed_scalar_name_suggests_the_scalar() {
+    let source = event("[events.Opened.v1]\na = \"u46\"\nb = \"list<i23>\"\nc = \"srting\"\n");
+    assert_eq!(
+        diagnostics(&source),
+        [
+            d(
+                "unknown_type",
+                "6:5",
+                "unknown type `u46`",
+                "did you mean `u64`?"
+            ),
+            d(
+                "unknown_type",
+                "7:5",
+                "unknown type `i23`",
+                "did you mean `i32`?"
+            ),
+            d(
+                "unknown_type",
+                "8:5",
+                "unknown type `srting`",
+                "did you mean `string`?"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn types_nest_at_most_32_deep() {
+    let nested = |depth: usize| format!("{}u32{}", "option<".repeat(depth), ">".repeat(depth));
+    let source = event(&format!(
+        "[events.Opened.v1]\nok = \"{}\"\ndeep = \"{}\"\n",
+        nested(32),
+        nested(33)
+    ));
+    assert_eq!(
+        diagnostics(&source),
+        [d(
+            "type_too_deep",
+            "7:8",
+            "the type of field `deep` nests generic types more than 32 deep",
+            "declare a record type in `[types.*]` for an inner part and use it here: a type nests \
+             at most 32 `option`, `list` and `map` types"
+        )]
     );
 }
 

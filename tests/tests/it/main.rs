@@ -1,6 +1,7 @@
 //! Integration tests across crates: one binary, one module per area.
 
 mod derive;
+mod describe;
 mod evolution;
 mod generate;
 mod hygiene;
