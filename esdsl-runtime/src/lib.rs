@@ -38,6 +38,7 @@
 
 mod aggregate;
 mod codec;
+#[cfg(feature = "testing")]
 pub mod conformance;
 pub mod describe;
 mod error;
@@ -45,6 +46,7 @@ mod event;
 pub mod lmdb;
 pub mod projection;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod widen;
 

@@ -12,13 +12,19 @@ use crate::store::{EventRef, EventStore, Filter, RecordedEvent};
 /// ```
 /// use std::time::Duration;
 /// use esdsl_runtime::projection::Subscription;
-/// use esdsl_runtime::store::{EventStore, ExpectedVersion, Filter, Metadata};
+/// use esdsl_runtime::Codec;
+/// use esdsl_runtime::store::{EventStore, ExpectedVersion, Filter, Metadata, NewEvent};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let store = esdsl_runtime::lmdb::LmdbStore::open(dir.path())?;
 /// let mut subscription = Subscription::new(&store, 0, Filter::all());
 /// assert!(subscription.next_timeout(Duration::from_millis(10))?.is_none());
-/// let event = esdsl_runtime::conformance::event("Happened", 1);
+/// let event = NewEvent {
+///     event_type: "Happened".into(),
+///     schema_version: 1,
+///     codec: Codec::Json,
+///     payload: br#"{"n":1}"#.to_vec(),
+/// };
 /// store.append("Thing-1", ExpectedVersion::Any, vec![event], &Metadata::default())?;
 /// let next = subscription.next_timeout(Duration::from_secs(5))?.expect("the new event");
 /// assert_eq!(next.position, 1);
@@ -102,11 +108,19 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
     /// use std::ops::ControlFlow;
     /// use std::time::Duration;
     /// use esdsl_runtime::projection::Subscription;
-    /// use esdsl_runtime::store::{EventStore, ExpectedVersion, Filter, Metadata};
+    /// use esdsl_runtime::Codec;
+/// use esdsl_runtime::store::{EventStore, ExpectedVersion, Filter, Metadata, NewEvent};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let store = esdsl_runtime::lmdb::LmdbStore::open(dir.path())?;
-    /// let events = (1..=3).map(|n| esdsl_runtime::conformance::event("Happened", n)).collect();
+    /// let events = (1..=3)
+    ///     .map(|n| NewEvent {
+    ///         event_type: "Happened".into(),
+    ///         schema_version: 1,
+    ///         codec: Codec::Json,
+    ///         payload: format!("{{\"n\":{n}}}").into_bytes(),
+    ///     })
+    ///     .collect();
     /// store.append("Thing-1", ExpectedVersion::Any, events, &Metadata::default())?;
     /// let mut subscription = Subscription::new(&store, 0, Filter::all());
     /// let mut positions = Vec::new();
