@@ -109,7 +109,7 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
     /// use std::time::Duration;
     /// use esdsl_runtime::projection::Subscription;
     /// use esdsl_runtime::Codec;
-/// use esdsl_runtime::store::{EventStore, ExpectedVersion, Filter, Metadata, NewEvent};
+    /// use esdsl_runtime::store::{EventStore, ExpectedVersion, Filter, Metadata, NewEvent};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let store = esdsl_runtime::lmdb::LmdbStore::open(dir.path())?;
