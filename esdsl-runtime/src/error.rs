@@ -2,7 +2,7 @@
 
 use crate::codec::CodecError;
 use crate::event::DecodeError;
-use crate::store::ExpectedVersion;
+use crate::store::expected::ExpectedVersion;
 
 /// Everything that can go wrong in the runtime.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +128,7 @@ pub enum Error {
         event_type: String,
         /// The handler's last error (for a damaged record, the store's error reading it).
         #[source]
-        source: crate::projection::HandlerError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// The disk (or filesystem) holding the store is full. Nothing of the failed commit was

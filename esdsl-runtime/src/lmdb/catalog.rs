@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use heed::{RoTxn, RwTxn};
 
-use super::env::Dbs;
 use super::record::{RecordView, readable_envelope};
+use super::tables::Dbs;
 use super::tables::{catalog_key_into, split_catalog_key, u64_from};
 use super::tables::{corrupt, last_position};
 use crate::error::Result;

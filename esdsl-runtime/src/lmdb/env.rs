@@ -10,7 +10,7 @@ use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
 use super::options::{Durability, StoreOptions};
-use super::tables::{corrupt, is_mdb, last_position};
+use super::tables::{DATABASES, Dbs, corrupt, is_mdb, last_position};
 use crate::error::{Error, Result};
 use crate::projection::backend::Finish;
 
@@ -54,19 +54,6 @@ pub(crate) fn refuse_inside_write() -> Result<()> {
         ));
     }
     Ok(())
-}
-
-#[derive(Clone, Copy)]
-pub(crate) struct Dbs {
-    pub(crate) events: Database<'static, Bytes, Bytes>,
-    pub(crate) stream_index: Database<'static, Bytes, Bytes>,
-    pub(crate) streams: Database<'static, Bytes, Bytes>,
-    pub(crate) catalog: Database<'static, Bytes, Bytes>,
-    pub(crate) meta: Database<'static, Bytes, Bytes>,
-    pub(crate) read_models: Database<'static, Bytes, Bytes>,
-    pub(crate) checkpoints: Database<'static, Bytes, Bytes>,
-    pub(crate) parked: Database<'static, Bytes, Bytes>,
-    pub(crate) snapshots: Database<'static, Bytes, Bytes>,
 }
 
 /// What the handles, the committing threads and the iterators share.
@@ -244,46 +231,6 @@ impl Shared {
         let mut commits = self.commits.lock().unwrap_or_else(|p| p.into_inner());
         *commits += 1;
         self.committed.notify_all();
-    }
-}
-
-/// The databases of a store, in the order they are created.
-const DATABASES: [&str; 9] = [
-    "events",
-    "stream_index",
-    "streams",
-    "catalog",
-    "meta",
-    "read_models",
-    "checkpoints",
-    "parked",
-    "snapshots",
-];
-
-impl Dbs {
-    fn from_array(dbs: [Database<'static, Bytes, Bytes>; 9]) -> Dbs {
-        let [
-            events,
-            stream_index,
-            streams,
-            catalog,
-            meta,
-            read_models,
-            checkpoints,
-            parked,
-            snapshots,
-        ] = dbs;
-        Dbs {
-            events,
-            stream_index,
-            streams,
-            catalog,
-            meta,
-            read_models,
-            checkpoints,
-            parked,
-            snapshots,
-        }
     }
 }
 

@@ -18,10 +18,11 @@ use std::time::Duration;
 
 use heed::{Env, MdbError, RoTxn, RwTxn, WithoutTls};
 
-use super::env::{CROSS_PROCESS_POLL, Dbs, ReadOnly};
+use super::env::{CROSS_PROCESS_POLL, ReadOnly};
 use super::reads::record_at;
 use super::record::{RecordView, readable_envelope};
 use super::store::LmdbStore;
+use super::tables::Dbs;
 use super::tables::{MAX_KEY, corrupt, last_position, mdb_error, position_of, u64_from};
 use crate::error::{Error, Result};
 use crate::projection::backend::{

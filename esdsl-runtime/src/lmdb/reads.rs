@@ -8,8 +8,9 @@ use std::sync::Arc;
 use heed::RoTxn;
 use heed::types::Bytes;
 
-use super::env::{Dbs, Shared};
+use super::env::Shared;
 use super::record::RecordView;
+use super::tables::Dbs;
 use super::tables::{corrupt, position_of, split_pair, stream_id_in, stream_key, u64_from};
 use crate::error::{Error, Result};
 use crate::store::{Direction, EventRef, Filter, RecordedEvent};

@@ -12,8 +12,63 @@
 
 use heed::RoTxn;
 
-use super::env::Dbs;
 use crate::error::{Error, Result};
+use heed::Database;
+use heed::types::Bytes;
+
+/// The store's databases, opened once.
+#[derive(Clone, Copy)]
+pub(crate) struct Dbs {
+    pub(crate) events: Database<'static, Bytes, Bytes>,
+    pub(crate) stream_index: Database<'static, Bytes, Bytes>,
+    pub(crate) streams: Database<'static, Bytes, Bytes>,
+    pub(crate) catalog: Database<'static, Bytes, Bytes>,
+    pub(crate) meta: Database<'static, Bytes, Bytes>,
+    pub(crate) read_models: Database<'static, Bytes, Bytes>,
+    pub(crate) checkpoints: Database<'static, Bytes, Bytes>,
+    pub(crate) parked: Database<'static, Bytes, Bytes>,
+    pub(crate) snapshots: Database<'static, Bytes, Bytes>,
+}
+
+/// The databases of a store, in the order they are created.
+pub(crate) const DATABASES: [&str; 9] = [
+    "events",
+    "stream_index",
+    "streams",
+    "catalog",
+    "meta",
+    "read_models",
+    "checkpoints",
+    "parked",
+    "snapshots",
+];
+
+impl Dbs {
+    pub(crate) fn from_array(dbs: [Database<'static, Bytes, Bytes>; 9]) -> Dbs {
+        let [
+            events,
+            stream_index,
+            streams,
+            catalog,
+            meta,
+            read_models,
+            checkpoints,
+            parked,
+            snapshots,
+        ] = dbs;
+        Dbs {
+            events,
+            stream_index,
+            streams,
+            catalog,
+            meta,
+            read_models,
+            checkpoints,
+            parked,
+            snapshots,
+        }
+    }
+}
 
 /// LMDB's longest key, in bytes.
 pub(crate) const MAX_KEY: usize = 511;

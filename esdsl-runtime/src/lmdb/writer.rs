@@ -18,8 +18,9 @@ use heed::{MdbError, PutFlags, RwTxn};
 use uuid::{ContextV7, Timestamp, Uuid};
 
 use super::catalog;
-use super::env::{Dbs, Shared};
+use super::env::Shared;
 use super::record::{self, Envelope};
+use super::tables::Dbs;
 use super::tables::{catalog_key_into, stream_key, u64_from};
 use super::tables::{corrupt, is_map_error, is_mdb, last_position, mdb_error, stream_head_in};
 use crate::error::{Error, Result};

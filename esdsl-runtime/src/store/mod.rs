@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
@@ -18,50 +17,16 @@ use crate::error::{Error, Result};
 use crate::event::{Decoded, Event};
 
 mod event_ref;
+pub(crate) mod expected;
 
 pub use event_ref::{EventRef, MetadataIter, MetadataRef};
 pub(crate) use event_ref::{MetadataEntries, encode_metadata};
+pub use expected::ExpectedVersion;
 
 /// The longest stream name, in bytes.
 pub const MAX_STREAM_NAME: usize = 400;
 /// The longest event type name, in bytes.
 pub const MAX_EVENT_TYPE: usize = 255;
-
-/// What an append expects of its stream; a mismatch is an [`Error::Conflict`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ExpectedVersion {
-    /// No check.
-    Any,
-    /// The stream must not exist yet.
-    NoStream,
-    /// The stream must exist (have at least one event).
-    StreamExists,
-    /// The stream's version must be exactly this (`0`: it has no events).
-    Exact(u64),
-}
-
-impl ExpectedVersion {
-    /// Whether a stream at `actual` (`None`: no such stream) satisfies this expectation.
-    pub fn accepts(self, actual: Option<u64>) -> bool {
-        match self {
-            ExpectedVersion::Any => true,
-            ExpectedVersion::NoStream => actual.is_none(),
-            ExpectedVersion::StreamExists => actual.is_some(),
-            ExpectedVersion::Exact(v) => actual.unwrap_or(0) == v,
-        }
-    }
-}
-
-impl fmt::Display for ExpectedVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExpectedVersion::Any => f.write_str("any"),
-            ExpectedVersion::NoStream => f.write_str("no stream"),
-            ExpectedVersion::StreamExists => f.write_str("an existing stream"),
-            ExpectedVersion::Exact(v) => write!(f, "version {v}"),
-        }
-    }
-}
 
 /// An event to append: its type, schema version, codec and encoded payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
