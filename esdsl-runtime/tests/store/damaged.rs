@@ -388,3 +388,16 @@ fn under_skip_only_the_owning_partition_parks_it_and_the_replay_applies_it_once(
         "nothing left to replay"
     );
 }
+
+#[test]
+fn the_projection_conformance_suite_parks_a_damaged_lmdb_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        esdsl_runtime::conformance::projections::seed(&store, 3, 4);
+    }
+    // Position 5 is `Ledger-0` v2; a format byte the program does not know makes it unreadable.
+    damage_head(dir.path(), 5);
+    let store = LmdbStore::open(dir.path()).expect("reopens");
+    esdsl_runtime::conformance::projections::damaged_records(&store, 5);
+}

@@ -17,6 +17,17 @@ fn lmdb_keeps_the_event_store_contract() {
 }
 
 #[test]
+fn lmdb_keeps_the_projection_engines_contract() {
+    let mut dirs = Vec::new();
+    conformance::projections::run_all(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        dirs.push(dir);
+        store
+    });
+}
+
+#[test]
 fn lmdb_keeps_the_contract_with_relaxed_and_no_sync_durability() {
     let mut dirs = Vec::new();
     conformance::run_all(|| {

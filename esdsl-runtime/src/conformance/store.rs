@@ -1,18 +1,4 @@
-//! The event store contract as tests any backend can run against itself.
-//!
-//! Each function takes a fresh, empty store and panics (with a message naming the broken
-//! promise) when the store does not keep the contract. [`run_all`] runs them all:
-//!
-//! ```
-//! let dirs = std::cell::RefCell::new(Vec::new());
-//! esdsl_runtime::conformance::run_all(|| {
-//!     let dir = tempfile::tempdir().expect("temp dir");
-//!     let store = esdsl_runtime::lmdb::LmdbStore::open(dir.path()).expect("opens");
-//!     dirs.borrow_mut().push(dir);
-//!     store
-//! });
-//! ```
-#![allow(clippy::missing_panics_doc)]
+//! The event store contract: [`run_all`] and the promises it checks, one function each.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
