@@ -447,7 +447,7 @@ pub(crate) fn snapshot_load(ctx: &Ctx, report: &mut Report) -> Result<()> {
 pub(crate) const RAW_LOG_SCAN: &str = "raw heed cursor scan";
 /// The runner's default batch: the SQLite peer commits its checkpoint as often.
 fn default_batch() -> usize {
-    ProjectionOptions::default().batch_size
+    ProjectionOptions::DEFAULT_BATCH_SIZE
 }
 
 pub(crate) fn sqlite_catch_up() -> String {

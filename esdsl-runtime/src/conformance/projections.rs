@@ -328,7 +328,9 @@ fn assert_stream_order<S: ProjectionStore>(store: &S, name: &str) {
 }
 
 fn quick() -> ProjectionOptions {
-    ProjectionOptions::default().retries(3, Duration::from_millis(1))
+    ProjectionOptions::default()
+        .max_attempts(3)
+        .backoff(Duration::from_millis(1))
 }
 
 /// A runner catching up in small batches applies every event once, reaches the head and
@@ -412,7 +414,7 @@ pub fn a_failing_handler_mid_batch_keeps_what_came_before<S: ProjectionStore>(st
 pub fn parking_under_stop_and_skip_and_replay<S: ProjectionStore>(store: &S) {
     let head = seed(store, 4, 10);
     let poison = Poison::at(13, u32::MAX);
-    let options = quick().retries(2, Duration::from_millis(1));
+    let options = quick().max_attempts(2).backoff(Duration::from_millis(1));
 
     let mut stopping = StoreRunner::new(
         store.clone(),
@@ -550,7 +552,8 @@ pub fn status_reports_checkpoints_lag_and_parked_events<S: ProjectionStore>(stor
     let poison = Poison::at(7, u32::MAX);
     for index in 0..2 {
         let options = quick()
-            .retries(1, Duration::ZERO)
+            .max_attempts(1)
+            .backoff(Duration::ZERO)
             .partition(index, 2)
             .on_failure(OnFailure::Skip);
         StoreRunner::new(

@@ -18,19 +18,25 @@ pub enum Durability {
     NoSync,
 }
 
-/// Options for [`LmdbStore::open_with`].
+/// Options for [`LmdbStore::open_with`](super::LmdbStore::open_with): one builder method per
+/// option, each documented with its default.
+///
+/// ```
+/// use esdsl_runtime::lmdb::{Durability, LmdbStore, StoreOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let options = StoreOptions::default()
+///     .durability(Durability::Relaxed)
+///     .initial_map_size(64 << 20);
+/// let store = LmdbStore::open_with(dir.path(), options)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct StoreOptions {
-    /// Whether appends wait for the disk. Default [`Durability::Durable`].
-    pub durability: Durability,
-    /// The memory map size to start with, in bytes; it doubles whenever it fills. Default 1 GiB.
-    pub initial_map_size: usize,
-    /// The most appends one group commit takes. Default 1024.
-    pub max_batch: usize,
-    /// Unix permission bits for the store directory when it is created. Default `0o700`
-    /// (the data files are always created `0o600`).
-    pub dir_mode: u32,
+    pub(crate) durability: Durability,
+    pub(crate) initial_map_size: usize,
+    pub(crate) max_batch: usize,
+    pub(crate) dir_mode: u32,
 }
 
 impl Default for StoreOptions {
@@ -45,17 +51,33 @@ impl Default for StoreOptions {
 }
 
 impl StoreOptions {
-    /// Sets the durability.
+    /// Whether appends wait for the disk. Default [`Durability::Durable`].
     #[must_use]
     pub fn durability(mut self, durability: Durability) -> StoreOptions {
         self.durability = durability;
         self
     }
 
-    /// Sets the initial map size (rounded up to whole pages).
+    /// The memory map size to start with, in bytes (rounded up to whole pages); it doubles
+    /// whenever it fills. Default 1 GiB.
     #[must_use]
     pub fn initial_map_size(mut self, bytes: usize) -> StoreOptions {
         self.initial_map_size = bytes;
+        self
+    }
+
+    /// The most appends one group commit takes, at least 1. Default 1,024.
+    #[must_use]
+    pub fn max_batch(mut self, appends: usize) -> StoreOptions {
+        self.max_batch = appends.max(1);
+        self
+    }
+
+    /// Unix permission bits for the store directory when it is created. Default `0o700` (the
+    /// data files are always created `0o600`).
+    #[must_use]
+    pub fn dir_mode(mut self, mode: u32) -> StoreOptions {
+        self.dir_mode = mode;
         self
     }
 }

@@ -781,10 +781,7 @@ mod tests {
     #[test]
     fn with_one_append_per_commit_callers_queue_and_nobody_waits_forever() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let options = crate::lmdb::StoreOptions {
-            max_batch: 1,
-            ..crate::lmdb::StoreOptions::default()
-        };
+        let options = crate::lmdb::StoreOptions::default().max_batch(1);
         let store = LmdbStore::open_with(dir.path(), options).expect("opens");
         let mut positions = append_from_threads(&store, 4, 20);
         positions.sort_unstable();

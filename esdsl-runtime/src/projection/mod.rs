@@ -185,50 +185,48 @@ impl Deadline {
     }
 }
 
-/// How a runner processes events.
+/// How a runner processes events: set with one builder method per option, each documented
+/// with its default.
 ///
 /// A batch is one write transaction (store projections) or one checkpoint save (external
-/// projections). It ends at whichever bound comes first: `batch_size` events, `max_batch_bytes`
-/// of records read (and, for a store runner, of read model writes), or `max_batch_time` spent
-/// applying (checked between events, so a batch
-/// applies at least one). While a store runner applies a batch it holds LMDB's single write
-/// lock, so appends wait for it: `max_batch_time` bounds that wait, plus one handler call. (The
-/// clock is read every few events while handlers take under 1/1024 of `max_batch_time`; a
-/// handler that turns slow within a batch of fast ones can add up to 15 calls.)
+/// projections). It ends at whichever bound comes first: [`batch_size`] events,
+/// [`max_batch_bytes`] of records read (and, for a store runner, of read model writes), or
+/// [`max_batch_time`] spent applying (checked between events, so a batch applies at least one).
+/// While a store runner applies a batch it holds the store's write transaction (LMDB has one
+/// writer), so appends wait for it: `max_batch_time` bounds that wait, plus one handler call.
+/// (The clock is read every few events while handlers take under 1/1024 of `max_batch_time`;
+/// a handler that turns slow within a batch of fast ones can add up to 15 calls.)
+///
+/// ```
+/// use std::time::Duration;
+/// use esdsl_runtime::projection::{OnFailure, ProjectionOptions};
+///
+/// let options = ProjectionOptions::default()
+///     .partition(1, 4)
+///     .max_attempts(3)
+///     .backoff(Duration::from_millis(50))
+///     .on_failure(OnFailure::Skip);
+/// ```
+///
+/// [`batch_size`]: ProjectionOptions::batch_size
+/// [`max_batch_bytes`]: ProjectionOptions::max_batch_bytes
+/// [`max_batch_time`]: ProjectionOptions::max_batch_time
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct ProjectionOptions {
-    /// At most this many events (that pass the filter) per batch. Default 65,536: catching up
-    /// commits once per batch, each durable commit costs two syncs, and with a fast handler a
-    /// batch of this size takes a few milliseconds (see `docs/projections.md` for the
-    /// measurements); `max_batch_time` ends a slower batch sooner.
-    pub batch_size: usize,
-    /// A batch ends once the records it took (envelopes and payloads) reach this many bytes:
-    /// an external runner holds them in memory, so large events do not make its memory
-    /// unbounded; a store runner reads them where they lie in the map, and counts 4 KiB more
-    /// per read model put or delete, as each can add a page that LMDB holds in memory until the
-    /// commit (a handler writing once per event commits about every 4,000 events). Default
-    /// 16 MiB.
-    pub max_batch_bytes: usize,
-    /// A batch stops applying (and commits what it applied) once it has run this long.
-    /// Default 100 ms.
-    pub max_batch_time: Duration,
-    /// Attempts per event before it is parked. Default 5.
-    pub max_attempts: u32,
-    /// The wait before the first retry; it doubles up to `max_backoff`. Default 10 ms.
-    pub backoff: Duration,
-    /// The longest wait between retries. Default 1 s.
-    pub max_backoff: Duration,
-    /// Stop or skip after parking. Default [`OnFailure::Stop`].
-    pub on_failure: OnFailure,
-    /// Which worker this runner is. Default [`Partition::ALL`].
-    pub partition: Partition,
+    pub(crate) batch_size: usize,
+    pub(crate) max_batch_bytes: usize,
+    pub(crate) max_batch_time: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) on_failure: OnFailure,
+    pub(crate) partition: Partition,
 }
 
 impl Default for ProjectionOptions {
     fn default() -> ProjectionOptions {
         ProjectionOptions {
-            batch_size: 65_536,
+            batch_size: ProjectionOptions::DEFAULT_BATCH_SIZE,
             max_batch_bytes: 16 << 20,
             max_batch_time: Duration::from_millis(100),
             max_attempts: 5,
@@ -241,41 +239,73 @@ impl Default for ProjectionOptions {
 }
 
 impl ProjectionOptions {
-    /// Sets the partition (`index` of `count` workers).
-    #[must_use]
-    pub fn partition(mut self, index: u32, count: u32) -> ProjectionOptions {
-        self.partition = Partition { index, count };
-        self
-    }
+    /// The default [`ProjectionOptions::batch_size`].
+    pub const DEFAULT_BATCH_SIZE: usize = 65_536;
 
-    /// Sets what happens after parking.
-    #[must_use]
-    pub fn on_failure(mut self, on_failure: OnFailure) -> ProjectionOptions {
-        self.on_failure = on_failure;
-        self
-    }
-
-    /// Sets the attempts per event and the first backoff.
-    #[must_use]
-    pub fn retries(mut self, max_attempts: u32, backoff: Duration) -> ProjectionOptions {
-        self.max_attempts = max_attempts.max(1);
-        self.backoff = backoff;
-        self
-    }
-
-    /// Sets the most events per batch (at least 1).
+    /// At most this many events (that pass the filter) per batch, at least 1. Default 65,536:
+    /// catching up commits once per batch, each durable commit costs the store's syncs, and
+    /// with a fast handler a batch of this size takes a few milliseconds (see
+    /// `docs/projections.md` for the measurements); `max_batch_time` ends a slower batch
+    /// sooner.
     #[must_use]
     pub fn batch_size(mut self, batch_size: usize) -> ProjectionOptions {
         self.batch_size = batch_size.max(1);
         self
     }
 
-    /// Sets the other two bounds of a batch: payload bytes read (at least 1) and time spent
-    /// applying.
+    /// A batch ends once the records it took (envelopes and payloads) reach this many bytes
+    /// (at least 1): an external runner holds them in memory, so large events do not make its
+    /// memory unbounded; a store runner reads them where they lie, and counts 4 KiB more per
+    /// read model put or delete, as each can add a page that the store holds in memory until
+    /// the commit (a handler writing once per event commits about every 4,000 events).
+    /// Default 16 MiB.
     #[must_use]
-    pub fn batch_limits(mut self, max_bytes: usize, max_time: Duration) -> ProjectionOptions {
-        self.max_batch_bytes = max_bytes.max(1);
-        self.max_batch_time = max_time;
+    pub fn max_batch_bytes(mut self, bytes: usize) -> ProjectionOptions {
+        self.max_batch_bytes = bytes.max(1);
+        self
+    }
+
+    /// A batch stops applying (and commits what it applied) once it has run this long.
+    /// Default 100 ms.
+    #[must_use]
+    pub fn max_batch_time(mut self, time: Duration) -> ProjectionOptions {
+        self.max_batch_time = time;
+        self
+    }
+
+    /// Attempts per event before it is parked, at least 1. Default 5.
+    #[must_use]
+    pub fn max_attempts(mut self, attempts: u32) -> ProjectionOptions {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The wait before the first retry; it doubles up to `max_backoff`. Default 10 ms.
+    #[must_use]
+    pub fn backoff(mut self, backoff: Duration) -> ProjectionOptions {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The longest wait between retries. Default 1 s.
+    #[must_use]
+    pub fn max_backoff(mut self, max_backoff: Duration) -> ProjectionOptions {
+        self.max_backoff = max_backoff;
+        self
+    }
+
+    /// What happens after parking: stop or skip. Default [`OnFailure::Stop`].
+    #[must_use]
+    pub fn on_failure(mut self, on_failure: OnFailure) -> ProjectionOptions {
+        self.on_failure = on_failure;
+        self
+    }
+
+    /// Which worker this runner is: `index` of `count` (see [`Partition`]). Default
+    /// [`Partition::ALL`].
+    #[must_use]
+    pub fn partition(mut self, index: u32, count: u32) -> ProjectionOptions {
+        self.partition = Partition { index, count };
         self
     }
 }

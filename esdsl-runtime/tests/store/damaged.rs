@@ -142,7 +142,9 @@ impl ExternalProjection for CatchAll {
 }
 
 fn quick() -> ProjectionOptions {
-    ProjectionOptions::default().retries(2, Duration::from_millis(1))
+    ProjectionOptions::default()
+        .max_attempts(2)
+        .backoff(Duration::from_millis(1))
 }
 
 #[test]

@@ -587,7 +587,8 @@ fn failing_events_are_retried_then_parked_and_can_be_replayed() {
         ..Balances::named("parking")
     };
     let options = ProjectionOptions::default()
-        .retries(3, Duration::from_millis(1))
+        .max_attempts(3)
+        .backoff(Duration::from_millis(1))
         .on_failure(OnFailure::Skip);
     let mut runner = StoreRunner::new(store.clone(), projection, options).expect("runner");
     let report = runner.run_until_caught_up().expect("skips");
@@ -641,7 +642,9 @@ fn a_handler_failing_mid_batch_keeps_the_events_before_it_and_applies_each_once(
         fail_once_at: Some(head / 2),
         ..Balances::named("transient")
     };
-    let options = ProjectionOptions::default().retries(3, Duration::from_millis(1));
+    let options = ProjectionOptions::default()
+        .max_attempts(3)
+        .backoff(Duration::from_millis(1));
     let mut runner = StoreRunner::new(store.clone(), projection, options).expect("runner");
     let report = runner.run_until_caught_up().expect("recovers");
     assert_eq!((report.handled, report.parked), (head, 0));
@@ -670,7 +673,9 @@ fn a_parked_event_stops_the_runner_by_default() {
         poison: Some(("d1".into(), Arc::new(AtomicBool::new(true)))),
         ..Balances::named("stopping")
     };
-    let options = ProjectionOptions::default().retries(2, Duration::from_millis(1));
+    let options = ProjectionOptions::default()
+        .max_attempts(2)
+        .backoff(Duration::from_millis(1));
     let mut runner = StoreRunner::new(store.clone(), projection, options).expect("runner");
     let stopped = runner.run_until_caught_up();
     let Err(Error::ProjectionStopped {
@@ -734,7 +739,8 @@ fn an_external_projection_gets_every_event_at_least_once_in_order() {
         fail_first,
     };
     let options = ProjectionOptions::default()
-        .retries(5, Duration::from_millis(1))
+        .max_attempts(5)
+        .backoff(Duration::from_millis(1))
         .batch_size(4);
     let mut runner = ExternalRunner::new(store.clone(), sink, options).expect("runner");
     let report = runner.run_until_caught_up().expect("runs");
@@ -797,14 +803,18 @@ fn a_batch_commits_early_at_its_byte_and_time_bounds() {
     // commit. (The time bound is raised: 20 sleeps of 4 ms can outlast the default 100 ms on
     // a loaded machine.)
     let seen = checkpoints_seen(&store, "whole", || {
-        let options = ProjectionOptions::default().batch_limits(16 << 20, Duration::from_secs(60));
+        let options = ProjectionOptions::default()
+            .max_batch_bytes(16 << 20)
+            .max_batch_time(Duration::from_secs(60));
         let mut runner = StoreRunner::new(store.clone(), slow("whole"), options).expect("runner");
         assert_eq!(runner.run_until_caught_up().expect("runs").handled, 20);
     });
     assert_eq!(seen, [0, 20]);
     // One byte: each batch reads one event.
     let seen = checkpoints_seen(&store, "bytes", || {
-        let options = ProjectionOptions::default().batch_limits(1, Duration::from_secs(60));
+        let options = ProjectionOptions::default()
+            .max_batch_bytes(1)
+            .max_batch_time(Duration::from_secs(60));
         let mut runner = StoreRunner::new(store.clone(), slow("bytes"), options).expect("runner");
         assert_eq!(runner.run_until_caught_up().expect("runs").handled, 20);
     });
@@ -812,7 +822,9 @@ fn a_batch_commits_early_at_its_byte_and_time_bounds() {
     assert!(seen.len() > 3, "{seen:?}");
     // 10 ms: a transaction applies about three events, then commits them.
     let seen = checkpoints_seen(&store, "time", || {
-        let options = ProjectionOptions::default().batch_limits(1 << 30, Duration::from_millis(10));
+        let options = ProjectionOptions::default()
+            .max_batch_bytes(1 << 30)
+            .max_batch_time(Duration::from_millis(10));
         let mut runner = StoreRunner::new(store.clone(), slow("time"), options).expect("runner");
         assert_eq!(runner.run_until_caught_up().expect("runs").handled, 20);
     });
@@ -835,7 +847,9 @@ fn rebuild_batches<P: StoreProjection>(runner: &mut StoreRunner<P, LmdbStore>) -
 fn read_model_writes_count_toward_a_batchs_byte_bound() {
     let (_dir, store) = fresh();
     populate(&store, 2, 9); // 20 events, each record well under 1 KiB
-    let options = ProjectionOptions::default().batch_limits(3 * 4096, Duration::from_secs(60));
+    let options = ProjectionOptions::default()
+        .max_batch_bytes(3 * 4096)
+        .max_batch_time(Duration::from_secs(60));
     let mut writing = StoreRunner::new(store.clone(), Balances::named("writing"), options.clone())
         .expect("runner");
     // One write per event counts a page (4 KiB) with its record: three events fill a batch.
@@ -933,7 +947,8 @@ pub(crate) fn store_with_projections() -> tempfile::TempDir {
         fail_first: Arc::new(Mutex::new(BTreeMap::from([(3, 9)]))),
     };
     let options = ProjectionOptions::default()
-        .retries(2, Duration::from_millis(1))
+        .max_attempts(2)
+        .backoff(Duration::from_millis(1))
         .on_failure(OnFailure::Skip);
     let report = ExternalRunner::new(store.clone(), sink, options)
         .expect("runner")
@@ -945,7 +960,9 @@ pub(crate) fn store_with_projections() -> tempfile::TempDir {
         poison: Some(("d1".into(), Arc::new(AtomicBool::new(true)))),
         ..Balances::named("balances")
     };
-    let options = ProjectionOptions::default().retries(1, Duration::from_millis(1));
+    let options = ProjectionOptions::default()
+        .max_attempts(1)
+        .backoff(Duration::from_millis(1));
     let mut rebuilder = StoreRunner::new(store.clone(), poisoned, options).expect("runner");
     let stopped = rebuilder.rebuild(|_| {});
     assert!(
@@ -1111,7 +1128,9 @@ fn an_event_parked_under_stop_then_applied_by_a_later_run_is_not_replayed_again(
     let (_dir, store) = fresh();
     populate(&store, 2, 3); // 5 is a deposit `d1`
     let poisoned = Arc::new(AtomicBool::new(true));
-    let options = ProjectionOptions::default().retries(2, Duration::from_millis(1));
+    let options = ProjectionOptions::default()
+        .max_attempts(2)
+        .backoff(Duration::from_millis(1));
     let projection = Balances {
         poison: Some(("d1".into(), Arc::clone(&poisoned))),
         ..Balances::named("rerun")

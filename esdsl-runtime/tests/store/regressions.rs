@@ -148,7 +148,9 @@ fn a_full_map_in_a_store_projection_grows_instead_of_parking() {
     let mut runner = StoreRunner::new(
         store.clone(),
         Fat,
-        ProjectionOptions::default().retries(2, Duration::from_millis(1)),
+        ProjectionOptions::default()
+            .max_attempts(2)
+            .backoff(Duration::from_millis(1)),
     )
     .expect("runner");
     let result = runner.run_until_caught_up();
@@ -168,7 +170,9 @@ fn replaying_a_parked_event_under_stop_applies_it_once() {
         strict_order: false,
         ..Balances::named("stop-replay")
     };
-    let options = ProjectionOptions::default().retries(2, Duration::from_millis(1));
+    let options = ProjectionOptions::default()
+        .max_attempts(2)
+        .backoff(Duration::from_millis(1));
     let mut runner = StoreRunner::new(store.clone(), projection, options).expect("runner");
     assert!(matches!(
         runner.run_until_caught_up(),
@@ -471,7 +475,9 @@ fn the_longest_read_model_key_is_accepted_and_a_longer_one_refused() {
     let mut runner = StoreRunner::new(
         store,
         LongKeys("p".repeat(200)),
-        ProjectionOptions::default().retries(1, Duration::from_millis(1)),
+        ProjectionOptions::default()
+            .max_attempts(1)
+            .backoff(Duration::from_millis(1)),
     )
     .expect("a 200-byte name is valid");
     let result = runner.run_until_caught_up();

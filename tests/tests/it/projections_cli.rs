@@ -82,7 +82,9 @@ fn deposits(store: &LmdbStore, count: usize) {
 }
 
 fn quick() -> ProjectionOptions {
-    ProjectionOptions::default().retries(1, Duration::from_millis(1))
+    ProjectionOptions::default()
+        .max_attempts(1)
+        .backoff(Duration::from_millis(1))
 }
 
 #[test]
