@@ -149,19 +149,6 @@ pub enum Error {
     WriterStopped,
 }
 
-impl From<heed::Error> for Error {
-    fn from(error: heed::Error) -> Error {
-        const ENOSPC: i32 = 28;
-        match error {
-            heed::Error::Io(io) if io.raw_os_error() == Some(ENOSPC) => Error::NoSpace(io),
-            heed::Error::Mdb(heed::MdbError::Other(ENOSPC)) => {
-                Error::NoSpace(std::io::Error::from_raw_os_error(ENOSPC))
-            }
-            other => Error::Backend(Box::new(other)),
-        }
-    }
-}
-
 /// One (type, version) stored but not decodable by the program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Undecodable {
@@ -219,8 +206,5 @@ mod tests {
                 .source()
                 .is_some_and(|s| s.to_string().contains("os error 20"))
         );
-        let backend = Error::from(heed::Error::Mdb(heed::MdbError::Panic));
-        assert!(matches!(backend, Error::Backend(_)));
-        assert!(backend.source().is_some());
     }
 }

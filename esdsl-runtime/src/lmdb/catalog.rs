@@ -17,6 +17,7 @@ use heed::{RoTxn, RwTxn};
 
 use super::record::{RecordView, readable_envelope};
 use super::tables::Dbs;
+use super::tables::lmdb;
 use super::tables::{catalog_key_into, split_catalog_key, u64_from};
 use super::tables::{corrupt, last_position};
 use crate::error::Result;
@@ -83,7 +84,7 @@ pub(crate) fn add(
     tail.upto = last;
     if last - through >= TAIL_LIMIT {
         for (key, added) in tail.counts.drain() {
-            let stored = dbs.catalog.get(txn, &key)?.map(u64_from);
+            let stored = dbs.catalog.get(txn, &key).map_err(lmdb)?.map(u64_from);
             let count = match stored {
                 Some(Some(count)) => count,
                 None => 0,
@@ -91,12 +92,18 @@ pub(crate) fn add(
                 // this and every later commit; `verify` reports it until then.
                 Some(None) => count_log(txn, dbs, 0, through)?.remove(&key).unwrap_or(0),
             };
-            dbs.catalog.put(txn, &key, &(count + added).to_be_bytes())?;
+            dbs.catalog
+                .put(txn, &key, &(count + added).to_be_bytes())
+                .map_err(lmdb)?;
         }
-        dbs.meta.put(txn, THROUGH_KEY, &last.to_be_bytes())?;
+        dbs.meta
+            .put(txn, THROUGH_KEY, &last.to_be_bytes())
+            .map_err(lmdb)?;
         tail.through = last;
     } else if stored.is_none() {
-        dbs.meta.put(txn, THROUGH_KEY, &through.to_be_bytes())?;
+        dbs.meta
+            .put(txn, THROUGH_KEY, &through.to_be_bytes())
+            .map_err(lmdb)?;
     }
     Ok(Some(tail))
 }
@@ -108,8 +115,8 @@ pub(crate) fn add(
 /// Storage errors; [`crate::Error::Corrupt`] for a bad key or count in the table.
 pub(crate) fn entries(txn: &RoTxn<'_>, dbs: &Dbs) -> Result<Vec<CatalogEntry>> {
     let mut counts: BTreeMap<(String, String, u32), u64> = BTreeMap::new();
-    for entry in dbs.catalog.iter(txn)? {
-        let (key, value) = entry?;
+    for entry in dbs.catalog.iter(txn).map_err(lmdb)? {
+        let (key, value) = entry.map_err(lmdb)?;
         let parts =
             split_catalog_key(key).ok_or_else(|| corrupt("catalog", &key_text(key), "bad key"))?;
         let count =
@@ -143,7 +150,8 @@ pub(crate) fn entries(txn: &RoTxn<'_>, dbs: &Dbs) -> Result<Vec<CatalogEntry>> {
 /// Storage errors; [`crate::Error::Corrupt`] for a value that is not 8 bytes.
 pub(crate) fn stored_through(txn: &RoTxn<'_>, dbs: &Dbs) -> Result<Option<u64>> {
     dbs.meta
-        .get(txn, THROUGH_KEY)?
+        .get(txn, THROUGH_KEY)
+        .map_err(lmdb)?
         .map(|bytes| {
             u64_from(bytes).ok_or_else(|| corrupt("meta", "catalog_through", "not 8 bytes"))
         })
@@ -164,8 +172,8 @@ fn count_log(txn: &RoTxn<'_>, dbs: &Dbs, after: u64, upto: u64) -> Result<Counts
         std::ops::Bound::Included(&end[..]),
     );
     let mut key = Vec::new();
-    for entry in dbs.events.range(txn, &range)? {
-        let (_, bytes) = entry?;
+    for entry in dbs.events.range(txn, &range).map_err(lmdb)? {
+        let (_, bytes) = entry.map_err(lmdb)?;
         match RecordView::parse(bytes) {
             Ok(view) => catalog_key_into(
                 category(view.stream),

@@ -7,9 +7,10 @@ use std::sync::{Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use heed::types::Bytes;
-use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
+use heed::{Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
 use super::options::{Durability, StoreOptions};
+use super::tables::lmdb;
 use super::tables::{DATABASES, Dbs, corrupt, is_mdb, last_position};
 use crate::error::{Error, Result};
 use crate::projection::backend::Finish;
@@ -90,7 +91,7 @@ impl Shared {
                     self.adopt_map_size()?;
                     attempts += 1;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(lmdb(e)),
             }
         }
     }
@@ -124,7 +125,7 @@ impl Shared {
                     attempts += 1;
                     continue;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(lmdb(e)),
             };
             let result = {
                 let _inside = InsideWrite::enter();
@@ -132,7 +133,7 @@ impl Shared {
             }
             .and_then(|finish| match finish {
                 Finish::Commit(out) => {
-                    txn.commit()?;
+                    txn.commit().map_err(lmdb)?;
                     Ok(out)
                 }
                 Finish::Abort(out) => {
@@ -203,7 +204,7 @@ impl Shared {
         // SAFETY: the exclusive gate guarantees no transaction of this process is open.
         #[allow(unsafe_code)]
         unsafe {
-            self.env.resize(0)?;
+            self.env.resize(0).map_err(lmdb)?;
         }
         Ok(())
     }
@@ -217,7 +218,7 @@ impl Shared {
         // SAFETY: the exclusive gate guarantees no transaction of this process is open.
         #[allow(unsafe_code)]
         unsafe {
-            self.env.resize(doubled)?;
+            self.env.resize(doubled).map_err(lmdb)?;
         }
         Ok(())
     }
@@ -261,33 +262,35 @@ impl Shared {
             env_options.open(dir)
         }
         .map_err(|e| already_open(dir, e))?;
-        let dbs = env
-            .create_databases_and_commit(env.write_txn()?, |opener, txn| {
-                let mut databases = Vec::with_capacity(DATABASES.len());
-                for name in DATABASES {
-                    databases.push(opener.create_database::<Bytes, Bytes>(txn, Some(name))?);
+        let databases = env
+            .create_databases_and_commit(env.write_txn().map_err(lmdb)?, |opener, txn| {
+                let mut databases = [None; DATABASES.len()];
+                for (slot, name) in databases.iter_mut().zip(DATABASES) {
+                    *slot = Some(opener.create_database::<Bytes, Bytes>(txn, Some(name))?);
                 }
-                let databases: [Database<'_, Bytes, Bytes>; 9] = databases
-                    .try_into()
-                    .map_err(|_| Error::InvalidInput("database count".into()))?;
-                Ok::<_, Error>(heed::CommitOrAbort::<_, ()>::Commit(databases))
-            })?
+                Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(databases))
+            })
+            .map_err(lmdb)?
             .unwrap_commit();
-        let dbs = Dbs::from_array(dbs);
+        let dbs = Dbs::from_array(databases.map(|database| {
+            database.ok_or_else(|| Error::InvalidInput("a database was not created".into()))
+        }))?;
         {
-            let mut txn = env.write_txn()?;
-            match dbs.meta.get(&txn, b"format")? {
+            let mut txn = env.write_txn().map_err(lmdb)?;
+            match dbs.meta.get(&txn, b"format").map_err(lmdb)? {
                 None => dbs
                     .meta
-                    .put(&mut txn, b"format", &FORMAT_VERSION.to_be_bytes())?,
+                    .put(&mut txn, b"format", &FORMAT_VERSION.to_be_bytes())
+                    .map_err(lmdb)?,
                 Some(bytes) => {
                     if check_format(bytes)? < FORMAT_VERSION {
                         dbs.meta
-                            .put(&mut txn, b"format", &FORMAT_VERSION.to_be_bytes())?;
+                            .put(&mut txn, b"format", &FORMAT_VERSION.to_be_bytes())
+                            .map_err(lmdb)?;
                     }
                 }
             }
-            txn.commit()?;
+            txn.commit().map_err(lmdb)?;
         }
         Ok(Shared::new(env, dbs, dir))
     }
@@ -325,7 +328,7 @@ fn check_format(bytes: &[u8]) -> Result<u32> {
 fn already_open(dir: &Path, error: heed::Error) -> Error {
     match error {
         heed::Error::EnvAlreadyOpened => Error::AlreadyOpen(dir.display().to_string()),
-        other => Error::from(other),
+        other => lmdb(other),
     }
 }
 
@@ -348,7 +351,7 @@ impl ReadOnly {
         let mut attempts = 0;
         loop {
             let result = ReadOnly::open(dir).and_then(|store| {
-                let txn = store.env.read_txn()?;
+                let txn = store.env.read_txn().map_err(lmdb)?;
                 f(&txn, &store.dbs)
             });
             match result {
@@ -379,30 +382,32 @@ impl ReadOnly {
             options.open(dir)
         }
         .map_err(|e| already_open(dir, e))?;
-        let dbs = env
-            .open_databases_and_commit(env.read_txn()?, |opener, txn| {
-                let mut dbs = Vec::with_capacity(DATABASES.len());
-                for name in DATABASES {
-                    let db = opener.open_database::<Bytes, Bytes>(txn, Some(name))?;
-                    dbs.push(db.ok_or_else(|| {
-                        Error::InvalidInput(format!(
-                            "`{}` is not an esdsl store (no `{name}` database)",
-                            dir.display()
-                        ))
-                    })?);
+        let found = env
+            .open_databases_and_commit(env.read_txn().map_err(lmdb)?, |opener, txn| {
+                let mut found = [None; DATABASES.len()];
+                for (slot, name) in found.iter_mut().zip(DATABASES) {
+                    *slot = opener.open_database::<Bytes, Bytes>(txn, Some(name))?;
                 }
-                let dbs: [Database<'_, Bytes, Bytes>; 9] = dbs
-                    .try_into()
-                    .map_err(|_| Error::InvalidInput("database count".into()))?;
-                Ok::<_, Error>(heed::CommitOrAbort::<_, ()>::Commit(dbs))
-            })?
+                Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(found))
+            })
+            .map_err(lmdb)?
             .unwrap_commit();
-        let dbs = Dbs::from_array(dbs);
+        let mut names = DATABASES.into_iter();
+        let dbs = Dbs::from_array(found.map(|database| {
+            let name = names.next().unwrap_or_default();
+            database.ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "`{}` is not an esdsl store (no `{name}` database)",
+                    dir.display()
+                ))
+            })
+        }))?;
         {
-            let txn = env.read_txn()?;
+            let txn = env.read_txn().map_err(lmdb)?;
             let format = dbs
                 .meta
-                .get(&txn, b"format")?
+                .get(&txn, b"format")
+                .map_err(lmdb)?
                 .ok_or_else(|| corrupt("meta", "format", "missing"))?;
             // Every format this version opens reads the same for reads.
             check_format(format)?;

@@ -23,6 +23,7 @@ use super::reads::record_at;
 use super::record::{RecordView, readable_envelope};
 use super::store::LmdbStore;
 use super::tables::Dbs;
+use super::tables::lmdb;
 use super::tables::{MAX_KEY, corrupt, last_position, mdb_error, position_of, u64_from};
 use crate::error::{Error, Result};
 use crate::projection::backend::{
@@ -171,8 +172,8 @@ fn walk(
     let start = first.to_be_bytes();
     let range = (Bound::Included(&start[..]), Bound::Unbounded);
     let mut walker = LogWalker::default();
-    for entry in dbs.events.range(txn, &range)? {
-        let (key, value) = entry?;
+    for entry in dbs.events.range(txn, &range).map_err(lmdb)? {
+        let (key, value) = entry.map_err(lmdb)?;
         let position = position_of(key)?;
         let bytes = value.len();
         let flow = match walker.parse(value, filter) {
@@ -213,7 +214,8 @@ impl ProjectionRead for Reader<'_> {
         let stored = state_key(key);
         self.dbs
             .checkpoints
-            .get(self.txn, &stored)?
+            .get(self.txn, &stored)
+            .map_err(lmdb)?
             .map(|bytes| {
                 read_state_value(key, bytes).ok_or_else(|| {
                     corrupt(
@@ -232,7 +234,12 @@ impl ProjectionRead for Reader<'_> {
 
     fn read_at(&self, position: u64) -> Result<Item> {
         Ok(
-            match self.dbs.events.get(self.txn, &position.to_be_bytes())? {
+            match self
+                .dbs
+                .events
+                .get(self.txn, &position.to_be_bytes())
+                .map_err(lmdb)?
+            {
                 Some(bytes) => match record_at(position, bytes) {
                     Ok(event) => Item::Event(event),
                     Err(error) => {
@@ -267,8 +274,13 @@ impl ProjectionRead for Reader<'_> {
     fn parked(&self, name: &str) -> Result<Vec<(u64, Vec<u8>)>> {
         let prefix = [name.as_bytes(), &[0]].concat();
         let mut out = Vec::new();
-        for entry in self.dbs.parked.prefix_iter(self.txn, &prefix)? {
-            let (key, value) = entry?;
+        for entry in self
+            .dbs
+            .parked
+            .prefix_iter(self.txn, &prefix)
+            .map_err(lmdb)?
+        {
+            let (key, value) = entry.map_err(lmdb)?;
             let position =
                 u64_from(&key[prefix.len()..]).ok_or_else(|| corrupt("parked", name, "bad key"))?;
             out.push((position, value.to_vec()));
@@ -283,8 +295,8 @@ impl ProjectionRead for Reader<'_> {
             Bound::Included(end.as_slice()),
         );
         let mut out = Vec::new();
-        for entry in self.dbs.parked.range(self.txn, &range)? {
-            let (key, _) = entry?;
+        for entry in self.dbs.parked.range(self.txn, &range).map_err(lmdb)? {
+            let (key, _) = entry.map_err(lmdb)?;
             out.extend(parked_position(key));
         }
         Ok(out)
@@ -298,7 +310,8 @@ impl ProjectionRead for Reader<'_> {
         Ok(self
             .dbs
             .read_models
-            .get(self.txn, &full)?
+            .get(self.txn, &full)
+            .map_err(lmdb)?
             .map(<[u8]>::to_vec))
     }
 
@@ -315,8 +328,8 @@ impl ProjectionRead for Reader<'_> {
         };
         let range = (start.as_ref().map(Vec::as_slice), Bound::Unbounded);
         let mut out = Vec::new();
-        for entry in self.dbs.read_models.range(self.txn, &range)? {
-            let (key, value) = entry?;
+        for entry in self.dbs.read_models.range(self.txn, &range).map_err(lmdb)? {
+            let (key, value) = entry.map_err(lmdb)?;
             let Some(model_key) = key.strip_prefix(prefix.as_slice()) else {
                 break;
             };
@@ -334,8 +347,8 @@ impl ProjectionRead for Reader<'_> {
 
     fn states(&self) -> Result<Vec<State>> {
         let mut out = Vec::new();
-        for entry in self.dbs.checkpoints.iter(self.txn)? {
-            let (key, value) = entry?;
+        for entry in self.dbs.checkpoints.iter(self.txn).map_err(lmdb)? {
+            let (key, value) = entry.map_err(lmdb)?;
             let text = String::from_utf8_lossy(key);
             let number =
                 || u64_from(value).ok_or_else(|| corrupt("checkpoints", &text, "not 8 bytes"));
@@ -378,8 +391,8 @@ impl ProjectionRead for Reader<'_> {
 
     fn parked_counts(&self) -> Result<Vec<(String, u64)>> {
         let mut counts: Vec<(String, u64)> = Vec::new();
-        for entry in self.dbs.parked.iter(self.txn)? {
-            let (key, _) = entry?;
+        for entry in self.dbs.parked.iter(self.txn).map_err(lmdb)? {
+            let (key, _) = entry.map_err(lmdb)?;
             let Some(split) = key.len().checked_sub(9).filter(|at| key[*at] == 0) else {
                 return Err(corrupt("parked", &String::from_utf8_lossy(key), "bad key"));
             };
@@ -487,12 +500,18 @@ impl ProjectionRead for Writer<'_, '_, '_> {
 impl ProjectionTxn for Writer<'_, '_, '_> {
     fn set_state(&mut self, key: StateKey<'_>, value: u64) -> Result<()> {
         let (stored, value) = (state_key(key), state_value(key, value));
-        self.dbs.checkpoints.put(self.txn, &stored, &value)?;
+        self.dbs
+            .checkpoints
+            .put(self.txn, &stored, &value)
+            .map_err(lmdb)?;
         Ok(())
     }
 
     fn delete_state(&mut self, key: StateKey<'_>) -> Result<()> {
-        self.dbs.checkpoints.delete(self.txn, &state_key(key))?;
+        self.dbs
+            .checkpoints
+            .delete(self.txn, &state_key(key))
+            .map_err(lmdb)?;
         Ok(())
     }
 
@@ -501,11 +520,13 @@ impl ProjectionTxn for Writer<'_, '_, '_> {
         let keys: Vec<Vec<u8>> = self
             .dbs
             .checkpoints
-            .prefix_iter(self.txn, &checkpoints)?
+            .prefix_iter(self.txn, &checkpoints)
+            .map_err(lmdb)?
             .map(|entry| entry.map(|(k, _)| k.to_vec()))
-            .collect::<heed::Result<_>>()?;
+            .collect::<heed::Result<_>>()
+            .map_err(lmdb)?;
         for key in &keys {
-            self.dbs.checkpoints.delete(self.txn, key)?;
+            self.dbs.checkpoints.delete(self.txn, key).map_err(lmdb)?;
         }
         self.delete_state(StateKey::Partitions(name, generation))
     }
@@ -513,15 +534,16 @@ impl ProjectionTxn for Writer<'_, '_, '_> {
     fn put_parked(&mut self, name: &str, position: u64, entry: &[u8]) -> Result<()> {
         self.dbs
             .parked
-            .put(self.txn, &parked_key(name, position), entry)?;
+            .put(self.txn, &parked_key(name, position), entry)
+            .map_err(lmdb)?;
         Ok(())
     }
 
     fn delete_parked(&mut self, name: &str, position: u64) -> Result<bool> {
-        Ok(self
-            .dbs
+        self.dbs
             .parked
-            .delete(self.txn, &parked_key(name, position))?)
+            .delete(self.txn, &parked_key(name, position))
+            .map_err(lmdb)
     }
 
     fn walk_log_applying(
@@ -534,7 +556,7 @@ impl ProjectionTxn for Writer<'_, '_, '_> {
         // applies (the environment has no thread-local read slots, so one thread may hold
         // both): each record is parsed once, where it lies in the map.
         let (env, dbs) = (self.env, self.dbs);
-        let log = env.read_txn()?;
+        let log = env.read_txn().map_err(lmdb)?;
         walk(&log, dbs, after, filter, &mut |logged| visit(self, logged))
     }
 
@@ -542,21 +564,24 @@ impl ProjectionTxn for Writer<'_, '_, '_> {
         &mut self,
         apply: &mut dyn FnMut(&mut dyn ProjectionTxn) -> Result<bool, HandlerError>,
     ) -> Result<Result<bool, HandlerError>> {
-        let mut nested = self.env.nested_write_txn(self.txn)?;
+        let mut nested = self.env.nested_write_txn(self.txn).map_err(lmdb)?;
         let outcome = apply(&mut Writer {
             env: self.env,
             dbs: self.dbs,
             txn: &mut nested,
         });
         if outcome.is_ok() {
-            nested.commit()?;
+            nested.commit().map_err(lmdb)?;
         }
         Ok(outcome)
     }
 
     fn model_put(&mut self, scope: ModelScope<'_>, key: &[u8], value: &[u8]) -> Result<()> {
         let full = [model_prefix(scope).as_slice(), key].concat();
-        self.dbs.read_models.put(self.txn, &full, value)?;
+        self.dbs
+            .read_models
+            .put(self.txn, &full, value)
+            .map_err(lmdb)?;
         Ok(())
     }
 
@@ -565,7 +590,7 @@ impl ProjectionTxn for Writer<'_, '_, '_> {
         if full.len() > MAX_KEY {
             return Ok(false);
         }
-        Ok(self.dbs.read_models.delete(self.txn, &full)?)
+        self.dbs.read_models.delete(self.txn, &full).map_err(lmdb)
     }
 
     fn model_clear(&mut self, scope: ModelScope<'_>, max: usize) -> Result<usize> {
@@ -573,12 +598,14 @@ impl ProjectionTxn for Writer<'_, '_, '_> {
         let keys: Vec<Vec<u8>> = self
             .dbs
             .read_models
-            .prefix_iter(self.txn, &prefix)?
+            .prefix_iter(self.txn, &prefix)
+            .map_err(lmdb)?
             .take(max)
             .map(|entry| entry.map(|(k, _)| k.to_vec()))
-            .collect::<heed::Result<_>>()?;
+            .collect::<heed::Result<_>>()
+            .map_err(lmdb)?;
         for key in &keys {
-            self.dbs.read_models.delete(self.txn, key)?;
+            self.dbs.read_models.delete(self.txn, key).map_err(lmdb)?;
         }
         Ok(keys.len())
     }
@@ -614,7 +641,7 @@ impl ProjectionStore for LmdbStore {
     fn storage_failure(error: &Error) -> Option<Error> {
         match mdb_error(error) {
             Some(heed::Error::Mdb(mdb @ (MdbError::MapFull | MdbError::MapResized))) => {
-                Some(Error::from(heed::Error::Mdb(*mdb)))
+                Some(lmdb(heed::Error::Mdb(*mdb)))
             }
             _ => None,
         }

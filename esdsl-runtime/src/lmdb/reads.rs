@@ -11,6 +11,7 @@ use heed::types::Bytes;
 use super::env::Shared;
 use super::record::RecordView;
 use super::tables::Dbs;
+use super::tables::lmdb;
 use super::tables::{corrupt, position_of, split_pair, stream_id_in, stream_key, u64_from};
 use crate::error::{Error, Result};
 use crate::store::{Direction, EventRef, Filter, RecordedEvent};
@@ -89,7 +90,7 @@ where
     // The walk ends where the stream index has no next version (no head is looked up first).
     while visited < want {
         let next = match log.as_mut() {
-            Some(cursor) => Iterator::next(cursor).transpose()?,
+            Some(cursor) => Iterator::next(cursor).transpose().map_err(lmdb)?,
             None => None,
         };
         let walked = next.and_then(|(key, bytes)| {
@@ -150,8 +151,8 @@ pub(crate) fn replay_log_page(
     let range = (Bound::Included(&start[..]), Bound::Unbounded);
     let (mut stream, mut event_type) = (None, None);
     let mut scanned = 0;
-    for entry in dbs.events.range(txn, &range)? {
-        let (key, bytes) = entry?;
+    for entry in dbs.events.range(txn, &range).map_err(lmdb)? {
+        let (key, bytes) = entry.map_err(lmdb)?;
         let position = position_of(key)?;
         scanned += 1;
         // The previous record's names: a run of one stream or type is checked for UTF-8 once.
@@ -191,14 +192,14 @@ fn indexed<'t>(
     version: u64,
 ) -> Result<Option<(u64, &'t [u8], heed::RoRange<'t, Bytes, Bytes>)>> {
     let key = stream_key(stream_id, version);
-    let Some(value) = dbs.stream_index.get(txn, &key)? else {
+    let Some(value) = dbs.stream_index.get(txn, &key).map_err(lmdb)? else {
         return Ok(None);
     };
     let (_, position) = index_entry(stream_id, (&key, value))?;
     let start = position.to_be_bytes();
     let range = (Bound::Included(&start[..]), Bound::Unbounded);
-    let mut cursor = dbs.events.range(txn, &range)?;
-    match cursor.next().transpose()? {
+    let mut cursor = dbs.events.range(txn, &range).map_err(lmdb)?;
+    match cursor.next().transpose().map_err(lmdb)? {
         Some((key, bytes)) if key == start => Ok(Some((position, bytes, cursor))),
         _ => Err(missing_record(stream_id, version, position)),
     }
@@ -246,18 +247,18 @@ impl<'t> LogWalk<'t> {
             self.cursor = None;
             if self.after_search != Some(position) {
                 self.after_search = position.checked_add(1);
-                return Ok(dbs.events.get(txn, &position.to_be_bytes())?);
+                return dbs.events.get(txn, &position.to_be_bytes()).map_err(lmdb);
             }
             // Two in a row: walk from here on.
             self.after_search = None;
             let start = position.to_be_bytes();
             let range = (Bound::Included(&start[..]), Bound::Unbounded);
-            self.cursor = Some((position, dbs.events.range(txn, &range)?));
+            self.cursor = Some((position, dbs.events.range(txn, &range).map_err(lmdb)?));
         }
         let Some((next, cursor)) = self.cursor.as_mut() else {
             return Ok(None);
         };
-        match cursor.next().transpose()? {
+        match cursor.next().transpose().map_err(lmdb)? {
             Some((key, value)) if key == position.to_be_bytes() => {
                 match position.checked_add(1) {
                     Some(after) => *next = after,
@@ -317,7 +318,7 @@ impl StreamIter {
             let mut last = None;
             let mut log = LogWalk::default();
             let mut push = |entry: heed::Result<(&[u8], &[u8])>| -> Result<()> {
-                let (version, position) = index_entry(stream_id, entry?)?;
+                let (version, position) = index_entry(stream_id, entry.map_err(lmdb)?)?;
                 last = Some(version);
                 let item = match log.record(txn, dbs, position)? {
                     Some(bytes) => record_at(position, bytes),
@@ -331,7 +332,12 @@ impl StreamIter {
                     let start = stream_key(stream_id, from);
                     let end = stream_key(stream_id, u64::MAX);
                     let range = (Bound::Included(&start[..]), Bound::Included(&end[..]));
-                    for entry in dbs.stream_index.range(txn, &range)?.take(want) {
+                    for entry in dbs
+                        .stream_index
+                        .range(txn, &range)
+                        .map_err(lmdb)?
+                        .take(want)
+                    {
                         push(entry)?;
                     }
                 }
@@ -339,7 +345,12 @@ impl StreamIter {
                     let start = stream_key(stream_id, 0);
                     let end = stream_key(stream_id, from);
                     let range = (Bound::Included(&start[..]), Bound::Included(&end[..]));
-                    for entry in dbs.stream_index.rev_range(txn, &range)?.take(want) {
+                    for entry in dbs
+                        .stream_index
+                        .rev_range(txn, &range)
+                        .map_err(lmdb)?
+                        .take(want)
+                    {
                         push(entry)?;
                     }
                 }
@@ -407,8 +418,8 @@ impl AllIter {
                 let mut last = None;
                 let start = from.to_be_bytes();
                 let range = (Bound::Included(&start[..]), Bound::Unbounded);
-                for entry in dbs.events.range(txn, &range)? {
-                    let (key, value) = entry?;
+                for entry in dbs.events.range(txn, &range).map_err(lmdb)? {
+                    let (key, value) = entry.map_err(lmdb)?;
                     let position = position_of(key)?;
                     last = Some(position);
                     scanned += 1;

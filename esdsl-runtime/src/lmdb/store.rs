@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::env::{CROSS_PROCESS_POLL, Shared, refuse_inside_write};
 use super::options::StoreOptions;
 use super::reads::{AllIter, StreamIter, replay_log_page, replay_page};
+use super::tables::lmdb;
 use super::tables::{
     MAX_KEY, corrupt, head_version, last_position, snapshot_key, stream_head_in, stream_id_value,
     u64_from,
@@ -224,7 +225,7 @@ impl LmdbStore {
     ///
     /// LMDB errors.
     pub fn sync(&self) -> Result<()> {
-        self.inner.shared.env.force_sync().map_err(Error::from)
+        self.inner.shared.env.force_sync().map_err(lmdb)
     }
 
     fn stream_id(&self, stream: &str) -> Result<Option<(u64, u64)>> {
@@ -340,8 +341,8 @@ impl EventStore for LmdbStore {
     fn streams(&self) -> Result<Vec<StreamInfo>> {
         self.inner.shared.read(|txn, dbs| {
             let mut out = Vec::new();
-            for entry in dbs.streams.iter(txn)? {
-                let (name, value) = entry?;
+            for entry in dbs.streams.iter(txn).map_err(lmdb)? {
+                let (name, value) = entry.map_err(lmdb)?;
                 let name = String::from_utf8_lossy(name).into_owned();
                 let id = stream_id_value(value)
                     .ok_or_else(|| corrupt("streams", &name, "bad stream id"))?;
@@ -366,7 +367,8 @@ impl EventStore for LmdbStore {
         validate_consumer_name(name)?;
         self.inner.shared.read(|txn, dbs| {
             dbs.checkpoints
-                .get(txn, name.as_bytes())?
+                .get(txn, name.as_bytes())
+                .map_err(lmdb)?
                 .map(|bytes| {
                     u64_from(bytes).ok_or_else(|| corrupt("checkpoints", name, "not 8 bytes"))
                 })
@@ -378,7 +380,8 @@ impl EventStore for LmdbStore {
         validate_consumer_name(name)?;
         self.inner.shared.write(|_, txn, dbs| {
             dbs.checkpoints
-                .put(txn, name.as_bytes(), &position.to_be_bytes())?;
+                .put(txn, name.as_bytes(), &position.to_be_bytes())
+                .map_err(lmdb)?;
             Ok(())
         })
     }
@@ -390,18 +393,20 @@ impl EventStore for LmdbStore {
         value.extend_from_slice(&snapshot.fingerprint.to_be_bytes());
         value.extend_from_slice(&snapshot.state);
         self.inner.shared.write(|_, txn, dbs| {
-            dbs.snapshots.put(txn, &key, &value)?;
+            dbs.snapshots.put(txn, &key, &value).map_err(lmdb)?;
             // Keep the newest few per stream: older ones serve time travel, the rest is waste.
             let start = snapshot_key(&snapshot.stream, 0);
             let range = (Bound::Included(&start[..]), Bound::Excluded(&key[..]));
             let older: Vec<Vec<u8>> = dbs
                 .snapshots
-                .rev_range(txn, &range)?
+                .rev_range(txn, &range)
+                .map_err(lmdb)?
                 .skip(KEPT_SNAPSHOTS - 1)
                 .map(|entry| entry.map(|(k, _)| k.to_vec()))
-                .collect::<heed::Result<_>>()?;
+                .collect::<heed::Result<_>>()
+                .map_err(lmdb)?;
             for old in older {
-                dbs.snapshots.delete(txn, &old)?;
+                dbs.snapshots.delete(txn, &old).map_err(lmdb)?;
             }
             Ok(())
         })
@@ -413,8 +418,8 @@ impl EventStore for LmdbStore {
             let start = snapshot_key(stream, 0);
             let end = snapshot_key(stream, at_most);
             let range = (Bound::Included(&start[..]), Bound::Included(&end[..]));
-            for entry in dbs.snapshots.rev_range(txn, &range)? {
-                let (key, value) = entry?;
+            for entry in dbs.snapshots.rev_range(txn, &range).map_err(lmdb)? {
+                let (key, value) = entry.map_err(lmdb)?;
                 if key.len() != stream.len() + 9 {
                     continue;
                 }

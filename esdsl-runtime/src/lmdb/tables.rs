@@ -44,7 +44,8 @@ pub(crate) const DATABASES: [&str; 9] = [
 ];
 
 impl Dbs {
-    pub(crate) fn from_array(dbs: [Database<'static, Bytes, Bytes>; 9]) -> Dbs {
+    /// The databases in the order of [`DATABASES`], each opened or the error why not.
+    pub(crate) fn from_array(dbs: [Result<Database<'static, Bytes, Bytes>>; 9]) -> Result<Dbs> {
         let [
             events,
             stream_index,
@@ -56,17 +57,17 @@ impl Dbs {
             parked,
             snapshots,
         ] = dbs;
-        Dbs {
-            events,
-            stream_index,
-            streams,
-            catalog,
-            meta,
-            read_models,
-            checkpoints,
-            parked,
-            snapshots,
-        }
+        Ok(Dbs {
+            events: events?,
+            stream_index: stream_index?,
+            streams: streams?,
+            catalog: catalog?,
+            meta: meta?,
+            read_models: read_models?,
+            checkpoints: checkpoints?,
+            parked: parked?,
+            snapshots: snapshots?,
+        })
     }
 }
 
@@ -75,7 +76,7 @@ pub(crate) const MAX_KEY: usize = 511;
 
 /// The position of the last event in the log, 0 when it is empty.
 pub(crate) fn last_position(txn: &RoTxn<'_>, dbs: &Dbs) -> Result<u64> {
-    match dbs.events.last(txn)? {
+    match dbs.events.last(txn).map_err(lmdb)? {
         None => Ok(0),
         Some((key, _)) => position_of(key),
     }
@@ -93,6 +94,20 @@ pub(crate) fn position_of(key: &[u8]) -> Result<u64> {
 #[cold]
 fn bad_position_key(key: &[u8]) -> Error {
     corrupt("events", &format!("{key:?}"), "key is not 8 bytes")
+}
+
+/// An LMDB error as the runtime's: a full disk is [`Error::NoSpace`], anything else
+/// [`Error::Backend`] with heed's error as the source. (Not a `From` impl: heed's error type
+/// stays out of the public API.)
+pub(crate) fn lmdb(error: heed::Error) -> Error {
+    const ENOSPC: i32 = 28;
+    match error {
+        heed::Error::Io(io) if io.raw_os_error() == Some(ENOSPC) => Error::NoSpace(io),
+        heed::Error::Mdb(heed::MdbError::Other(ENOSPC)) => {
+            Error::NoSpace(std::io::Error::from_raw_os_error(ENOSPC))
+        }
+        other => Error::Backend(Box::new(other)),
+    }
 }
 
 /// The LMDB error an [`Error::Backend`] carries, if it is one.
@@ -158,7 +173,7 @@ pub(crate) fn stream_head_in(
 
 /// The stream's id.
 pub(crate) fn stream_id_in(txn: &RoTxn<'_>, dbs: &Dbs, stream: &str) -> Result<Option<u64>> {
-    let Some(value) = dbs.streams.get(txn, stream.as_bytes())? else {
+    let Some(value) = dbs.streams.get(txn, stream.as_bytes()).map_err(lmdb)? else {
         return Ok(None);
     };
     stream_id_value(value)
@@ -180,7 +195,8 @@ pub(crate) fn stream_id_value(value: &[u8]) -> Option<u64> {
 pub(crate) fn head_version(txn: &RoTxn<'_>, dbs: &Dbs, id: u64) -> Result<u64> {
     let Some((key, _)) = dbs
         .stream_index
-        .get_lower_than_or_equal_to(txn, &stream_key(id, u64::MAX))?
+        .get_lower_than_or_equal_to(txn, &stream_key(id, u64::MAX))
+        .map_err(lmdb)?
     else {
         return Ok(0);
     };
@@ -250,6 +266,17 @@ pub(crate) fn split_catalog_key(key: &[u8]) -> Option<(String, String, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_lmdb_error_is_a_backend_error_with_heeds_error_as_its_source() {
+        use std::error::Error as _;
+        let error = lmdb(heed::Error::Mdb(heed::MdbError::Panic));
+        assert!(matches!(error, Error::Backend(_)));
+        assert!(error.source().is_some());
+        assert!(is_mdb(&error, heed::MdbError::Panic));
+        let full = lmdb(heed::Error::Mdb(heed::MdbError::Other(28)));
+        assert!(matches!(full, Error::NoSpace(_)), "ENOSPC is a full disk");
+    }
 
     #[test]
     fn stream_keys_sort_numerically() {

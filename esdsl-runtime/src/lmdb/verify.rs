@@ -8,6 +8,7 @@ use heed::CompactionOption;
 
 use super::record::RecordView;
 use super::store::LmdbStore;
+use super::tables::lmdb;
 use super::tables::{head_version, last_position, stream_id_value};
 use super::tables::{split_catalog_key, u64_from};
 use crate::codec::Codec;
@@ -96,8 +97,8 @@ impl LmdbStore {
                 }
             };
             let mut expected_position = 1;
-            for entry in dbs.events.iter(txn)? {
-                let (key, value) = entry?;
+            for entry in dbs.events.iter(txn).map_err(lmdb)? {
+                let (key, value) = entry.map_err(lmdb)?;
                 report.events += 1;
                 let Some(position) = u64_from(key) else {
                     report.violation(format!("events[{key:?}]"), "key is not an 8-byte position");
@@ -144,8 +145,8 @@ impl LmdbStore {
 
             // Streams: heads, dense versions, index entries pointing at the right records.
             let mut ids: HashMap<u64, String> = HashMap::new();
-            for entry in dbs.streams.iter(txn)? {
-                let (name, value) = entry?;
+            for entry in dbs.streams.iter(txn).map_err(lmdb)? {
+                let (name, value) = entry.map_err(lmdb)?;
                 report.streams += 1;
                 let name = String::from_utf8_lossy(name).into_owned();
                 let at = format!("streams[{name}]");
@@ -186,7 +187,12 @@ impl LmdbStore {
                 }
                 for (version, position) in recorded {
                     let key = super::tables::stream_key(id, version);
-                    match dbs.stream_index.get(txn, &key)?.and_then(u64_from) {
+                    match dbs
+                        .stream_index
+                        .get(txn, &key)
+                        .map_err(lmdb)?
+                        .and_then(u64_from)
+                    {
                         Some(indexed) if indexed == position => {}
                         Some(indexed) => report.violation(
                             format!("stream_index[{name}/{version}]"),
@@ -204,14 +210,18 @@ impl LmdbStore {
                     format!("{} events but no stream head", recorded.len()),
                 );
             }
-            let index_entries = dbs.stream_index.len(txn)?;
+            let index_entries = dbs.stream_index.len(txn).map_err(lmdb)?;
             if index_entries != report.events {
                 report.violation(
                     "stream_index",
                     format!("{index_entries} entries for {} events", report.events),
                 );
             }
-            if let Some(next) = dbs.meta.get(txn, b"next_stream_id")?.and_then(u64_from)
+            if let Some(next) = dbs
+                .meta
+                .get(txn, b"next_stream_id")
+                .map_err(lmdb)?
+                .and_then(u64_from)
                 && let Some(max) = ids.keys().max()
                 && next <= *max
             {
@@ -222,8 +232,8 @@ impl LmdbStore {
             }
 
             // Catalog counts.
-            for entry in dbs.catalog.iter(txn)? {
-                let (key, value) = entry?;
+            for entry in dbs.catalog.iter(txn).map_err(lmdb)? {
+                let (key, value) = entry.map_err(lmdb)?;
                 let Some(parts) = split_catalog_key(key) else {
                     report.violation(format!("catalog[{key:?}]"), "unreadable key");
                     continue;
@@ -283,7 +293,7 @@ impl LmdbStore {
         if let Err(error) = copied {
             drop(file);
             let _ = std::fs::remove_file(&path);
-            return Err(error.into());
+            return Err(lmdb(error));
         }
         file.flush()?;
         file.sync_all()?;

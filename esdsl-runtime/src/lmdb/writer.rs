@@ -21,6 +21,7 @@ use super::catalog;
 use super::env::Shared;
 use super::record::{self, Envelope};
 use super::tables::Dbs;
+use super::tables::lmdb;
 use super::tables::{catalog_key_into, stream_key, u64_from};
 use super::tables::{corrupt, is_map_error, is_mdb, last_position, mdb_error, stream_head_in};
 use crate::error::{Error, Result};
@@ -250,7 +251,7 @@ fn fail_all(batch: &[Request], error: &Error) -> Vec<Result<Vec<AppendResult>>> 
 /// The same error for every caller of a failed batch.
 fn duplicate(error: &Error) -> Error {
     match (error, mdb_error(error)) {
-        (_, Some(heed::Error::Mdb(mdb))) => Error::from(heed::Error::Mdb(*mdb)),
+        (_, Some(heed::Error::Mdb(mdb))) => lmdb(heed::Error::Mdb(*mdb)),
         (_, Some(heed::Error::Io(io))) | (Error::Io(io), _) => {
             Error::Io(std::io::Error::new(io.kind(), io.to_string()))
         }
@@ -326,10 +327,10 @@ fn commit(
     } = committer;
     let _shared_gate = shared.gate.read().unwrap_or_else(|p| p.into_inner());
     let dbs = shared.dbs;
-    let mut txn = shared.env.write_txn()?;
+    let mut txn = shared.env.write_txn().map_err(lmdb)?;
     let before = last_position(&txn, &dbs)?;
     let mut next_position = before + 1;
-    let mut next_stream_id = match dbs.meta.get(&txn, b"next_stream_id")? {
+    let mut next_stream_id = match dbs.meta.get(&txn, b"next_stream_id").map_err(lmdb)? {
         Some(bytes) => {
             u64_from(bytes).ok_or_else(|| corrupt("meta", "next_stream_id", "not 8 bytes"))?
         }
@@ -377,9 +378,9 @@ fn commit(
             };
             if isolate {
                 // An error that belongs to this request fails this caller alone.
-                let mut child = shared.env.nested_write_txn(&mut txn)?;
+                let mut child = shared.env.nested_write_txn(&mut txn).map_err(lmdb)?;
                 match write_request(&mut child, &dbs, request, &heads, &mut cursor) {
-                    Ok(results) => child.commit().map(|()| results).map_err(Error::from),
+                    Ok(results) => child.commit().map(|()| results).map_err(lmdb),
                     Err(error) => Err(error),
                 }
             } else {
@@ -420,9 +421,10 @@ fn commit(
     )?;
     if next_stream_id != first_stream_id {
         dbs.meta
-            .put(&mut txn, b"next_stream_id", &next_stream_id.to_be_bytes())?;
+            .put(&mut txn, b"next_stream_id", &next_stream_id.to_be_bytes())
+            .map_err(lmdb)?;
     }
-    txn.commit()?;
+    txn.commit().map_err(lmdb)?;
     *tail = counted;
     Ok(Some(outcomes))
 }
@@ -510,13 +512,16 @@ fn write_request(
             record::encode(&envelope, &event.payload, cursor.buffer);
             let position_key = position.to_be_bytes();
             dbs.events
-                .put_with_flags(txn, PutFlags::APPEND, &position_key, cursor.buffer)?;
-            dbs.stream_index.put_with_flags(
-                txn,
-                index_flags,
-                &stream_key(head.id, head.version),
-                &position_key,
-            )?;
+                .put_with_flags(txn, PutFlags::APPEND, &position_key, cursor.buffer)
+                .map_err(lmdb)?;
+            dbs.stream_index
+                .put_with_flags(
+                    txn,
+                    index_flags,
+                    &stream_key(head.id, head.version),
+                    &position_key,
+                )
+                .map_err(lmdb)?;
             match &mut run {
                 Some((event_type, version, count))
                     if *event_type == event.event_type && *version == event.schema_version =>
@@ -536,7 +541,8 @@ fn write_request(
         }
         if head_before.is_none() {
             dbs.streams
-                .put(txn, append.stream.as_bytes(), &head.id.to_be_bytes())?;
+                .put(txn, append.stream.as_bytes(), &head.id.to_be_bytes())
+                .map_err(lmdb)?;
         }
         results.push(AppendResult {
             version: head.version,
