@@ -5,7 +5,7 @@
 //!
 //! - [`run_all`]: the event store contract ([`EventStore`](crate::store::EventStore));
 //! - [`projections::run_all`]: the projection engine on the store
-//!   ([`ProjectionStore`](crate::projection::ProjectionStore)).
+//!   ([`ProjectionStore`](crate::projection::backend::ProjectionStore)).
 //!
 //! ```
 //! let dirs = std::cell::RefCell::new(Vec::new());

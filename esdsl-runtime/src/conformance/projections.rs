@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{Codec, CodecError};
 use crate::error::Error;
 use crate::event::{DecodeError, Decoded, Event, EventTypeInfo};
+use crate::projection::backend::ProjectionStore;
 use crate::projection::{
     ExternalProjection, ExternalRunner, HandlerError, OnFailure, Projection, ProjectionKind,
-    ProjectionOptions, ProjectionStore, ReadModel, ReadModelView, Stop, StoreProjection,
-    StoreRunner, StoreStatus,
+    ProjectionOptions, ReadModel, ReadModelView, Stop, StoreProjection, StoreRunner, StoreStatus,
 };
 use crate::store::{EventRef, EventStore, ExpectedVersion, Filter, Metadata, NewEvent};
 

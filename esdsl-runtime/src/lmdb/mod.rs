@@ -1,7 +1,7 @@
 //! The embedded backend: the event store on an LMDB environment in a directory.
 //!
 //! [`LmdbStore`] implements the [`EventStore`](crate::store::EventStore) contract and the
-//! projection engine's [`ProjectionStore`](crate::projection::ProjectionStore) interface. The
+//! projection engine's [`ProjectionStore`](crate::projection::backend::ProjectionStore) interface. The
 //! layout on disk is in `docs/store.md`.
 //!
 //! - `env`: opening the environment (databases, format check and upgrade, read-only opens)

@@ -218,8 +218,8 @@ impl LmdbStore {
         results.pop().ok_or(Error::WriterStopped)
     }
 
-    /// Syncs the environment to disk (meaningful with [`Durability::Relaxed`] and
-    /// [`Durability::NoSync`]).
+    /// Syncs the environment to disk (meaningful with [`Durability::Relaxed`](super::Durability::Relaxed) and
+    /// [`Durability::NoSync`](super::Durability::NoSync)).
     ///
     /// # Errors
     ///

@@ -14,7 +14,8 @@
 //! [`StoreStatus`] shows what every projection of a store is doing (`cargo esdsl
 //! projections`). See `docs/projections.md`.
 //!
-//! The engine is written once over [`ProjectionStore`], the interface a backend implements
+//! The engine is written once over [`ProjectionStore`](backend::ProjectionStore), the
+//! interface a backend implements
 //! ([`backend`]); nothing here knows how a backend stores its state.
 
 use std::time::{Duration, Instant};
@@ -32,7 +33,6 @@ mod runner;
 mod status;
 mod subscription;
 
-pub use backend::ProjectionStore;
 pub use external::ExternalRunner;
 pub use parked::{ParkedEvent, ReplayReport};
 pub use read_model::{ReadModel, ReadModelView};

@@ -379,7 +379,7 @@ pub trait EventStore: Send + Sync {
     /// [`crate::Repository`] loads aggregates. `visit` returns [`ControlFlow::Break`] to stop
     /// early; an error from it ends the replay and is returned.
     ///
-    /// A backend may call `visit` while it holds a read transaction ([`LmdbStore`] does, one
+    /// A backend may call `visit` while it holds a read transaction ([`LmdbStore`](crate::lmdb::LmdbStore) does, one
     /// per 1,024 events): keep `visit` short, never block in it and never call the store from
     /// it. The default implementation reads through [`EventStore::read_stream`].
     ///
