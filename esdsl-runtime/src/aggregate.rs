@@ -407,30 +407,60 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         let stream = stream_name(id);
         let mut retries = 0;
         loop {
-            let (loaded, events, new) = self.decide(id, command)?;
-            if new.is_empty() {
-                return Ok(Executed {
-                    state: loaded.state,
-                    version: loaded.version,
-                    events,
-                    retries,
-                });
+            let (loaded, events, new) = match self.attempt(id, command, retries)? {
+                Attempt::Done(executed) => return Ok(executed),
+                Attempt::Append(loaded, events, new) => (loaded, events, new),
+            };
+            let expected = ExpectedVersion::Exact(loaded.version);
+            let appended = self.store.append(&stream, expected, new, metadata);
+            if let Some(executed) = self.settle(id, appended, loaded, events, &mut retries)? {
+                return Ok(executed);
             }
-            match self.store.append(
-                &stream,
-                ExpectedVersion::Exact(loaded.version),
-                new,
-                metadata,
-            ) {
-                Ok(done) => {
-                    let before = loaded.version;
-                    let executed = finish(loaded.state, done.version, events, retries);
-                    self.snapshot_if_due(id, before, &executed);
-                    return Ok(executed);
-                }
-                Err(Error::Conflict { .. }) if retries < self.max_retries => retries += 1,
-                Err(error) => return Err(error.into()),
+        }
+    }
+
+    /// One attempt of a command: loads, handles and encodes (everything but the append).
+    /// A command that produces no events is done at once.
+    fn attempt(
+        &self,
+        id: &A::Id,
+        command: &A::Command,
+        retries: u32,
+    ) -> Result<Attempt<A>, ExecuteError<A::Error>> {
+        let (loaded, events, new) = self.decide(id, command)?;
+        if new.is_empty() {
+            return Ok(Attempt::Done(Executed {
+                state: loaded.state,
+                version: loaded.version,
+                events,
+                retries,
+            }));
+        }
+        Ok(Attempt::Append(loaded, events, new))
+    }
+
+    /// What an attempt's append came to: the executed command (snapshotted when due),
+    /// `None` to try again after a conflict within the retries, or the error.
+    fn settle(
+        &self,
+        id: &A::Id,
+        appended: Result<crate::store::AppendResult>,
+        loaded: Loaded<A>,
+        events: Vec<A::Event>,
+        retries: &mut u32,
+    ) -> Result<Option<Executed<A>>, ExecuteError<A::Error>> {
+        match appended {
+            Ok(done) => {
+                let before = loaded.version;
+                let executed = finish(loaded.state, done.version, events, *retries);
+                self.snapshot_if_due(id, before, &executed);
+                Ok(Some(executed))
             }
+            Err(Error::Conflict { .. }) if *retries < self.max_retries => {
+                *retries += 1;
+                Ok(None)
+            }
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -487,36 +517,27 @@ impl<A: Aggregate> Repository<A, LmdbStore> {
         let stream = stream_name(id);
         let mut retries = 0;
         loop {
-            let (loaded, events, new) = self.decide(id, command)?;
-            if new.is_empty() {
-                return Ok(Executed {
-                    state: loaded.state,
-                    version: loaded.version,
-                    events,
-                    retries,
-                });
-            }
+            let (loaded, events, new) = match self.attempt(id, command, retries)? {
+                Attempt::Done(executed) => return Ok(executed),
+                Attempt::Append(loaded, events, new) => (loaded, events, new),
+            };
+            let expected = ExpectedVersion::Exact(loaded.version);
             let appended = self
                 .store
-                .append_async(
-                    &stream,
-                    ExpectedVersion::Exact(loaded.version),
-                    new,
-                    metadata,
-                )
+                .append_async(&stream, expected, new, metadata)
                 .await;
-            match appended {
-                Ok(done) => {
-                    let before = loaded.version;
-                    let executed = finish(loaded.state, done.version, events, retries);
-                    self.snapshot_if_due(id, before, &executed);
-                    return Ok(executed);
-                }
-                Err(Error::Conflict { .. }) if retries < self.max_retries => retries += 1,
-                Err(error) => return Err(error.into()),
+            if let Some(executed) = self.settle(id, appended, loaded, events, &mut retries)? {
+                return Ok(executed);
             }
         }
     }
+}
+
+/// One attempt of a command ([`Repository::execute`]): done without an append, or the events
+/// to append at the loaded version.
+enum Attempt<A: Aggregate> {
+    Done(Executed<A>),
+    Append(Loaded<A>, Vec<A::Event>, Vec<NewEvent>),
 }
 
 fn finish<A: Aggregate>(
