@@ -55,6 +55,17 @@ pub enum StateKey<'a> {
     Consumer(&'a str),
 }
 
+impl<'a> StateKey<'a> {
+    /// A store runner's checkpoint.
+    pub fn checkpoint(name: &'a str, generation: u64, partition: Partition) -> StateKey<'a> {
+        StateKey::Checkpoint {
+            name,
+            generation,
+            partition,
+        }
+    }
+}
+
 /// A state entry read back for [`StoreStatus`](super::StoreStatus).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -258,11 +258,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
     }
 
     fn key(&self, generation: u64) -> StateKey<'_> {
-        StateKey::Checkpoint {
-            name: &self.name,
-            generation,
-            partition: self.options.partition,
-        }
+        StateKey::checkpoint(&self.name, generation, self.options.partition)
     }
 
     /// This partition's checkpoint in the active generation.
@@ -275,11 +271,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
         let name = self.name.as_str();
         self.store.read(&mut |read| {
             let generation = read.state(StateKey::Generation(name))?.unwrap_or(0);
-            let key = StateKey::Checkpoint {
-                name,
-                generation,
-                partition,
-            };
+            let key = StateKey::checkpoint(name, generation, partition);
             Ok(read.state(key)?.unwrap_or(0))
         })
     }
@@ -389,11 +381,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
     ) -> Result<(Applied, u64)> {
         let name = self.name.as_str();
         let scope = ModelScope { name, generation };
-        let key = StateKey::Checkpoint {
-            name,
-            generation,
-            partition: self.options.partition,
-        };
+        let key = StateKey::checkpoint(name, generation, self.options.partition);
         let count = self.options.partition.count.max(1);
         let (filter, partition) = (&self.filter, self.options.partition);
         let options = &self.options;
@@ -504,11 +492,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
         let position = failed.position();
         let name = self.name.as_str();
         let scope = ModelScope { name, generation };
-        let key = StateKey::Checkpoint {
-            name,
-            generation,
-            partition: self.options.partition,
-        };
+        let key = StateKey::checkpoint(name, generation, self.options.partition);
         let (filter, partition) = (&self.filter, self.options.partition);
         let mut last_error = first_error;
         for attempt in 2..=self.options.max_attempts {
@@ -596,11 +580,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
             let generation = self.generation()?;
             let name = self.name.as_str();
             let scope = ModelScope { name, generation };
-            let checkpoint = StateKey::Checkpoint {
-                name,
-                generation,
-                partition: self.options.partition,
-            };
+            let checkpoint = StateKey::checkpoint(name, generation, self.options.partition);
             let position = entry.position;
             let (filter, partition) = (&self.filter, self.options.partition);
             let projection = &mut self.projection;
@@ -683,20 +663,12 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
 
         // Switch: the new generation serves, with a checkpoint for every partition.
         let count = partitions.count.max(1);
-        let source = StateKey::Checkpoint {
-            name: &name,
-            generation,
-            partition: Partition::ALL,
-        };
+        let source = StateKey::checkpoint(&name, generation, Partition::ALL);
         self.store.transact(&mut |txn| {
             let reached = txn.state(source)?.unwrap_or(0);
             for index in 0..count {
-                let key = StateKey::Checkpoint {
-                    name: &name,
-                    generation,
-                    partition: Partition { index, count },
-                };
-                txn.set_state(key, reached)?;
+                let partition = Partition { index, count };
+                txn.set_state(StateKey::checkpoint(&name, generation, partition), reached)?;
             }
             txn.set_state(StateKey::Partitions(&name, generation), u64::from(count))?;
             txn.set_state(StateKey::Generation(&name), generation)?;
