@@ -1,5 +1,6 @@
 //! Aggregates and the repository that loads them from a store and runs commands on them.
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::ControlFlow;
 
@@ -13,7 +14,8 @@ use serde::de::DeserializeOwned;
 
 use crate::lmdb::LmdbStore;
 use crate::store::{
-    EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot, check_decodable, stream_name,
+    AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot, check_decodable,
+    stream_name,
 };
 
 /// An aggregate: state rebuilt from its events, and the rules that decide which events a
@@ -405,14 +407,32 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         metadata: &Metadata,
     ) -> Result<Executed<A>, ExecuteError<A::Error>> {
         let stream = stream_name(id);
+        let run = self.run(id, command, |expected, new| {
+            std::future::ready(self.store.append(&stream, expected, new, metadata))
+        });
+        // Every append of this run is a ready future, so the run ends at its first poll.
+        poll_once(run).unwrap_or(Err(ExecuteError::Store(Error::WriterStopped)))
+    }
+
+    /// The command loop of [`Repository::execute_with`] and `execute_async`, over the append
+    /// each makes: attempt, append at the loaded version, settle; again after a conflict.
+    async fn run<F, Fut>(
+        &self,
+        id: &A::Id,
+        command: &A::Command,
+        mut append: F,
+    ) -> Result<Executed<A>, ExecuteError<A::Error>>
+    where
+        F: FnMut(ExpectedVersion, Vec<NewEvent>) -> Fut,
+        Fut: Future<Output = Result<AppendResult>>,
+    {
         let mut retries = 0;
         loop {
             let (loaded, events, new) = match self.attempt(id, command, retries)? {
                 Attempt::Done(executed) => return Ok(executed),
                 Attempt::Append(loaded, events, new) => (loaded, events, new),
             };
-            let expected = ExpectedVersion::Exact(loaded.version);
-            let appended = self.store.append(&stream, expected, new, metadata);
+            let appended = append(ExpectedVersion::Exact(loaded.version), new).await;
             if let Some(executed) = self.settle(id, appended, loaded, events, &mut retries)? {
                 return Ok(executed);
             }
@@ -444,7 +464,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     fn settle(
         &self,
         id: &A::Id,
-        appended: Result<crate::store::AppendResult>,
+        appended: Result<AppendResult>,
         loaded: Loaded<A>,
         events: Vec<A::Event>,
         retries: &mut u32,
@@ -515,21 +535,10 @@ impl<A: Aggregate> Repository<A, LmdbStore> {
         metadata: &Metadata,
     ) -> Result<Executed<A>, ExecuteError<A::Error>> {
         let stream = stream_name(id);
-        let mut retries = 0;
-        loop {
-            let (loaded, events, new) = match self.attempt(id, command, retries)? {
-                Attempt::Done(executed) => return Ok(executed),
-                Attempt::Append(loaded, events, new) => (loaded, events, new),
-            };
-            let expected = ExpectedVersion::Exact(loaded.version);
-            let appended = self
-                .store
-                .append_async(&stream, expected, new, metadata)
-                .await;
-            if let Some(executed) = self.settle(id, appended, loaded, events, &mut retries)? {
-                return Ok(executed);
-            }
-        }
+        self.run(id, command, |expected, new| {
+            self.store.append_async(&stream, expected, new, metadata)
+        })
+        .await
     }
 }
 
@@ -538,6 +547,16 @@ impl<A: Aggregate> Repository<A, LmdbStore> {
 enum Attempt<A: Aggregate> {
     Done(Executed<A>),
     Append(Loaded<A>, Vec<A::Event>, Vec<NewEvent>),
+}
+
+/// Polls `future` once: its output when it is ready then.
+fn poll_once<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
 }
 
 fn finish<A: Aggregate>(

@@ -287,3 +287,61 @@ proptest! {
         prop_assert_eq!(loaded.state, folded);
     }
 }
+
+/// `execute_async` runs the same command loop as `execute`: concurrent commands on one
+/// aggregate conflict, retry at the version they reload, and every one lands once.
+#[cfg(feature = "tokio")]
+#[test]
+fn execute_async_retries_conflicts_and_lands_every_command_once() {
+    let (_dir, accounts) = repository();
+    let accounts = std::sync::Arc::new(accounts.with_max_retries(1_000));
+    let id = AccountId::now_v7();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (results, refused) = runtime.block_on(async {
+        accounts
+            .execute_async(&id, &Command::Open, &Metadata::default())
+            .await
+            .expect("opens");
+        let tasks: Vec<_> = (1..=16)
+            .map(|n| {
+                let (accounts, id) = (accounts.clone(), id.clone());
+                tokio::spawn(async move {
+                    accounts
+                        .execute_async(&id, &Command::Deposit(n, None), &Metadata::default())
+                        .await
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.expect("the task").expect("deposits"));
+        }
+        let refused = accounts
+            .execute_async(&id, &Command::Withdraw(1_000), &Metadata::default())
+            .await;
+        (results, refused)
+    });
+    let mut versions: Vec<u64> = results.iter().map(|done| done.version).collect();
+    versions.sort_unstable();
+    assert_eq!(
+        versions,
+        (2..=17).collect::<Vec<_>>(),
+        "each at its own version"
+    );
+    let loaded = accounts.load(&id).expect("loads");
+    assert_eq!(
+        (loaded.version, loaded.state.balance),
+        (17, (1..=16).sum::<i64>())
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(ExecuteError::Domain(Refused::Overdraft { .. }))
+        ),
+        "{refused:?}"
+    );
+}
