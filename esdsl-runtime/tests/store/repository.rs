@@ -308,7 +308,7 @@ fn execute_async_retries_conflicts_and_lands_every_command_once() {
             .expect("opens");
         let tasks: Vec<_> = (1..=16)
             .map(|n| {
-                let (accounts, id) = (accounts.clone(), id.clone());
+                let (accounts, id) = (accounts.clone(), id);
                 tokio::spawn(async move {
                     accounts
                         .execute_async(&id, &Command::Deposit(n, None), &Metadata::default())
