@@ -79,10 +79,11 @@ pub(crate) fn add(
         },
     };
     for (key, count) in own {
-        *tail.counts.entry(key).or_default() += count;
+        let counted = tail.counts.entry(key).or_default();
+        *counted = counted.saturating_add(count);
     }
     tail.upto = last;
-    if last - through >= TAIL_LIMIT {
+    if last.saturating_sub(through) >= TAIL_LIMIT {
         for (key, added) in tail.counts.drain() {
             let stored = dbs.catalog.get(txn, &key).map_err(lmdb)?.map(u64_from);
             let count = match stored {
@@ -93,7 +94,7 @@ pub(crate) fn add(
                 Some(None) => count_log(txn, dbs, 0, through)?.remove(&key).unwrap_or(0),
             };
             dbs.catalog
-                .put(txn, &key, &(count + added).to_be_bytes())
+                .put(txn, &key, &count.saturating_add(added).to_be_bytes())
                 .map_err(lmdb)?;
         }
         dbs.meta

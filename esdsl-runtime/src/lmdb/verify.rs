@@ -96,7 +96,8 @@ impl LmdbStore {
                     last
                 }
             };
-            let mut expected_position = 1;
+            // `None`: the last position was u64::MAX, so any record after it is out of place.
+            let mut expected_position = Some(1);
             for entry in dbs.events.iter(txn).map_err(lmdb)? {
                 let (key, value) = entry.map_err(lmdb)?;
                 report.events += 1;
@@ -105,10 +106,14 @@ impl LmdbStore {
                     continue;
                 };
                 let at = format!("events[{position}]");
-                if position != expected_position {
-                    report.violation(&at, format!("position gap: expected {expected_position}"));
+                match expected_position {
+                    Some(expected) if position != expected => {
+                        report.violation(&at, format!("position gap: expected {expected}"));
+                    }
+                    Some(_) => {}
+                    None => report.violation(&at, "a position after u64::MAX"),
                 }
-                expected_position = position + 1;
+                expected_position = position.checked_add(1);
                 let view = match RecordView::parse(value) {
                     Ok(view) => view,
                     Err(reason) => {

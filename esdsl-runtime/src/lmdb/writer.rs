@@ -256,6 +256,11 @@ fn duplicate(error: &Error) -> Error {
             Error::Io(std::io::Error::new(io.kind(), io.to_string()))
         }
         (Error::NoSpace(io), _) => Error::NoSpace(std::io::Error::new(io.kind(), io.to_string())),
+        (Error::Corrupt { what, key, reason }, _) => Error::Corrupt {
+            what,
+            key: key.clone(),
+            reason: reason.clone(),
+        },
         (other, _) => Error::Io(std::io::Error::other(other.to_string())),
     }
 }
@@ -329,7 +334,7 @@ fn commit(
     let dbs = shared.dbs;
     let mut txn = shared.env.write_txn().map_err(lmdb)?;
     let before = last_position(&txn, &dbs)?;
-    let mut next_position = before + 1;
+    let mut next_position = after(before, "event", "the log's last position")?;
     let mut next_stream_id = match dbs.meta.get(&txn, b"next_stream_id").map_err(lmdb)? {
         Some(bytes) => {
             u64_from(bytes).ok_or_else(|| corrupt("meta", "next_stream_id", "not 8 bytes"))?
@@ -416,7 +421,8 @@ fn commit(
         &dbs,
         tail.take(),
         before,
-        next_position - 1,
+        // `next_position` moved only past positions it assigned, each at least 1.
+        next_position.saturating_sub(1),
         catalog,
     )?;
     if next_stream_id != first_stream_id {
@@ -447,12 +453,23 @@ impl Cursor<'_> {
     fn count(&mut self, category: &str, (event_type, schema_version, count): Run<'_>) {
         catalog_key_into(category, event_type, schema_version, self.key);
         match self.catalog.get_mut(self.key.as_slice()) {
-            Some(counted) => *counted += count,
+            Some(counted) => *counted = counted.saturating_add(count),
             None => {
                 self.catalog.insert(self.key.clone(), count);
             }
         }
     }
+}
+
+/// The number after `value`, a position, version or id read from the store: `u64::MAX` there
+/// (a damaged or hostile store) leaves none, which is an [`Error::Corrupt`] naming `what` and
+/// `key`, not an overflow.
+fn after(value: u64, what: &'static str, key: &str) -> Result<u64> {
+    value.checked_add(1).ok_or_else(|| Error::Corrupt {
+        what,
+        key: key.to_owned(),
+        reason: format!("{value} leaves no number after it"),
+    })
 }
 
 /// Consecutive events of an append with one type and version: the type, the version, how many.
@@ -477,26 +494,31 @@ fn write_request(
             continue;
         }
         let head_before = head;
-        let mut head = head.unwrap_or_else(|| {
-            let id = *cursor.next_stream_id;
-            *cursor.next_stream_id += 1;
-            Head { id, version: 0 }
-        });
+        let mut head = match head {
+            Some(head) => *head,
+            None => {
+                let id = *cursor.next_stream_id;
+                *cursor.next_stream_id = after(id, "store metadata", "next_stream_id")?;
+                Head { id, version: 0 }
+            }
+        };
         let first_position = *cursor.next_position;
         // The index is keyed by stream id first, so the newest stream's entries go at its end:
         // they are appended, without a search and with full pages where one splits. (Were the
         // key not the last after all, LMDB would refuse it and this append alone would fail.)
-        let index_flags = if head.id + 1 == *cursor.next_stream_id {
+        let index_flags = if head.id.checked_add(1) == Some(*cursor.next_stream_id) {
             PutFlags::APPEND
         } else {
             PutFlags::empty()
         };
         // Counted in the catalog per run of one type and version, not per event.
         let mut run: Option<Run<'_>> = None;
+        let mut last_position = first_position;
         for event in &append.events {
-            head.version += 1;
+            head.version = after(head.version, "stream index", &append.stream)?;
             let position = *cursor.next_position;
-            *cursor.next_position += 1;
+            *cursor.next_position = after(position, "event", "the log's last position")?;
+            last_position = position;
             let envelope = Envelope {
                 event_id: cursor.clock.event_id(cursor.now),
                 recorded_at: cursor.now,
@@ -547,7 +569,7 @@ fn write_request(
         results.push(AppendResult {
             version: head.version,
             first_position: Some(first_position),
-            last_position: Some(*cursor.next_position - 1),
+            last_position: Some(last_position),
         });
     }
     Ok(results)

@@ -118,7 +118,7 @@ impl<P: ExternalProjection, S: ProjectionStore> ExternalRunner<P, S> {
             let position = batch.position(index);
             if index > 0 && deadline.passed() {
                 // Save what is done, so a crash repeats at most `max_batch_time` of work.
-                let done = position - 1;
+                let done = position.saturating_sub(1);
                 self.unpark(&delivered)?;
                 self.store.save_checkpoint(&name, done)?;
                 report.checkpoint = done;
@@ -135,8 +135,9 @@ impl<P: ExternalProjection, S: ProjectionStore> ExternalRunner<P, S> {
                     Err(error) if attempt >= self.options.max_attempts => {
                         // Everything before this event is done: keep that.
                         self.unpark(&std::mem::take(&mut delivered))?;
-                        self.store.save_checkpoint(&name, position - 1)?;
-                        report.checkpoint = position - 1;
+                        let before = position.saturating_sub(1);
+                        self.store.save_checkpoint(&name, before)?;
+                        report.checkpoint = before;
                         self.park(&batch.item(index), error, report)?;
                         report.checkpoint = position;
                         break;

@@ -457,3 +457,57 @@ fn a_damaged_catalog_is_reported_and_repaired_by_the_next_flush_without_stopping
         .collect();
     assert_eq!(counts, vec![2_224]);
 }
+
+/// A position of `u64::MAX` on disk (a damaged or hostile store) leaves no position after
+/// it: `verify` reports it and an append is a typed error, neither an overflow panic (these
+/// tests run with overflow checks on); reads and the events before it are unaffected.
+#[test]
+fn a_last_position_of_u64_max_is_reported_and_refused_not_overflowed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copied = {
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        let event = raw("Opened", 1, Codec::Json, br#"{"owner":"ada"}"#);
+        store
+            .append(
+                "Account-1",
+                ExpectedVersion::NoStream,
+                vec![event],
+                &Metadata::default(),
+            )
+            .expect("appends");
+        store
+            .read_all(1, &Filter::all(), 1)
+            .expect("reads")
+            .next()
+            .expect("one")
+    }
+    .expect("an event");
+    let record = raw_events(dir.path(), |txn, events| {
+        events
+            .get(txn, &1u64.to_be_bytes())
+            .expect("reads")
+            .map(<[u8]>::to_vec)
+    })
+    .expect("the record");
+    raw_events(dir.path(), |txn, events| {
+        events
+            .put(txn, &u64::MAX.to_be_bytes(), &record)
+            .expect("writes");
+    });
+    let store = LmdbStore::open(dir.path()).expect("reopens");
+    let report = store.verify().expect("verifies");
+    assert!(!report.is_ok(), "the out-of-place position is reported");
+    assert_eq!(store.head_position().expect("reads"), u64::MAX);
+    let appended = store.append(
+        "Account-2",
+        ExpectedVersion::NoStream,
+        vec![raw("Opened", 1, Codec::Json, b"{}")],
+        &Metadata::default(),
+    );
+    assert!(
+        matches!(&appended, Err(Error::Corrupt { what: "event", .. })),
+        "{appended:?}"
+    );
+    let first = store.read_all(1, &Filter::all(), 1).expect("reads").next();
+    assert_eq!(first.expect("one").expect("the event"), copied);
+}
