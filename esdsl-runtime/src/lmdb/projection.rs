@@ -124,7 +124,7 @@ struct LogWalker<'t> {
 
 impl<'t> LogWalker<'t> {
     /// The record, and whether it passes `filter`.
-    #[inline]
+    #[inline(always)]
     fn parse(
         &mut self,
         bytes: &'t [u8],
@@ -158,14 +158,14 @@ fn kept<'t>(
     }
 }
 
-/// Walks the log after `after` in `txn`, each record parsed once where it lies.
-fn walk(
-    txn: &RoTxn<'_>,
-    dbs: &Dbs,
-    after: u64,
-    filter: &Filter,
-    visit: &mut dyn FnMut(Logged<'_>) -> Result<ControlFlow<()>>,
-) -> Result<()> {
+/// Walks the log after `after` in `txn`, each record parsed once where it lies. Generic over
+/// the visitor, so the adapter `walk_log_applying` wraps around the engine's visitor compiles
+/// into the loop (one dynamic call per position, the engine's).
+#[inline]
+fn walk<F>(txn: &RoTxn<'_>, dbs: &Dbs, after: u64, filter: &Filter, mut visit: F) -> Result<()>
+where
+    F: FnMut(&Logged<'_>) -> Result<ControlFlow<()>>,
+{
     let Some(first) = after.checked_add(1) else {
         return Ok(());
     };
@@ -177,19 +177,19 @@ fn walk(
         let position = position_of(key)?;
         let bytes = value.len();
         let flow = match walker.parse(value, filter) {
-            Ok((view, true)) => visit(Logged {
+            Ok((view, true)) => visit(&Logged {
                 position,
                 bytes,
                 entry: LogEntry::Event(view.event_ref(position)),
             })?,
-            Ok((_, false)) => visit(Logged {
+            Ok((_, false)) => visit(&Logged {
                 position,
                 bytes,
                 entry: LogEntry::Skipped,
             })?,
             Err(reason) => {
                 let damaged = damaged(position, value, &reason);
-                visit(Logged {
+                visit(&Logged {
                     position,
                     bytes,
                     entry: LogEntry::Damaged(&damaged),
@@ -266,7 +266,7 @@ impl ProjectionRead for Reader<'_> {
         &self,
         after: u64,
         filter: &Filter,
-        visit: &mut dyn FnMut(Logged<'_>) -> Result<ControlFlow<()>>,
+        visit: &mut dyn FnMut(&Logged<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         walk(self.txn, self.dbs, after, filter, visit)
     }
@@ -458,7 +458,7 @@ impl ProjectionRead for Writer<'_, '_, '_> {
         &self,
         after: u64,
         filter: &Filter,
-        visit: &mut dyn FnMut(Logged<'_>) -> Result<ControlFlow<()>>,
+        visit: &mut dyn FnMut(&Logged<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         self.reader().walk_log(after, filter, visit)
     }
@@ -557,7 +557,7 @@ impl ProjectionTxn for Writer<'_, '_, '_> {
         // both): each record is parsed once, where it lies in the map.
         let (env, dbs) = (self.env, self.dbs);
         let log = env.read_txn().map_err(lmdb)?;
-        walk(&log, dbs, after, filter, &mut |logged| visit(self, logged))
+        walk(&log, dbs, after, filter, |logged| visit(self, logged))
     }
 
     fn nested(

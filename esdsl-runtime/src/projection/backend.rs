@@ -238,7 +238,7 @@ pub trait ProjectionRead {
         &self,
         after: u64,
         filter: &Filter,
-        visit: &mut dyn FnMut(Logged<'_>) -> Result<ControlFlow<()>>,
+        visit: &mut dyn FnMut(&Logged<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<()>;
 
     /// The parked entries of projection `name` (position, encoded entry), oldest first.
@@ -296,7 +296,7 @@ pub trait ProjectionRead {
 /// What [`ProjectionTxn::walk_log_applying`] hands each position to, with the transaction to
 /// apply it in.
 pub type ApplyVisitor<'v> =
-    dyn FnMut(&mut dyn ProjectionTxn, Logged<'_>) -> Result<ControlFlow<()>> + 'v;
+    dyn FnMut(&mut dyn ProjectionTxn, &Logged<'_>) -> Result<ControlFlow<()>> + 'v;
 
 /// A write transaction of the engine: read model writes, checkpoints and parked entries made
 /// in it commit together, or not at all.

@@ -156,19 +156,19 @@ impl Batch {
         read.walk_log(checkpoint, filter, &mut |logged| {
             self.reached = logged.position;
             scanned += 1;
-            match logged.entry {
+            match &logged.entry {
                 LogEntry::Skipped => {}
                 LogEntry::Event(event) => {
                     matched += 1;
                     if partition.owns(event.stream()) {
                         self.taken += logged.bytes;
-                        self.push(event);
+                        self.push(*event);
                     }
                 }
                 LogEntry::Damaged(damaged) => {
                     matched += 1;
                     if damaged.wanted(filter, partition) {
-                        self.entries.push(Entry::Damaged(damaged.clone()));
+                        self.entries.push(Entry::Damaged((*damaged).clone()));
                     }
                 }
             }

@@ -219,9 +219,9 @@ impl Walk {
         let (applied, checkpoint) = match self.ended {
             None => (Applied::All(self.reached), self.reached),
             Some(Applied::Isolate) => return Ok(Finish::Abort((Applied::Isolate, 0))),
-            Some(Applied::Until(next)) => (Applied::Until(next), next - 1),
+            Some(Applied::Until(next)) => (Applied::Until(next), next.saturating_sub(1)),
             Some(Applied::FailedAt(failed, error)) => {
-                let before = failed.position() - 1;
+                let before = failed.position().saturating_sub(1);
                 (Applied::FailedAt(failed, error), before)
             }
             Some(Applied::Stale | Applied::All(_)) => (Applied::All(self.reached), self.reached),
@@ -336,11 +336,11 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
             }
             Applied::Until(next) => {
                 report.handled += handled;
-                report.checkpoint = next - 1;
+                report.checkpoint = next.saturating_sub(1);
             }
             Applied::FailedAt(failed, first_error) => {
                 report.handled += handled;
-                report.checkpoint = failed.position() - 1;
+                report.checkpoint = failed.position().saturating_sub(1);
                 self.retry_or_park(generation, &failed, first_error, report)?;
             }
         }
@@ -407,7 +407,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
                 batch.scanned += 1;
                 // What to apply: an event where it lies, or a damaged record this runner
                 // cannot rule out.
-                let next: Result<EventRef<'_>, &Damaged> = match logged.entry {
+                let next: Result<&EventRef<'_>, &Damaged> = match &logged.entry {
                     LogEntry::Skipped => {
                         batch.reached = position;
                         return Ok(ControlFlow::Continue(()));
@@ -499,7 +499,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
             std::thread::sleep(backoff(&self.options, attempt - 1));
             let projection = &mut self.projection;
             let outcome = self.store.transact(&mut |txn| {
-                if txn.state(key)?.unwrap_or(0) != position - 1 {
+                if txn.state(key)?.unwrap_or(0) != position.saturating_sub(1) {
                     // Someone else moved past it meanwhile.
                     return Ok(Finish::Commit(Ok(false)));
                 }
@@ -533,7 +533,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
         let value = parked.encode();
         let current = self.store.transact(&mut |txn| {
             let current = txn.state(key)?.unwrap_or(0);
-            if current != position - 1 {
+            if current != position.saturating_sub(1) {
                 return Ok(Finish::Commit(current));
             }
             txn.put_parked(name, position, &value)?;
@@ -542,7 +542,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
             }
             Ok(Finish::Commit(current))
         })?;
-        if current != position - 1 {
+        if current != position.saturating_sub(1) {
             report.checkpoint = current;
             return Ok(());
         }
@@ -590,7 +590,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
                     return Ok(Finish::Commit(true));
                 }
                 let at = txn.state(checkpoint)?.unwrap_or(0);
-                if at < position - 1 {
+                if at < position.saturating_sub(1) {
                     // The runner has not reached it: it will process the event itself.
                     txn.delete_parked(name, position)?;
                     return Ok(Finish::Commit(true));
@@ -602,7 +602,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
                 match outcome {
                     Ok(_) => {
                         txn.delete_parked(name, position)?;
-                        if at == position - 1 {
+                        if at == position.saturating_sub(1) {
                             // Parked under `Stop`: the checkpoint waited before it.
                             txn.set_state(checkpoint, position)?;
                         }
@@ -738,7 +738,7 @@ fn apply_item<P: StoreProjection>(
     partition: Partition,
 ) -> Result<bool, HandlerError> {
     match item {
-        Item::Event(recorded) => apply_one(projection, txn, scope, recorded.into(), &mut 0),
+        Item::Event(recorded) => apply_one(projection, txn, scope, &recorded.into(), &mut 0),
         Item::Damaged(damaged) => {
             apply_damaged(projection, txn, scope, damaged, filter, partition, &mut 0)
         }
@@ -757,7 +757,7 @@ fn apply_damaged<P: StoreProjection>(
 ) -> Result<bool, HandlerError> {
     match txn.read_at(damaged.position)? {
         Item::Event(recorded) if super::wants(&recorded, filter, partition) => {
-            apply_one(projection, txn, scope, (&recorded).into(), writes)
+            apply_one(projection, txn, scope, &(&recorded).into(), writes)
         }
         Item::Event(_) => Ok(false),
         Item::Damaged(still) => Err(still.error.into()),
@@ -770,14 +770,14 @@ fn apply_one<P: StoreProjection>(
     projection: &mut P,
     txn: &mut dyn ProjectionTxn,
     scope: ModelScope<'_>,
-    recorded: EventRef<'_>,
+    recorded: &EventRef<'_>,
     writes: &mut usize,
 ) -> Result<bool, HandlerError> {
-    let Some(event) = decode::<P::Event>(&recorded)? else {
+    let Some(event) = decode::<P::Event>(recorded)? else {
         return Ok(false);
     };
     let mut model = ReadModel::new(txn, scope);
-    let applied = projection.apply(&mut model, &event, recorded);
+    let applied = projection.apply(&mut model, &event, *recorded);
     *writes += model.writes();
     applied?;
     Ok(true)
