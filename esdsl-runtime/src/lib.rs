@@ -56,7 +56,7 @@ pub use aggregate::{
 };
 /// The `chrono` crate, whose `DateTime<Utc>` is the schema's `timestamp` type.
 pub use chrono;
-pub use codec::{Codec, CodecError};
+pub use codec::{Codec, CodecError, MAX_DECODE_DEPTH};
 pub use error::{Error, Result, Undecodable};
 pub use esdsl_macros::{Aggregate, Enum, Event, Record, schema};
 pub use event::{AggregateId, Decodability, DecodeError, Decoded, Event, EventTypeInfo, Upcast};
@@ -88,6 +88,24 @@ pub mod __private {
     ) -> Result<T, DecodeError> {
         codec
             .decode(payload)
+            .map_err(|source| DecodeError::Payload {
+                event_type: event_type.to_owned(),
+                version,
+                source,
+            })
+    }
+
+    /// [`decode_payload`] for a version whose schema bounds its nesting within
+    /// [`MAX_DECODE_DEPTH`](crate::MAX_DECODE_DEPTH): no count of it is needed.
+    #[inline]
+    pub fn decode_bounded_payload<T: serde::de::DeserializeOwned>(
+        codec: Codec,
+        payload: &[u8],
+        event_type: &str,
+        version: u32,
+    ) -> Result<T, DecodeError> {
+        codec
+            .decode_bounded(payload)
             .map_err(|source| DecodeError::Payload {
                 event_type: event_type.to_owned(),
                 version,

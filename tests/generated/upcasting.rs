@@ -104,7 +104,7 @@ impl ::esdsl_runtime::Event for SensorEvent {
                                 <self::v2::Reading as ::esdsl_runtime::Upcast<
                                     self::v1::Reading,
                                 >>::upcast(
-                                    ::esdsl_runtime::__private::decode_payload::<
+                                    ::esdsl_runtime::__private::decode_bounded_payload::<
                                         self::v1::Reading,
                                     >(codec, payload, event_type, 1u32)?,
                                 ),
@@ -118,7 +118,7 @@ impl ::esdsl_runtime::Event for SensorEvent {
                             <self::v3::Reading as ::esdsl_runtime::Upcast<
                                 self::v2::Reading,
                             >>::upcast(
-                                ::esdsl_runtime::__private::decode_payload::<
+                                ::esdsl_runtime::__private::decode_bounded_payload::<
                                     self::v2::Reading,
                                 >(codec, payload, event_type, 2u32)?,
                             ),
@@ -128,13 +128,13 @@ impl ::esdsl_runtime::Event for SensorEvent {
                         <self::v4::Reading as ::esdsl_runtime::Upcast<
                             self::v3::Reading,
                         >>::upcast(
-                            ::esdsl_runtime::__private::decode_payload::<
+                            ::esdsl_runtime::__private::decode_bounded_payload::<
                                 self::v3::Reading,
                             >(codec, payload, event_type, 3u32)?,
                         )
                     }
                     4u32 => {
-                        ::esdsl_runtime::__private::decode_payload::<
+                        ::esdsl_runtime::__private::decode_bounded_payload::<
                             self::v4::Reading,
                         >(codec, payload, event_type, 4u32)?
                     }
@@ -253,7 +253,7 @@ impl ::esdsl_runtime::Event for CounterEvent {
             "Reset" => {
                 let event = match version {
                     1u32 => {
-                        ::esdsl_runtime::__private::decode_payload::<
+                        ::esdsl_runtime::__private::decode_bounded_payload::<
                             self::v1::Reset,
                         >(codec, payload, event_type, 1u32)?
                     }
@@ -372,7 +372,7 @@ impl ::esdsl_runtime::Event for LedgerEvent {
             "Posted" => {
                 let event = match version {
                     1u32 => {
-                        ::esdsl_runtime::__private::decode_payload::<
+                        ::esdsl_runtime::__private::decode_bounded_payload::<
                             self::v1::Posted,
                         >(codec, payload, event_type, 1u32)?
                     }

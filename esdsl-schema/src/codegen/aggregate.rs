@@ -5,14 +5,19 @@ use quote::{format_ident, quote};
 
 use crate::model::{Aggregate, Event, IdType, Schema};
 
+use super::depth::Depths;
 use super::doc_attrs;
 use super::events::version_module_ident;
 
-pub(crate) fn aggregate(schema: &Schema, aggregate: &Aggregate) -> TokenStream {
+pub(crate) fn aggregate(
+    schema: &Schema,
+    aggregate: &Aggregate,
+    depths: &Depths<'_>,
+) -> TokenStream {
     let events: Vec<&Event> = schema.events_of(&aggregate.name.text).collect();
     let enum_name = format_ident!("{}Event", aggregate.name.text);
     let id = id_type(aggregate, &quote!(pub), &quote!(#enum_name));
-    let event_enum = event_enum(aggregate, &events);
+    let event_enum = event_enum(aggregate, &events, depths);
     quote! {
         #id
         #event_enum
@@ -96,7 +101,7 @@ pub(crate) fn id_type(
     }
 }
 
-fn event_enum(aggregate: &Aggregate, events: &[&Event]) -> TokenStream {
+fn event_enum(aggregate: &Aggregate, events: &[&Event], depths: &Depths<'_>) -> TokenStream {
     let name = format_ident!("{}Event", aggregate.name.text);
     let aggregate_name = &aggregate.name.text;
     let mut doc =
@@ -132,6 +137,11 @@ fn event_enum(aggregate: &Aggregate, events: &[&Event]) -> TokenStream {
                             let module = version_module_ident(v.number);
                             quote!(self::#module::#variant)
                         })
+                        .collect(),
+                    bounded: e
+                        .versions
+                        .iter()
+                        .map(|v| depths.bounded(&v.fields))
                         .collect(),
                     variant,
                     stored: e.name.text.clone(),
@@ -184,6 +194,9 @@ pub(crate) struct FamilyEvent {
     pub(crate) retired: bool,
     /// The Rust type of each version, oldest first.
     pub(crate) versions: Vec<TokenStream>,
+    /// For each version, whether the schema bounds its nesting within the runtime's decode
+    /// limit, so its decoder need not count (see `depth.rs`); empty when unknown (derives).
+    pub(crate) bounded: Vec<bool>,
 }
 
 /// `From<payload>` for each live event and the `Event` implementation of a family.
@@ -297,8 +310,13 @@ fn decode_arm(event: &FamilyEvent) -> TokenStream {
     let newest = newest_version(event);
     let version_arms = event.versions.iter().enumerate().map(|(index, ty)| {
         let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let decode = if event.bounded.get(index).copied().unwrap_or(false) {
+            quote!(decode_bounded_payload)
+        } else {
+            quote!(decode_payload)
+        };
         let mut expr = quote! {
-            ::esdsl_runtime::__private::decode_payload::<#ty>(
+            ::esdsl_runtime::__private::#decode::<#ty>(
                 codec, payload, event_type, #number,
             )?
         };

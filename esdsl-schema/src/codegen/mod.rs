@@ -4,6 +4,7 @@
 //! (formatted with prettyplease and written to a file).
 
 mod aggregate;
+mod depth;
 mod events;
 mod types;
 
@@ -13,6 +14,7 @@ use quote::quote;
 use crate::model::Schema;
 
 pub(crate) use aggregate::{Family, FamilyEvent, event_impl, id_type};
+pub use depth::DECODE_DEPTH_LIMIT;
 
 /// The Rust items for a validated schema.
 ///
@@ -22,10 +24,11 @@ pub(crate) use aggregate::{Family, FamilyEvent, event_impl, id_type};
 pub fn generate(schema: &Schema) -> TokenStream {
     let enums = schema.enums.iter().map(types::enumeration);
     let records = schema.types.iter().map(types::record);
+    let depths = depth::Depths::new(schema);
     let aggregates = schema
         .aggregates
         .iter()
-        .map(|a| aggregate::aggregate(schema, a));
+        .map(|a| aggregate::aggregate(schema, a, &depths));
     let versions = events::version_modules(schema);
     let reexports = events::newest_reexports(schema);
     let upcasts = events::upcast_impls(schema);

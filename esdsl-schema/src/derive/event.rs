@@ -115,6 +115,8 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
                     renamed_from: e.renamed_from.iter().map(syn::LitStr::value).collect(),
                     retired: e.retired,
                     versions,
+                    // A derive sees field types by name only: its decoders always count.
+                    bounded: Vec::new(),
                 }
             })
             .collect(),

@@ -4,6 +4,7 @@ mod derive;
 mod describe;
 mod evolution;
 mod generate;
+mod hostile;
 mod hygiene;
 mod projections_cli;
 mod store_cli;
