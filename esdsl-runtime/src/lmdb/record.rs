@@ -184,6 +184,7 @@ impl<'a> RecordView<'a> {
     }
 
     /// The user metadata entries, checked by the parse.
+    #[inline]
     pub(crate) fn metadata(&self) -> MetadataEntries<'a> {
         MetadataEntries::new(self.metadata, self.metadata_count)
     }

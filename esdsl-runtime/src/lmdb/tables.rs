@@ -99,6 +99,7 @@ fn bad_position_key(key: &[u8]) -> Error {
 /// An LMDB error as the runtime's: a full disk is [`Error::NoSpace`], anything else
 /// [`Error::Backend`] with heed's error as the source. (Not a `From` impl: heed's error type
 /// stays out of the public API.)
+#[cold]
 pub(crate) fn lmdb(error: heed::Error) -> Error {
     const ENOSPC: i32 = 28;
     match error {
@@ -217,6 +218,7 @@ pub(crate) fn snapshot_key(stream: &str, version: u64) -> Vec<u8> {
 }
 
 /// `stream_index` key: stream id then version.
+#[inline]
 pub(crate) fn stream_key(stream_id: u64, version: u64) -> [u8; 16] {
     let mut key = [0; 16];
     key[..8].copy_from_slice(&stream_id.to_be_bytes());
@@ -225,6 +227,7 @@ pub(crate) fn stream_key(stream_id: u64, version: u64) -> [u8; 16] {
 }
 
 /// Splits a 16-byte (id, version) pair.
+#[inline]
 pub(crate) fn split_pair(bytes: &[u8]) -> Option<(u64, u64)> {
     let bytes: &[u8; 16] = bytes.try_into().ok()?;
     let (a, b) = bytes.split_at(8);
@@ -234,6 +237,7 @@ pub(crate) fn split_pair(bytes: &[u8]) -> Option<(u64, u64)> {
     ))
 }
 
+#[inline]
 pub(crate) fn u64_from(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }

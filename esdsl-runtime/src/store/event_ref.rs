@@ -204,6 +204,7 @@ enum Entries<'a> {
 
 impl<'a> MetadataRef<'a> {
     /// Entries as a backend stores them (see [`MetadataEntries`]).
+    #[inline]
     pub(crate) fn stored(entries: MetadataEntries<'a>) -> MetadataRef<'a> {
         MetadataRef(Entries::Stored(entries))
     }
@@ -302,10 +303,12 @@ pub(crate) struct MetadataEntries<'a> {
 
 impl<'a> MetadataEntries<'a> {
     /// `count` entries in `bytes`.
+    #[inline]
     pub(crate) fn new(bytes: &'a [u8], count: u32) -> MetadataEntries<'a> {
         MetadataEntries { bytes, left: count }
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.left as usize
     }
@@ -354,6 +357,7 @@ pub(crate) fn encode_metadata<'a>(
 /// A time from seconds and nanoseconds since the epoch, as a backend stores it. Backends
 /// check the time when they read a record; were one out of range, this gives the epoch rather
 /// than panic on bytes from the disk.
+#[inline]
 pub(crate) fn recorded_at(secs: i64, nanos: u32) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, nanos).unwrap_or_default()
 }
