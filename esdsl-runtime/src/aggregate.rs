@@ -215,7 +215,8 @@ impl<A: SnapshotState, S: EventStore> Repository<A, S> {
                 every: every.max(1),
                 fingerprint: state_fingerprint::<A>(),
                 encode: |state| postcard::to_stdvec(state).ok(),
-                decode: |bytes| postcard::from_bytes(bytes).ok(),
+                // A snapshot is read from the disk: decoded with the depth limit.
+                decode: |bytes| Codec::Postcard.decode(bytes).ok(),
             }),
         };
         self

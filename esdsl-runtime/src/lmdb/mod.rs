@@ -29,3 +29,34 @@ mod writer;
 pub use options::{Durability, StoreOptions};
 pub use store::LmdbStore;
 pub use verify::{BackupReport, VerifyReport, Violation};
+
+/// Not public API: the record parser, for the fuzz targets in `fuzz/` (feature `testing`).
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::record::{RecordView, readable_envelope};
+
+    /// Reads `bytes` as a stored record every way the store does: the parser (and, when it
+    /// accepts the bytes, the event and its metadata), and the lenient reader of a damaged
+    /// record's envelope. Never panics on any input; panics if a parse that succeeded gives
+    /// an event whose fields disagree with it.
+    pub fn record(bytes: &[u8]) {
+        let readable = readable_envelope(bytes);
+        let Ok(view) = RecordView::parse(bytes) else {
+            return;
+        };
+        let event = view.event_ref(1);
+        let recorded = view.to_recorded(1);
+        assert_eq!(recorded.stream, view.stream);
+        assert_eq!(recorded.event_type, event.event_type());
+        assert_eq!(recorded.payload, event.payload());
+        assert_eq!(recorded.metadata, event.metadata().to_map());
+        assert_eq!(readable.stream.as_deref(), Some(view.stream));
+        assert_eq!(readable.event_type.as_deref(), Some(view.event_type));
+        let known = RecordView::parse_known(bytes, Some(view.stream), Some(view.event_type));
+        assert!(
+            known.is_ok(),
+            "parses again with its own names as the known ones"
+        );
+    }
+}
