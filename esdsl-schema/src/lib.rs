@@ -34,6 +34,7 @@ pub mod codegen;
 pub mod derive;
 pub mod diag;
 pub mod evolve;
+mod graph;
 pub mod lock;
 pub mod model;
 mod parse;

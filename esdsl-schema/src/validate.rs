@@ -9,7 +9,7 @@ mod events;
 mod fields;
 mod names;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::model::{Aggregate, EnumType, IdType, Name, RecordType, Schema, Type};
@@ -150,7 +150,8 @@ impl Validator<'_> {
     }
 
     fn check_recursion(&mut self, types: &[RecordType]) {
-        for record in types {
+        let cyclic = on_a_cycle(types);
+        for (record, _) in types.iter().zip(&cyclic).filter(|(_, cyclic)| **cyclic) {
             let mut path = vec![record.name.text.as_str()];
             if self.reaches(types, record, &record.name.text, &mut path) {
                 self.diags.push(
@@ -170,7 +171,9 @@ impl Validator<'_> {
         }
     }
 
-    /// Whether `record` holds `target` by value, directly or through other records.
+    /// Whether `record` holds `target` by value, directly or through other records; `path`
+    /// (which starts with `record`) gets the records in between and `target`. A walk with a
+    /// stack of its own, not a recursion: a schema can chain any number of records.
     fn reaches<'t>(
         &self,
         types: &'t [RecordType],
@@ -178,28 +181,77 @@ impl Validator<'_> {
         target: &str,
         path: &mut Vec<&'t str>,
     ) -> bool {
-        for field in &record.fields {
-            let mut ty = &field.ty;
-            while let Type::Option(inner) = ty {
-                ty = inner;
-            }
-            let Type::Record(name) = ty else { continue };
-            if path.len() > types.len() {
-                return false;
-            }
-            path.push(name.as_str());
+        let by_name: HashMap<&str, &RecordType> =
+            types.iter().map(|t| (t.name.text.as_str(), t)).collect();
+        // Depth-first, each record once; `parent` leads back to `record` for the path.
+        let mut parent: HashMap<&'t str, &'t str> = HashMap::new();
+        let mut stack: Vec<&'t str> = held(record).collect::<Vec<_>>().into_iter().rev().collect();
+        for name in &stack {
+            parent.entry(name).or_insert(record.name.text.as_str());
+        }
+        let mut seen: HashSet<&str> = HashSet::new();
+        while let Some(name) = stack.pop() {
             if name == target {
+                let mut between = vec![name];
+                let mut at = name;
+                while let Some(&up) = parent.get(at) {
+                    if up == record.name.text.as_str() {
+                        break;
+                    }
+                    between.push(up);
+                    at = up;
+                }
+                path.extend(between.into_iter().rev());
                 return true;
             }
-            if let Some(next) = types.iter().find(|t| &t.name.text == name)
-                && self.reaches(types, next, target, path)
-            {
-                return true;
+            if !seen.insert(name) {
+                continue;
             }
-            path.pop();
+            if let Some(next) = by_name.get(name) {
+                let mut children: Vec<&'t str> = held(next).collect();
+                children.reverse();
+                for child in children {
+                    if !seen.contains(child) {
+                        parent.entry(child).or_insert(name);
+                        stack.push(child);
+                    }
+                }
+            }
         }
         false
     }
+}
+
+/// The records a record holds by value (through options only), in field order.
+fn held(record: &RecordType) -> impl Iterator<Item = &str> {
+    record.fields.iter().filter_map(|field| {
+        let mut ty = &field.ty;
+        while let Type::Option(inner) = ty {
+            ty = inner;
+        }
+        match ty {
+            Type::Record(name) => Some(name.as_str()),
+            _ => None,
+        }
+    })
+}
+
+/// For each record, whether it is on a cycle of records held by value.
+fn on_a_cycle(types: &[RecordType]) -> Vec<bool> {
+    let index: HashMap<&str, usize> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.text.as_str(), i))
+        .collect();
+    let edges: Vec<Vec<usize>> = types
+        .iter()
+        .map(|t| {
+            held(t)
+                .filter_map(|name| index.get(name).copied())
+                .collect()
+        })
+        .collect();
+    crate::graph::on_a_cycle(&edges)
 }
 
 /// `a`, `b`, `c`, or `(none)`.

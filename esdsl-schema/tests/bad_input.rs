@@ -203,3 +203,26 @@ fn the_deepest_allowed_type_is_generated_and_formatted_on_a_small_stack() {
         )
     );
 }
+
+/// A chain of records each holding the next, as long as a hostile file may make it: the
+/// recursion check and the generator's depth bound walk it with stacks of their own.
+#[test]
+fn a_long_chain_of_records_validates_and_generates_on_a_small_stack() {
+    let records = 20_000;
+    let mut text = String::from("[aggregates.A]\nid = \"uuid\"\n\n");
+    for n in 0..records {
+        text.push_str(&format!("[types.R{n}]\nnext = \"option<R{}>\"\n\n", n + 1));
+    }
+    text.push_str(&format!("[types.R{records}]\nend = \"u32\"\n\n"));
+    text.push_str("[events.E]\naggregate = \"A\"\n\n[events.E.v1]\nfirst = \"R0\"\n");
+    let generated = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let schema = esdsl_schema::parse_schema("chain.toml", &text).expect("valid");
+            esdsl_schema::codegen::generate(&schema).to_string().len()
+        })
+        .expect("spawns")
+        .join()
+        .expect("no stack overflow");
+    assert!(generated > 0);
+}

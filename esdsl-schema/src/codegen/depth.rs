@@ -10,7 +10,7 @@
 //! One level is what one container costs the runtime's count: a record (a struct), a list, a
 //! map, a present option, an enum value, `bytes`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::model::{Field, Schema, Type};
 
@@ -29,23 +29,34 @@ impl<'s> Depths<'s> {
             .iter()
             .map(|record| (record.name.text.as_str(), record.fields.as_slice()))
             .collect();
-        let uses = |name: &str| -> Vec<&'s str> {
-            let mut out = Vec::new();
-            if let Some(record) = schema.types.iter().find(|r| r.name.text == name) {
-                for field in &record.fields {
-                    if let Some(used) = innermost_record(&field.ty) {
-                        out.push(used);
-                    }
-                }
-            }
-            out
-        };
-        let graph: HashMap<&str, Vec<&str>> =
-            fields.keys().map(|name| (*name, uses(name))).collect();
-        let unbounded = reaching_a_cycle(&graph);
+        let graph: HashMap<&str, Vec<&str>> = schema
+            .types
+            .iter()
+            .map(|record| {
+                let used = record
+                    .fields
+                    .iter()
+                    .filter_map(|field| innermost_record(&field.ty))
+                    .collect();
+                (record.name.text.as_str(), used)
+            })
+            .collect();
+        let names: Vec<&'s str> = schema.types.iter().map(|r| r.name.text.as_str()).collect();
+        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let edges: Vec<Vec<usize>> = names
+            .iter()
+            .map(|name| {
+                graph[name]
+                    .iter()
+                    .filter_map(|used| index.get(used).copied())
+                    .collect()
+            })
+            .collect();
         let mut records: HashMap<&'s str, Option<usize>> = HashMap::new();
-        for name in unbounded {
-            records.insert(name, None);
+        for (name, unbounded) in names.iter().zip(crate::graph::reaching_a_cycle(&edges)) {
+            if unbounded {
+                records.insert(name, None);
+            }
         }
         // The rest form no cycle: settle each once every record it uses is settled.
         let mut stack: Vec<&str> = fields.keys().copied().collect();
@@ -114,44 +125,6 @@ fn type_depth(ty: &Type, records: &HashMap<&str, Option<usize>>) -> Option<usize
             _ => return Some(wrappers),
         }
     }
-}
-
-/// Every record that is on a cycle of the graph, or uses one that reaches one.
-fn reaching_a_cycle<'s>(graph: &HashMap<&'s str, Vec<&'s str>>) -> HashSet<&'s str> {
-    let on_cycle: HashSet<&str> = graph
-        .keys()
-        .copied()
-        .filter(|start| {
-            let mut seen = HashSet::new();
-            let mut stack: Vec<&str> = graph[start].clone();
-            while let Some(name) = stack.pop() {
-                if name == *start {
-                    return true;
-                }
-                if seen.insert(name) {
-                    stack.extend(graph.get(name).into_iter().flatten().copied());
-                }
-            }
-            false
-        })
-        .collect();
-    graph
-        .keys()
-        .copied()
-        .filter(|start| {
-            let mut seen = HashSet::new();
-            let mut stack = vec![*start];
-            while let Some(name) = stack.pop() {
-                if on_cycle.contains(name) {
-                    return true;
-                }
-                if seen.insert(name) {
-                    stack.extend(graph.get(name).into_iter().flatten().copied());
-                }
-            }
-            false
-        })
-        .collect()
 }
 
 #[cfg(test)]
