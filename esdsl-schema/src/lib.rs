@@ -43,7 +43,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use diag::{Diagnostic, Report, Severity, Span};
+pub use diag::{Diagnostic, LineIndex, Report, Severity, Span};
 pub use model::Schema;
 pub use parse::MAX_TYPE_DEPTH;
 pub use schema_file::SchemaFile;

@@ -4,7 +4,7 @@
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
 use proptest::prelude::*;
 
-use super::{Diagnostic, Report, Severity, clamp};
+use super::{Diagnostic, LineIndex, Report, Severity, clamp, line_col};
 
 /// A diagnostic rendered with the whole source handed to the renderer: the reference.
 fn whole_source(report: &Report, diagnostic: &Diagnostic, origin: bool) -> String {
@@ -198,8 +198,13 @@ proptest! {
             .collect();
         let report = report(&source, diagnostics);
         let line_of = |offset: usize| source[..offset].matches('\n').count() + 1;
+        let index = report.line_index();
         let mut expected = String::new();
         for diagnostic in &report.diagnostics {
+            prop_assert_eq!(
+                report.render_diagnostic_indexed(diagnostic, false, &index),
+                report.render_diagnostic(diagnostic, false)
+            );
             let before = whole_source(&report, diagnostic, false);
             let now = report.render_located(&Renderer::plain(), diagnostic, false, &line_of);
             if misaligned_before(&source, diagnostic) {
@@ -216,5 +221,16 @@ proptest! {
             expected.push_str("\n\n");
         }
         prop_assert!(report.render().starts_with(&expected));
+    }
+}
+
+proptest! {
+    /// An index answers every offset, on a character boundary or not, as a scan does.
+    #[test]
+    fn a_line_index_locates_like_a_scan(source in "[a\n\u{e9}\u{1F600}]{0,40}") {
+        let index = LineIndex::new(&source);
+        for offset in 0..=source.len() + 2 {
+            prop_assert_eq!(index.line_col(&source, offset), line_col(&source, offset));
+        }
     }
 }
