@@ -33,6 +33,7 @@ pub(crate) fn validate(raw: RawSchema, diags: &mut Vec<Diagnostic>, steps: Steps
         steps,
         records: raw.types.iter().map(|t| t.name.text.clone()).collect(),
         enums: BTreeMap::new(),
+        near_types: BTreeMap::new(),
     };
     v.check_top_level_names(&raw);
 
@@ -92,6 +93,9 @@ struct Validator<'d> {
     records: BTreeSet<String>,
     /// Enum name to its stored variant names.
     enums: BTreeMap<String, Vec<String>>,
+    /// The "did you mean" of each unknown type name met so far: a typo repeated in every
+    /// event is compared with every declared type once, not once per use.
+    near_types: BTreeMap<String, Option<String>>,
 }
 
 impl Validator<'_> {
