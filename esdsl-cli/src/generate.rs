@@ -55,9 +55,8 @@ pub(crate) fn run(
             }
             Err(error) => return Err(error.into()),
         };
-        let tokens = esdsl_schema::codegen::generate(&schema);
         let code =
-            esdsl_schema::codegen::format_file(tokens, &display).map_err(anyhow::Error::msg)?;
+            esdsl_schema::codegen::format_schema(&schema, &display).map_err(anyhow::Error::msg)?;
         let current = match std::fs::read(&job.output) {
             Ok(bytes) => Some(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

@@ -3,16 +3,16 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::model::{Aggregate, Event, IdType, Schema};
+use crate::model::{Aggregate, Event, IdType};
 
 use super::doc_attrs;
 use super::events::version_module_ident;
 
-pub(crate) fn aggregate(schema: &Schema, aggregate: &Aggregate) -> TokenStream {
-    let events: Vec<&Event> = schema.events_of(&aggregate.name.text).collect();
+/// `events`: the aggregate's events, in source order.
+pub(crate) fn aggregate(aggregate: &Aggregate, events: &[&Event]) -> TokenStream {
     let enum_name = format_ident!("{}Event", aggregate.name.text);
     let id = id_type(aggregate, &quote!(pub), &quote!(#enum_name));
-    let event_enum = event_enum(aggregate, &events);
+    let event_enum = event_enum(aggregate, events);
     quote! {
         #id
         #event_enum
