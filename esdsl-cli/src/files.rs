@@ -104,22 +104,27 @@ pub(crate) fn load(
 ) -> Result<Loaded> {
     let lock_path = lock_path(paths, lock);
     let lock_display = display_path(&lock_path);
-    let mut files = Vec::new();
-    let mut invalid = Vec::new();
-    for path in schema_files(paths)? {
-        let display = display_path(&path);
-        let source = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read schema `{display}`"))?;
-        match SchemaFile::parse(&display, &lock_key(&path, &lock_path), &source) {
-            Ok(file) => files.push(file),
-            Err(report) => invalid.push(report),
-        }
-    }
     let lock = match std::fs::read_to_string(&lock_path) {
         Ok(text) => Some((read_lock(&lock_display, &text, stderr, color)?, text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read `{lock_display}`")),
     };
+    let empty = Lock::new();
+    let locked = lock.as_ref().map_or(&empty, |(lock, _)| lock);
+    let mut files = Vec::new();
+    let mut invalid = Vec::new();
+    for path in schema_files(paths)? {
+        let display = display_path(&path);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read schema `{display}`"))?;
+        let parsed = esdsl_schema::schema_text(&display, bytes).and_then(|source| {
+            SchemaFile::parse_locked(&display, &lock_key(&path, &lock_path), &source, locked)
+        });
+        match parsed {
+            Ok(file) => files.push(file),
+            Err(report) => invalid.push(report),
+        }
+    }
     Ok(Loaded {
         partial: paths.iter().any(|p| !p.is_dir()),
         files,

@@ -355,6 +355,18 @@ pub(crate) fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// An error and its sources, `: `-separated, each once.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(error) = source {
+        out.push_str(": ");
+        out.push_str(&error.to_string());
+        source = error.source();
+    }
+    out
+}
+
 /// The closest of `candidates` to `name`, if any is close enough to suggest.
 pub(crate) fn did_you_mean<'a>(
     name: &str,

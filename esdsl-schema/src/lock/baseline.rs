@@ -1,7 +1,7 @@
 //! The locked state that a lock's entries add up to, how current schemas map onto it, and what
 //! `cargo esdsl lock` would append.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::canonical;
 use super::{Entry, EnumEntry, EventEntry, RecordEntry, VersionEntry};
@@ -264,6 +264,20 @@ impl Baseline {
     /// The first event whose newest name is `name`.
     pub(crate) fn event_named(&self, name: &str) -> Option<&LockedEvent> {
         self.named(name, |_, _| true).map(|i| &self.events[i])
+    }
+
+    /// The locked version numbers of each event, by name, as the events of schema file `key`
+    /// find them: an event locked in that file, else one of that name locked in another.
+    pub(crate) fn locked_versions(&self, key: &str) -> BTreeMap<String, BTreeSet<u32>> {
+        let mut out = BTreeMap::new();
+        for exact in [true, false] {
+            for event in &self.events {
+                if exact == (event.schema == key) && !out.contains_key(&event.name) {
+                    out.insert(event.name.clone(), event.versions.keys().copied().collect());
+                }
+            }
+        }
+        out
     }
 
     /// Maps current items onto locked ones. Events are matched by schema file and name, then

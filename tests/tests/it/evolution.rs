@@ -491,6 +491,27 @@ fn an_invalid_schema_is_reported_and_the_rules_do_not_run() {
 }
 
 #[test]
+fn a_deleted_locked_first_version_says_its_stored_events_are_stranded() {
+    let (_tmp, root) = after_with_lock("version_removed");
+    let schemas = root.join("schemas");
+    write(
+        &schemas.join("events.toml"),
+        "[aggregates.Account]\nid = \"uuid\"\n[events.Deposited]\naggregate = \"Account\"\n\
+         [events.Deposited.v2]\namount = \"i64\"\nmemo = \"option<string>\"\n",
+    );
+    let (code, _, err) = cli(&["check", path_str(&schemas)]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err.replace(path_str(&root), ""),
+        "error[version_gap]: event `Deposited` is missing v1, which is locked: its first version \
+         is v2\n --> /schemas/events.toml:5:19\n  |\n5 | [events.Deposited.v2]\n  |                   \
+         ^^ expected `v1` here\n  |\n  = help: restore `[events.Deposited.v1]` as locked: stored \
+         v1 events would be stranded, with nothing to decode them\n\n\
+         error: 1 of the schema files is invalid; the evolution rules did not run\n"
+    );
+}
+
+#[test]
 fn the_check_exits_2_when_it_cannot_run() {
     let (_tmp, root) = after_with_lock("version_modified");
     let schemas = root.join("schemas");

@@ -187,3 +187,25 @@ fn invoked_by_cargo_the_subcommand_name_comes_first() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(out.path().join("bank.rs").is_file());
 }
+
+#[test]
+fn a_schema_that_is_not_utf8_is_invalid_and_exits_1_everywhere() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let schema = dir.path().join("latin1.toml");
+    std::fs::write(&schema, b"[aggregates.Account]\ndoc = \"Konto f\xfcr\"\n").expect("writes");
+    let out = dir.path().join("out");
+    for args in [
+        vec!["generate", path_str(&schema), "--out", path_str(&out)],
+        vec!["check", path_str(&schema)],
+        vec!["lock", path_str(&schema)],
+    ] {
+        let (code, _, stderr) = cli(&args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error[invalid_toml]: the file is not UTF-8 text"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("latin1.toml:2:15"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("stream did not contain"), "{stderr}");
+    }
+}
