@@ -5,6 +5,10 @@ use std::ops::Range;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
 
+mod rules;
+
+pub use rules::{SCHEMA_RULES, SchemaRule, schema_rule};
+
 /// A byte range in a schema's source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Span {

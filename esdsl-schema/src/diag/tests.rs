@@ -234,3 +234,41 @@ proptest! {
         }
     }
 }
+
+/// Every rule id this crate reports is documented: an evolution rule, or a schema rule that
+/// `cargo esdsl check --explain` prints.
+#[test]
+fn every_code_the_crate_reports_is_documented() {
+    let mut files = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+    let mut codes = Vec::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(
+                std::fs::read_dir(&path)
+                    .expect("src/ lists")
+                    .map(|e| e.expect("entry").path()),
+            );
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("source reads");
+        for opening in ["Diagnostic::error(", "Diagnostic::warning("] {
+            for (at, _) in text.match_indices(opening) {
+                let rest = text[at + opening.len()..].trim_start();
+                if let Some(literal) = rest.strip_prefix('"') {
+                    let code = &literal[..literal.find('"').expect("a closing quote")];
+                    codes.push((code.to_owned(), path.display().to_string()));
+                }
+            }
+        }
+    }
+    assert!(codes.len() > 30, "{codes:?}");
+    for (code, file) in codes {
+        assert!(
+            crate::evolve::rule(&code).is_some() || super::schema_rule(&code).is_some(),
+            "`{code}` ({file}) is not documented in SCHEMA_RULES or RULES"
+        );
+    }
+}
