@@ -17,7 +17,7 @@ use crate::lock::Lock;
 use crate::model::{Aggregate, EnumType, IdType, Name, RecordType, Schema, Type};
 use crate::parse::{RawAggregate, RawSchema};
 
-pub(crate) use names::{field_name_problem, type_name_problem};
+pub(crate) use names::{KEYWORDS, field_name_problem, type_name_problem};
 
 /// Whether validation reports upcast steps that can be neither generated nor are manual.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
