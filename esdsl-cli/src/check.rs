@@ -4,19 +4,21 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result, bail};
 use esdsl_schema::evolve::{self, Finding, SchemaFile, StoredVersion};
 use esdsl_schema::lock::Lock;
 
-use crate::Outcome;
-use crate::files::{self, Loaded, display_path};
+use crate::context::Context;
+use crate::files::{self, Loaded};
 use crate::git::Git;
 use crate::output::{self, Format, Sources};
+use crate::{Outcome, explain};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct CheckArgs {
-    /// Schema files, or directories whose `*.toml` files are schemas.
-    #[arg(value_name = "SCHEMA_FILE_OR_DIR", default_value = "schemas")]
+    /// Schema files, or directories whose `*.toml` files are schemas [default: `schemas` in
+    /// the package root].
+    #[arg(value_name = "SCHEMA_FILE_OR_DIR")]
     paths: Vec<PathBuf>,
     /// The lock file [default: `esdsl.lock` in the first schema directory].
     #[arg(long, value_name = "FILE")]
@@ -31,21 +33,25 @@ pub(crate) struct CheckArgs {
     /// How to print findings.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
-    /// Print the documentation of a rule (e.g. `version_modified`) and exit.
+    /// Print the documentation of a rule any command reports (e.g. `version_modified`,
+    /// `unknown_type`) and exit.
     #[arg(long, value_name = "RULE")]
     explain: Option<String>,
 }
 
 pub(crate) fn run(
     args: &CheckArgs,
+    context: &Context,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
-    color: bool,
 ) -> Result<Outcome> {
     if let Some(id) = &args.explain {
-        return explain(id, stdout);
+        write!(stdout, "{}", explain::explain(id, context.color)?)?;
+        return Ok(Outcome::Success);
     }
-    let loaded = files::load(&args.paths, args.lock.as_deref(), stderr, color)?;
+    let color = context.color;
+    let paths = files::schema_paths(&args.paths, context);
+    let loaded = files::load(&paths, args.lock.as_deref(), context, stderr)?;
     let mut sources = Sources::default();
     for file in &loaded.files {
         if let Some(source) = &file.source {
@@ -65,7 +71,7 @@ pub(crate) fn run(
         let (baseline, history) = match &args.against {
             Some(rev) => {
                 against = format!("`{rev}`");
-                against_ref(rev, args, &loaded, stderr, color)?
+                against_ref(rev, &paths, &loaded, context, stderr)?
             }
             None => (
                 loaded
@@ -85,13 +91,10 @@ pub(crate) fn run(
         ));
         findings.extend(history);
         if let Some(store) = &args.against_store {
-            against.push_str(&format!(" and store `{}`", display_path(store)));
-            let stored = catalog(store)?;
-            findings.extend(evolve::check_store(
-                &loaded.files,
-                &stored,
-                &display_path(store),
-            ));
+            let display = context.display(store);
+            against.push_str(&format!(" and store `{display}`"));
+            let stored = catalog(store, &display)?;
+            findings.extend(evolve::check_store(&loaded.files, &stored, &display));
         }
     } else {
         for report in &loaded.invalid {
@@ -117,7 +120,7 @@ pub(crate) fn run(
             && !sources.contains(path)
             && *path != loaded.lock_display
         {
-            finding.path = Some(display_path(&lock_dir.join(path)));
+            finding.path = Some(context.display(&lock_dir.join(path)));
         }
     }
     sources.sort(&mut findings);
@@ -145,7 +148,7 @@ pub(crate) fn run(
                 )?;
             } else if deny > 0 {
                 writeln!(stderr, "error: {} in {summary}", counts(deny, warn))?;
-            } else {
+            } else if !context.quiet() {
                 let found = if warn > 0 {
                     counts(0, warn)
                 } else {
@@ -180,41 +183,17 @@ fn counts(deny: usize, warn: usize) -> String {
     }
 }
 
-fn explain(id: &str, stdout: &mut dyn Write) -> Result<Outcome> {
-    match evolve::rule(id) {
-        Some(rule) => {
-            write!(stdout, "{}", rule.explain())?;
-            Ok(Outcome::Success)
-        }
-        None => {
-            let ids: Vec<&str> = evolve::RULES.iter().map(|r| r.id).collect();
-            let near = ids
-                .iter()
-                .map(|candidate| (strsim::jaro_winkler(id, candidate), *candidate))
-                .filter(|(score, _)| *score > 0.8)
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(_, c)| format!(" (did you mean `{c}`?)"))
-                .unwrap_or_default();
-            bail!(
-                "`{id}` is not an evolution rule{near}; the rules are: {} (schema errors such as \
-                 `unknown_type` are listed in docs/schema.md)",
-                ids.join(", ")
-            )
-        }
-    }
-}
-
 /// The baseline at a git ref: its lock, plus what `cargo esdsl lock` would have appended for its
 /// schemas; and the `lock_history_rewritten` findings of the working tree's lock against it.
 fn against_ref(
     rev: &str,
-    args: &CheckArgs,
+    paths: &[PathBuf],
     loaded: &Loaded,
+    context: &Context,
     stderr: &mut dyn Write,
-    color: bool,
 ) -> Result<(Lock, Vec<Finding>)> {
-    let first = args
-        .paths
+    let color = context.color;
+    let first = paths
         .first()
         .map_or_else(|| PathBuf::from("."), Clone::clone);
     let git = Git::discover(&first)?;
@@ -232,7 +211,7 @@ fn against_ref(
     };
 
     let mut names = Vec::new();
-    for path in &args.paths {
+    for path in paths {
         let rel = git.relative(path)?;
         if path.is_dir() {
             names.extend(git.toml_files(rev, &rel)?);
@@ -261,7 +240,12 @@ fn against_ref(
         match SchemaFile::parse(&display, &key, &text) {
             Ok(file) => old_files.push(file),
             Err(report) => {
-                write!(stderr, "{}", report.render())?;
+                let text = if color {
+                    report.render_styled()
+                } else {
+                    report.render()
+                };
+                write!(stderr, "{text}")?;
                 bail!("`{display}` is invalid, so there is nothing sound to check against");
             }
         }
@@ -280,9 +264,8 @@ fn against_ref(
 }
 
 /// The catalog of the LMDB store in `dir`: what it holds, by (aggregate, type, version).
-fn catalog(dir: &std::path::Path) -> Result<Vec<StoredVersion>> {
+fn catalog(dir: &std::path::Path, display: &str) -> Result<Vec<StoredVersion>> {
     use esdsl_runtime::store::EventStore as _;
-    let display = display_path(dir);
     // `LmdbStore::open` creates a missing store: refuse anything that is not one already.
     if !dir.is_dir() {
         bail!("`{display}` is not a directory holding an esdsl store");

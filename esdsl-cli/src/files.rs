@@ -3,10 +3,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result, bail};
 use esdsl_schema::Report;
 use esdsl_schema::evolve::SchemaFile;
 use esdsl_schema::lock::{FILE_NAME, Lock};
+
+use crate::context::Context;
 
 /// The schema files named by the arguments: each file as given, and the `*.toml` files of each
 /// directory in name order.
@@ -34,14 +36,13 @@ pub(crate) fn schema_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(schemas)
 }
 
-/// A path as shown in messages and headers: relative to the current directory when it is
-/// under it, with `/` separators, so output does not depend on the machine.
-pub(crate) fn display_path(path: &Path) -> String {
-    let relative = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf());
-    relative.to_string_lossy().replace('\\', "/")
+/// The schema paths named, or `schemas` in the package root.
+pub(crate) fn schema_paths(paths: &[PathBuf], context: &Context) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![context.default_path("schemas")]
+    } else {
+        paths.to_vec()
+    }
 }
 
 /// The lock file: `--lock`, or `esdsl.lock` in the first schema directory (the directory of
@@ -99,27 +100,35 @@ pub(crate) struct Loaded {
 pub(crate) fn load(
     paths: &[PathBuf],
     lock: Option<&Path>,
+    context: &Context,
     stderr: &mut dyn Write,
-    color: bool,
 ) -> Result<Loaded> {
     let lock_path = lock_path(paths, lock);
-    let lock_display = display_path(&lock_path);
+    let lock_display = context.display(&lock_path);
+    let lock = match std::fs::read_to_string(&lock_path) {
+        Ok(text) => Some((
+            read_lock(&lock_display, &text, stderr, context.color)?,
+            text,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read `{lock_display}`")),
+    };
+    let empty = Lock::new();
+    let locked = lock.as_ref().map_or(&empty, |(lock, _)| lock);
     let mut files = Vec::new();
     let mut invalid = Vec::new();
     for path in schema_files(paths)? {
-        let display = display_path(&path);
-        let source = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read schema `{display}`"))?;
-        match SchemaFile::parse(&display, &lock_key(&path, &lock_path), &source) {
+        let display = context.display(&path);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read schema `{display}`"))?;
+        let parsed = esdsl_schema::schema_text(&display, bytes).and_then(|source| {
+            SchemaFile::parse_locked(&display, &lock_key(&path, &lock_path), &source, locked)
+        });
+        match parsed {
             Ok(file) => files.push(file),
             Err(report) => invalid.push(report),
         }
     }
-    let lock = match std::fs::read_to_string(&lock_path) {
-        Ok(text) => Some((read_lock(&lock_display, &text, stderr, color)?, text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read `{lock_display}`")),
-    };
     Ok(Loaded {
         partial: paths.iter().any(|p| !p.is_dir()),
         files,

@@ -2,7 +2,7 @@
 //! (workflow commands) and `sarif` (SARIF 2.1.0).
 
 use esdsl_schema::evolve::{Finding, RULES};
-use esdsl_schema::{Report, Severity};
+use esdsl_schema::{LineIndex, Report, Severity};
 use serde_json::{Value, json};
 
 /// How `check` prints its findings.
@@ -18,10 +18,11 @@ pub(crate) enum Format {
     Sarif,
 }
 
-/// The texts findings point into, by the path they are shown under.
+/// The texts findings point into, by the path they are shown under, each with its lines
+/// indexed: locating every finding by scanning its text made output quadratic.
 #[derive(Debug, Default)]
 pub(crate) struct Sources {
-    reports: Vec<Report>,
+    reports: Vec<(Report, LineIndex)>,
 }
 
 /// Where a finding is: file, start line and column, end line and column (1-based).
@@ -32,31 +33,33 @@ struct Location<'a> {
 
 impl Sources {
     pub(crate) fn add(&mut self, path: &str, source: &str) {
-        if !self.reports.iter().any(|r| r.path == path) {
-            self.reports.push(Report {
+        if !self.contains(path) {
+            let report = Report {
                 path: path.to_owned(),
                 source: source.to_owned(),
                 diagnostics: Vec::new(),
-            });
+            };
+            let lines = report.line_index();
+            self.reports.push((report, lines));
         }
     }
 
     /// Whether findings may point into `path`.
     pub(crate) fn contains(&self, path: &str) -> bool {
-        self.reports.iter().any(|r| r.path == path)
+        self.reports.iter().any(|(r, _)| r.path == path)
     }
 
-    fn report(&self, path: Option<&str>) -> Option<&Report> {
+    fn report(&self, path: Option<&str>) -> Option<&(Report, LineIndex)> {
         let path = path?;
-        self.reports.iter().find(|r| r.path == path)
+        self.reports.iter().find(|(r, _)| r.path == path)
     }
 
     fn location<'f>(&self, finding: &'f Finding) -> Option<Location<'f>> {
         let file = finding.path.as_deref()?;
         let region = match (self.report(Some(file)), finding.diagnostic.span) {
-            (Some(report), Some(span)) => {
-                let (line, column) = report.line_col(span.start);
-                let (end_line, end_column) = report.line_col(span.end);
+            (Some((report, lines)), Some(span)) => {
+                let (line, column) = lines.line_col(&report.source, span.start);
+                let (end_line, end_column) = lines.line_col(&report.source, span.end);
                 Some((line, column, end_line, end_column))
             }
             _ => None,
@@ -70,7 +73,7 @@ impl Sources {
             let file = f
                 .path
                 .as_deref()
-                .and_then(|p| self.reports.iter().position(|r| r.path == p))
+                .and_then(|p| self.reports.iter().position(|(r, _)| r.path == p))
                 .unwrap_or(self.reports.len());
             (file, f.diagnostic.span.map_or(0, |s| s.start))
         });
@@ -83,7 +86,7 @@ pub(crate) fn human(findings: &[Finding], sources: &Sources, styled: bool) -> St
     for finding in findings {
         let mut diagnostic = finding.diagnostic.clone();
         let rendered = match sources.report(finding.path.as_deref()) {
-            Some(report) => report.render_diagnostic(&diagnostic, styled),
+            Some((report, lines)) => report.render_diagnostic_indexed(&diagnostic, styled, lines),
             None => {
                 diagnostic.span = None;
                 let report = Report {

@@ -6,11 +6,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result};
 use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::projection::{ProjectionStatus, StoreStatus};
 
 use crate::Outcome;
+use crate::context::Context;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ProjectionsArgs {
@@ -34,13 +35,18 @@ enum Format {
     Json,
 }
 
-pub(crate) fn run(args: &ProjectionsArgs, stdout: &mut dyn Write) -> Result<Outcome> {
+pub(crate) fn run(
+    args: &ProjectionsArgs,
+    context: &Context,
+    stdout: &mut dyn Write,
+) -> Result<Outcome> {
+    let shown = PathBuf::from(context.display(&args.dir));
     let Some(every) = args.watch else {
-        let status = read(&args.dir)?;
+        let status = read(&args.dir, &shown)?;
         match args.format {
-            Format::Human => human(&args.dir, &status, None, stdout)?,
+            Format::Human => human(&shown, &status, None, stdout)?,
             Format::Json => {
-                serde_json::to_writer_pretty(&mut *stdout, &json(&args.dir, &status, None))?;
+                serde_json::to_writer_pretty(&mut *stdout, &json(&shown, &status, None))?;
                 writeln!(stdout)?;
             }
         }
@@ -53,18 +59,18 @@ pub(crate) fn run(args: &ProjectionsArgs, stdout: &mut dyn Write) -> Result<Outc
     let mut previous: Option<(Instant, StoreStatus)> = None;
     let mut looks = 0;
     loop {
-        let status = read(&args.dir)?;
+        let status = read(&args.dir, &shown)?;
         let now = Instant::now();
         let rates = previous
             .as_ref()
             .map(|(then, before)| Rates::between(before, &status, now.duration_since(*then)));
         match args.format {
             Format::Human => {
-                human(&args.dir, &status, rates.as_ref(), stdout)?;
+                human(&shown, &status, rates.as_ref(), stdout)?;
                 writeln!(stdout)?;
             }
             Format::Json => {
-                serde_json::to_writer(&mut *stdout, &json(&args.dir, &status, rates.as_ref()))?;
+                serde_json::to_writer(&mut *stdout, &json(&shown, &status, rates.as_ref()))?;
                 writeln!(stdout)?;
             }
         }
@@ -142,12 +148,13 @@ impl Rates {
     }
 }
 
-fn read(dir: &Path) -> Result<StoreStatus> {
+/// The status of the store in `dir`, named `shown` in messages.
+fn read(dir: &Path, shown: &Path) -> Result<StoreStatus> {
     if !dir.join("data.mdb").is_file() {
-        anyhow::bail!("`{}` is not an esdsl store (no data.mdb)", dir.display());
+        anyhow::bail!("`{}` is not an esdsl store (no data.mdb)", shown.display());
     }
     LmdbStore::read_only_status(dir)
-        .with_context(|| format!("cannot read the projections of `{}`", dir.display()))
+        .with_context(|| format!("cannot read the projections of `{}`", shown.display()))
 }
 
 /// The rebuild column: `generation 2 at 600/1234 (48%)`, with `, 350/s` when watching.

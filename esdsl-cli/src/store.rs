@@ -4,9 +4,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result, bail};
 
 use crate::Outcome;
+use crate::context::Context;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct StoreArgs {
@@ -20,6 +21,10 @@ enum StoreCommand {
     Verify {
         /// The store directory (holding `data.mdb`).
         dir: PathBuf,
+        /// `human`: each violation on stderr, a summary on stdout; `json`: one object with
+        /// the counts and every violation on stdout.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Write a consistent, compacted copy of the store to a new directory, while writers run.
     Backup {
@@ -30,29 +35,83 @@ enum StoreCommand {
     },
 }
 
-pub(crate) fn run(args: &StoreArgs, stdout: &mut dyn Write) -> Result<Outcome> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+/// `store verify --format json`: keys in this order.
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    store: &'a str,
+    events: u64,
+    streams: u64,
+    json_payloads: u64,
+    violations: Vec<JsonViolation<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonViolation<'a> {
+    rule: &'a str,
+    location: &'a str,
+    problem: &'a str,
+}
+
+pub(crate) fn run(
+    args: &StoreArgs,
+    context: &Context,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<Outcome> {
     match &args.command {
-        StoreCommand::Verify { dir } => {
-            let store = open_existing(dir)?;
+        StoreCommand::Verify { dir, format } => {
+            let display = context.display(dir);
+            let store = open_existing(dir, &display)?;
             let report = store
                 .verify()
-                .with_context(|| format!("cannot verify `{}`", dir.display()))?;
-            for violation in &report.violations {
-                writeln!(
-                    stdout,
-                    "error[store_invariant]: {}: {}",
-                    violation.location, violation.problem
-                )?;
+                .with_context(|| format!("cannot verify `{display}`"))?;
+            match format {
+                Format::Human => {
+                    for violation in &report.violations {
+                        writeln!(
+                            stderr,
+                            "error[store_invariant]: {}: {}",
+                            violation.location, violation.problem
+                        )?;
+                    }
+                    if !context.quiet() {
+                        writeln!(
+                            stdout,
+                            "{display}: {} events, {} streams, {} JSON payloads parsed, {} \
+                             violation(s)",
+                            report.events,
+                            report.streams,
+                            report.json_payloads,
+                            report.violations.len()
+                        )?;
+                    }
+                }
+                Format::Json => {
+                    let json = JsonReport {
+                        store: &display,
+                        events: report.events,
+                        streams: report.streams,
+                        json_payloads: report.json_payloads,
+                        violations: report
+                            .violations
+                            .iter()
+                            .map(|v| JsonViolation {
+                                rule: "store_invariant",
+                                location: &v.location,
+                                problem: &v.problem,
+                            })
+                            .collect(),
+                    };
+                    serde_json::to_writer_pretty(&mut *stdout, &json)?;
+                    writeln!(stdout)?;
+                }
             }
-            writeln!(
-                stdout,
-                "{}: {} events, {} streams, {} JSON payloads parsed, {} violation(s)",
-                dir.display(),
-                report.events,
-                report.streams,
-                report.json_payloads,
-                report.violations.len()
-            )?;
             Ok(if report.is_ok() {
                 Outcome::Success
             } else {
@@ -60,28 +119,29 @@ pub(crate) fn run(args: &StoreArgs, stdout: &mut dyn Write) -> Result<Outcome> {
             })
         }
         StoreCommand::Backup { dir, dest } => {
-            let store = open_existing(dir)?;
-            let report = store.backup(dest).with_context(|| {
-                format!("cannot back up `{}` to `{}`", dir.display(), dest.display())
-            })?;
-            writeln!(
-                stdout,
-                "backed up `{}` to `{}`: every event up to position {} ({} bytes)",
-                dir.display(),
-                dest.display(),
-                report.head,
-                report.bytes
-            )?;
+            let (display, dest_display) = (context.display(dir), context.display(dest));
+            let store = open_existing(dir, &display)?;
+            let report = store
+                .backup(dest)
+                .with_context(|| format!("cannot back up `{display}` to `{dest_display}`"))?;
+            if !context.quiet() {
+                writeln!(
+                    stdout,
+                    "backed up `{display}` to `{dest_display}`: every event up to position {} \
+                     ({} bytes)",
+                    report.head, report.bytes
+                )?;
+            }
             Ok(Outcome::Success)
         }
     }
 }
 
 /// Opens a store that exists: `LmdbStore::open` would create a missing one.
-pub(crate) fn open_existing(dir: &Path) -> Result<esdsl_runtime::lmdb::LmdbStore> {
+pub(crate) fn open_existing(dir: &Path, display: &str) -> Result<esdsl_runtime::lmdb::LmdbStore> {
     if !dir.join("data.mdb").is_file() {
-        bail!("`{}` is not an esdsl store (no data.mdb)", dir.display());
+        bail!("`{display}` is not an esdsl store (no data.mdb)");
     }
     esdsl_runtime::lmdb::LmdbStore::open(dir)
-        .with_context(|| format!("cannot open the store `{}`", dir.display()))
+        .with_context(|| format!("cannot open the store `{display}`"))
 }

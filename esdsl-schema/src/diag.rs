@@ -5,6 +5,10 @@ use std::ops::Range;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
 
+mod rules;
+
+pub use rules::{SCHEMA_RULES, SchemaRule, schema_rule};
+
 /// A byte range in a schema's source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Span {
@@ -152,7 +156,7 @@ impl Report {
     /// the first line is the message and rule id, the rest the location, snippet and help.
     pub fn render_each(&self) -> Vec<String> {
         let renderer = Renderer::plain();
-        let lines = LineStarts::new(&self.source);
+        let lines = LineIndex::new(&self.source);
         self.diagnostics
             .iter()
             .map(|diagnostic| {
@@ -167,19 +171,45 @@ impl Report {
     /// closing count. Unlike [`Report::render`], a diagnostic without a span still names the
     /// file (` --> path`), unless the path is empty.
     pub fn render_diagnostic(&self, diagnostic: &Diagnostic, styled: bool) -> String {
+        // One diagnostic: counting the newlines before it is cheaper than indexing every line.
+        let line_of = |offset: usize| bytecount_newlines(&self.source[..offset]) + 1;
+        self.render_one(diagnostic, styled, &line_of)
+    }
+
+    /// Like [`Report::render_diagnostic`], with the report's [`LineIndex`]: for rendering many
+    /// diagnostics of one text in time linear in their number.
+    pub fn render_diagnostic_indexed(
+        &self,
+        diagnostic: &Diagnostic,
+        styled: bool,
+        lines: &LineIndex,
+    ) -> String {
+        self.render_one(diagnostic, styled, &|offset| lines.line_of(offset))
+    }
+
+    /// Where each line of the report's text starts, for [`Report::render_diagnostic_indexed`]
+    /// and [`LineIndex::line_col`].
+    pub fn line_index(&self) -> LineIndex {
+        LineIndex::new(&self.source)
+    }
+
+    fn render_one(
+        &self,
+        diagnostic: &Diagnostic,
+        styled: bool,
+        line_of: &dyn Fn(usize) -> usize,
+    ) -> String {
         let renderer = if styled {
             Renderer::styled()
         } else {
             Renderer::plain()
         };
-        // One diagnostic: counting the newlines before it is cheaper than indexing every line.
-        let line_of = |offset: usize| bytecount_newlines(&self.source[..offset]) + 1;
-        self.render_located(&renderer, diagnostic, !self.path.is_empty(), &line_of)
+        self.render_located(&renderer, diagnostic, !self.path.is_empty(), line_of)
     }
 
     fn render_with(&self, renderer: &Renderer) -> String {
         let mut out = String::new();
-        let lines = LineStarts::new(&self.source);
+        let lines = LineIndex::new(&self.source);
         for diagnostic in &self.diagnostics {
             out.push_str(&self.render_located(renderer, diagnostic, false, &|o| lines.line_of(o)));
             out.push_str("\n\n");
@@ -258,19 +288,31 @@ impl std::error::Error for Report {}
 mod tests;
 
 /// Where each line of a text starts, found once for all the diagnostics rendered from it.
-struct LineStarts(Vec<usize>);
+#[derive(Debug, Clone)]
+pub struct LineIndex(Vec<usize>);
 
-impl LineStarts {
-    fn new(source: &str) -> LineStarts {
+impl LineIndex {
+    /// Indexes the lines of `source`.
+    pub fn new(source: &str) -> LineIndex {
         let starts = std::iter::once(0)
             .chain(source.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
-        LineStarts(starts)
+        LineIndex(starts)
     }
 
     /// The 1-based number of the line holding byte `offset`.
     fn line_of(&self, offset: usize) -> usize {
         self.0.partition_point(|&start| start <= offset)
+    }
+
+    /// The 1-based line and column of byte `offset` of `source`, the text this index was built
+    /// from (columns count characters), as [`Report::line_col`] gives.
+    pub fn line_col(&self, source: &str, offset: usize) -> (usize, usize) {
+        let offset = clamp(source, offset..offset).start;
+        let line = self.line_of(offset);
+        let line_start = self.0.get(line - 1).copied().unwrap_or(0).min(offset);
+        let column = source[line_start..offset].chars().count() + 1;
+        (line, column)
     }
 }
 
@@ -315,6 +357,18 @@ pub(crate) fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = source[line_start..offset].chars().count() + 1;
     (line, column)
+}
+
+/// An error and its sources, `: `-separated, each once.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(error) = source {
+        out.push_str(": ");
+        out.push_str(&error.to_string());
+        source = error.source();
+    }
+    out
 }
 
 /// The closest of `candidates` to `name`, if any is close enough to suggest.

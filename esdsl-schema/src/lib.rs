@@ -44,7 +44,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use diag::{Diagnostic, Report, Severity, Span};
+pub use diag::{Diagnostic, LineIndex, Report, Severity, Span};
 pub use model::Schema;
 pub use parse::MAX_TYPE_DEPTH;
 pub use schema_file::SchemaFile;
@@ -56,19 +56,29 @@ pub use schema_file::SchemaFile;
 /// Returns a [`Report`] holding every problem found, each located in the text, when the schema
 /// has any error. It never panics on bad input.
 pub fn parse_schema(path: &str, source: &str) -> Result<Schema, Report> {
-    parse_with(path, source, validate::Steps::Report)
+    parse_with(path, source, validate::Steps::Report, &Default::default())
 }
 
 /// Parses and validates like [`parse_schema`], leaving steps that cannot be generated to the
-/// evolution check (they are missing from `Event::steps`).
-pub(crate) fn parse_for_evolution(path: &str, source: &str) -> Result<Schema, Report> {
-    parse_with(path, source, validate::Steps::Defer)
+/// evolution check (they are missing from `Event::steps`); `locked` names the locked versions
+/// of its events, for messages.
+pub(crate) fn parse_for_evolution(
+    path: &str,
+    source: &str,
+    locked: &validate::Locked<'_>,
+) -> Result<Schema, Report> {
+    parse_with(path, source, validate::Steps::Defer, locked)
 }
 
-fn parse_with(path: &str, source: &str, steps: validate::Steps) -> Result<Schema, Report> {
+fn parse_with(
+    path: &str,
+    source: &str,
+    steps: validate::Steps,
+    locked: &validate::Locked<'_>,
+) -> Result<Schema, Report> {
     let mut diagnostics = Vec::new();
     let raw = parse::parse(source, &mut diagnostics);
-    let schema = validate::validate(raw, &mut diagnostics, steps);
+    let schema = validate::validate(raw, &mut diagnostics, steps, locked);
     let report = Report {
         path: path.to_owned(),
         source: source.to_owned(),
@@ -99,9 +109,8 @@ pub enum LoadError {
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LoadError::Io { path, source } => {
-                write!(f, "cannot read schema `{}`: {source}", path.display())
-            }
+            // The OS error is the source: printing it here too made error chains repeat it.
+            LoadError::Io { path, .. } => write!(f, "cannot read schema `{}`", path.display()),
             LoadError::Invalid(report) => f.write_str(&report.render()),
         }
     }
@@ -120,14 +129,45 @@ impl std::error::Error for LoadError {
 ///
 /// # Errors
 ///
-/// [`LoadError::Io`] when the file cannot be read (or is not UTF-8), [`LoadError::Invalid`]
-/// with every problem found when the schema is invalid.
+/// [`LoadError::Io`] when the file cannot be read, [`LoadError::Invalid`] with every problem
+/// found when the schema is invalid (a file that is not UTF-8 is invalid TOML).
 pub fn load_schema(path: &Path, display: &str) -> Result<Schema, LoadError> {
-    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
         path: path.to_owned(),
         source,
     })?;
+    let source = schema_text(display, bytes).map_err(LoadError::Invalid)?;
     parse_schema(display, &source).map_err(LoadError::Invalid)
+}
+
+/// A schema file's bytes as text; `path` is only used in messages.
+///
+/// # Errors
+///
+/// TOML text is UTF-8: other bytes are an `invalid_toml` [`Report`] located at the first byte
+/// that is not, like any other invalid schema.
+pub fn schema_text(path: &str, bytes: Vec<u8>) -> Result<String, Report> {
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(error) => {
+            let at = error.utf8_error().valid_up_to();
+            // The lossy text keeps every byte before the first invalid one where it was.
+            let source = String::from_utf8_lossy(error.as_bytes()).into_owned();
+            let replacement = '\u{FFFD}'.len_utf8();
+            Err(Report {
+                path: path.to_owned(),
+                source,
+                diagnostics: vec![
+                    Diagnostic::error("invalid_toml", "the file is not UTF-8 text")
+                        .at(at..at + replacement)
+                        .label("not UTF-8")
+                        .help(
+                            "TOML files are UTF-8: convert the file (e.g. with `iconv -t UTF-8`)",
+                        ),
+                ],
+            })
+        }
+    }
 }
 
 /// What the `schema!` macro expands to: the generated items plus an `include_str!` of the

@@ -9,13 +9,15 @@ mod events;
 mod fields;
 mod names;
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::diag::{Diagnostic, did_you_mean};
+use crate::lock::Lock;
 use crate::model::{Aggregate, EnumType, IdType, Name, RecordType, Schema, Type};
 use crate::parse::{RawAggregate, RawSchema};
 
-pub(crate) use names::{field_name_problem, type_name_problem};
+pub(crate) use names::{KEYWORDS, field_name_problem, type_name_problem};
 
 /// Whether validation reports upcast steps that can be neither generated nor are manual.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,12 +29,49 @@ pub(crate) enum Steps {
     Defer,
 }
 
-pub(crate) fn validate(raw: RawSchema, diags: &mut Vec<Diagnostic>, steps: Steps) -> Schema {
+/// What the lock holds for a schema file, looked up the first time validation needs it (to say
+/// what a gap in an event's versions strands).
+#[derive(Debug, Default)]
+pub(crate) struct Locked<'a> {
+    /// The lock and the file's name in it.
+    lock: Option<(&'a Lock, &'a str)>,
+    /// The locked version numbers of each event, by name.
+    versions: OnceCell<BTreeMap<String, BTreeSet<u32>>>,
+}
+
+impl<'a> Locked<'a> {
+    pub(crate) fn new(lock: &'a Lock, key: &'a str) -> Locked<'a> {
+        Locked {
+            lock: Some((lock, key)),
+            versions: OnceCell::new(),
+        }
+    }
+
+    /// Whether version `number` of event `event` is locked.
+    fn is_locked(&self, event: &str, number: u32) -> bool {
+        let Some((lock, key)) = self.lock else {
+            return false;
+        };
+        self.versions
+            .get_or_init(|| lock.baseline().locked_versions(key))
+            .get(event)
+            .is_some_and(|numbers| numbers.contains(&number))
+    }
+}
+
+pub(crate) fn validate(
+    raw: RawSchema,
+    diags: &mut Vec<Diagnostic>,
+    steps: Steps,
+    locked: &Locked<'_>,
+) -> Schema {
     let mut v = Validator {
         diags,
         steps,
+        locked,
         records: raw.types.iter().map(|t| t.name.text.clone()).collect(),
         enums: BTreeMap::new(),
+        near_types: BTreeMap::new(),
     };
     v.check_top_level_names(&raw);
 
@@ -89,9 +128,13 @@ pub(crate) fn validate(raw: RawSchema, diags: &mut Vec<Diagnostic>, steps: Steps
 struct Validator<'d> {
     diags: &'d mut Vec<Diagnostic>,
     steps: Steps,
+    locked: &'d Locked<'d>,
     records: BTreeSet<String>,
     /// Enum name to its stored variant names.
     enums: BTreeMap<String, Vec<String>>,
+    /// The "did you mean" of each unknown type name met so far: a typo repeated in every
+    /// event is compared with every declared type once, not once per use.
+    near_types: BTreeMap<String, Option<String>>,
 }
 
 impl Validator<'_> {

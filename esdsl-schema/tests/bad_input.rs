@@ -226,3 +226,59 @@ fn a_long_chain_of_records_validates_and_generates_on_a_small_stack() {
         .expect("no stack overflow");
     assert!(generated > 0);
 }
+
+/// An error and its sources as an error chain prints them (`{:#}` in anyhow).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(next) = source {
+        out.push_str(": ");
+        out.push_str(&next.to_string());
+        source = next.source();
+    }
+    out
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_an_invalid_schema_located_at_the_first_bad_byte() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("latin1.toml");
+    std::fs::write(&path, b"[aggregates.Account]\ndoc = \"Konto f\xfcr\"\n").expect("writes");
+    let Err(esdsl_schema::LoadError::Invalid(report)) =
+        esdsl_schema::load_schema(&path, "latin1.toml")
+    else {
+        panic!("not UTF-8 is an invalid schema");
+    };
+    assert_eq!(
+        report.render(),
+        "error[invalid_toml]: the file is not UTF-8 text\n \
+         --> latin1.toml:2:15\n  |\n2 | doc = \"Konto f\u{fffd}r\"\n  |               ^ not UTF-8\n  |\n  \
+         = help: TOML files are UTF-8: convert the file (e.g. with `iconv -t UTF-8`)\n\n\
+         error: latin1.toml has 1 error\n"
+    );
+}
+
+#[test]
+fn an_unreadable_schema_names_the_os_error_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").expect("writes");
+    let Err(error) = esdsl_schema::load_schema(&file.join("bank.toml"), "file/bank.toml") else {
+        panic!("a path under a file cannot be read");
+    };
+    let text = chain(&error);
+    assert!(text.starts_with("cannot read schema `"), "{text}");
+    assert_eq!(text.matches("os error 20").count(), 1, "{text}");
+
+    let Err(error) = esdsl_schema::evolve::check_descriptor(
+        "cart",
+        "[aggregates.Cart]\n",
+        &file.join("esdsl.lock"),
+        esdsl_schema::evolve::LockMode::Check,
+    ) else {
+        panic!("a lock under a file cannot be read");
+    };
+    let text = chain(&error);
+    assert!(text.starts_with("cannot access `"), "{text}");
+    assert_eq!(text.matches("os error 20").count(), 1, "{text}");
+}

@@ -3,21 +3,21 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::model::{Aggregate, Event, IdType, Schema};
+use crate::model::{Aggregate, Event, IdType};
 
 use super::depth::Depths;
 use super::doc_attrs;
 use super::events::version_module_ident;
 
+/// `events`: the aggregate's events, in source order.
 pub(crate) fn aggregate(
-    schema: &Schema,
     aggregate: &Aggregate,
+    events: &[&Event],
     depths: &Depths<'_>,
 ) -> TokenStream {
-    let events: Vec<&Event> = schema.events_of(&aggregate.name.text).collect();
     let enum_name = format_ident!("{}Event", aggregate.name.text);
     let id = id_type(aggregate, &quote!(pub), &quote!(#enum_name));
-    let event_enum = event_enum(aggregate, &events, depths);
+    let event_enum = event_enum(aggregate, events, depths);
     quote! {
         #id
         #event_enum

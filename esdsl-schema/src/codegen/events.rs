@@ -14,27 +14,34 @@ pub(crate) fn version_module_ident(number: u32) -> Ident {
     format_ident!("v{}", number)
 }
 
-/// `pub mod vN { ... }` for every version number any event has.
-pub(crate) fn version_modules(schema: &Schema) -> TokenStream {
+/// `pub mod vN { ... }` for every version number any event has: its doc, its name and its
+/// structs, made as they are taken.
+pub(crate) fn version_modules(
+    schema: &Schema,
+) -> impl Iterator<
+    Item = (
+        TokenStream,
+        Ident,
+        Box<dyn Iterator<Item = TokenStream> + '_>,
+    ),
+> + '_ {
     let newest = schema.events.iter().map(Event::newest).max().unwrap_or(0);
-    let modules = (1..=newest).map(|number| {
+    (1..=newest).map(|number| {
         let module = version_module_ident(number);
         let doc = doc_attrs(Some(&format!(
             "Version {number} of every event that has one."
         )));
-        let structs = schema.events.iter().filter_map(|event| {
+        let structs = schema.events.iter().filter_map(move |event| {
             event
                 .version(number)
                 .map(|version| version_struct(event, version))
         });
-        quote! {
-            #doc
-            pub mod #module {
-                #(#structs)*
-            }
-        }
-    });
-    quote!(#(#modules)*)
+        (
+            doc,
+            module,
+            Box::new(structs) as Box<dyn Iterator<Item = TokenStream>>,
+        )
+    })
 }
 
 fn version_struct(event: &Event, version: &Version) -> TokenStream {
@@ -74,18 +81,17 @@ fn version_struct(event: &Event, version: &Version) -> TokenStream {
 }
 
 /// Re-exports of each live event's newest version at the root: `pub use self::v3::MoneyDeposited;`.
-pub(crate) fn newest_reexports(schema: &Schema) -> TokenStream {
-    let uses = schema.events.iter().filter(|e| !e.retired).map(|event| {
+pub(crate) fn newest_reexports(schema: &Schema) -> impl Iterator<Item = TokenStream> + '_ {
+    schema.events.iter().filter(|e| !e.retired).map(|event| {
         let module = version_module_ident(event.newest());
         let name = format_ident!("{}", event.name.text);
         quote!(pub use self::#module::#name;)
-    });
-    quote!(#(#uses)*)
+    })
 }
 
 /// `impl Upcast<vN-1::X> for vN::X` for every automatic step of a live event.
-pub(crate) fn upcast_impls(schema: &Schema) -> TokenStream {
-    let impls = schema
+pub(crate) fn upcast_impls(schema: &Schema) -> impl Iterator<Item = TokenStream> + '_ {
+    schema
         .events
         .iter()
         .filter(|e| !e.retired)
@@ -98,8 +104,7 @@ pub(crate) fn upcast_impls(schema: &Schema) -> TokenStream {
                 let previous = event.version(step.to - 1)?;
                 Some(upcast_impl(event, previous, next, sources))
             })
-        });
-    quote!(#(#impls)*)
+        })
 }
 
 fn upcast_impl(

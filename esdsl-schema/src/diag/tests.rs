@@ -4,7 +4,7 @@
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
 use proptest::prelude::*;
 
-use super::{Diagnostic, Report, Severity, clamp};
+use super::{Diagnostic, LineIndex, Report, Severity, clamp, line_col};
 
 /// A diagnostic rendered with the whole source handed to the renderer: the reference.
 fn whole_source(report: &Report, diagnostic: &Diagnostic, origin: bool) -> String {
@@ -198,8 +198,13 @@ proptest! {
             .collect();
         let report = report(&source, diagnostics);
         let line_of = |offset: usize| source[..offset].matches('\n').count() + 1;
+        let index = report.line_index();
         let mut expected = String::new();
         for diagnostic in &report.diagnostics {
+            prop_assert_eq!(
+                report.render_diagnostic_indexed(diagnostic, false, &index),
+                report.render_diagnostic(diagnostic, false)
+            );
             let before = whole_source(&report, diagnostic, false);
             let now = report.render_located(&Renderer::plain(), diagnostic, false, &line_of);
             if misaligned_before(&source, diagnostic) {
@@ -216,5 +221,54 @@ proptest! {
             expected.push_str("\n\n");
         }
         prop_assert!(report.render().starts_with(&expected));
+    }
+}
+
+proptest! {
+    /// An index answers every offset, on a character boundary or not, as a scan does.
+    #[test]
+    fn a_line_index_locates_like_a_scan(source in "[a\n\u{e9}\u{1F600}]{0,40}") {
+        let index = LineIndex::new(&source);
+        for offset in 0..=source.len() + 2 {
+            prop_assert_eq!(index.line_col(&source, offset), line_col(&source, offset));
+        }
+    }
+}
+
+/// Every rule id this crate reports is documented: an evolution rule, or a schema rule that
+/// `cargo esdsl check --explain` prints.
+#[test]
+fn every_code_the_crate_reports_is_documented() {
+    let mut files = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+    let mut codes = Vec::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(
+                std::fs::read_dir(&path)
+                    .expect("src/ lists")
+                    .map(|e| e.expect("entry").path()),
+            );
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("source reads");
+        for opening in ["Diagnostic::error(", "Diagnostic::warning("] {
+            for (at, _) in text.match_indices(opening) {
+                let rest = text[at + opening.len()..].trim_start();
+                if let Some(literal) = rest.strip_prefix('"') {
+                    let code = &literal[..literal.find('"').expect("a closing quote")];
+                    codes.push((code.to_owned(), path.display().to_string()));
+                }
+            }
+        }
+    }
+    assert!(codes.len() > 30, "{codes:?}");
+    for (code, file) in codes {
+        assert!(
+            crate::evolve::rule(&code).is_some() || super::schema_rule(&code).is_some(),
+            "`{code}` ({file}) is not documented in SCHEMA_RULES or RULES"
+        );
     }
 }

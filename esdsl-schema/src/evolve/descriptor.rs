@@ -65,9 +65,8 @@ impl std::fmt::Display for DescriptorError {
             DescriptorError::Invalid(report) | DescriptorError::InvalidLock(report) => {
                 f.write_str(&report.render())
             }
-            DescriptorError::Io { path, source } => {
-                write!(f, "cannot access `{}`: {source}", path.display())
-            }
+            // The OS error is the source: printing it here too made error chains repeat it.
+            DescriptorError::Io { path, .. } => write!(f, "cannot access `{}`", path.display()),
         }
     }
 }
@@ -195,7 +194,10 @@ pub fn assert_compatible(name: &str, descriptor: &str, lock: impl AsRef<Path>) {
     let lock = lock.as_ref();
     let result = match check_descriptor(name, descriptor, lock, mode) {
         Ok(result) => result,
-        Err(error) => panic!("the evolution check of `{name}` could not run: {error}"),
+        Err(error) => panic!(
+            "the evolution check of `{name}` could not run: {}",
+            crate::diag::chain(&error)
+        ),
     };
     if result.has_deny() {
         panic!(

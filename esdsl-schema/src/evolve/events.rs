@@ -64,14 +64,9 @@ fn removed(comparison: &mut Comparison<'_>, locked: &LockedEvent) {
 /// An event that is not in the baseline: its name must not be a stored name of another event
 /// (`retired_name_reused`).
 fn new_event(comparison: &mut Comparison<'_>, fi: usize, event: &Event) {
-    let events = &comparison.baseline.events;
-    let owner_of = |name: &str| {
-        events
-            .iter()
-            .find(|b| b.name != name && b.names.iter().any(|n| n == name))
-    };
+    let baseline = comparison.baseline;
     let mut diagnostics = Vec::new();
-    if let Some(owner) = owner_of(&event.name.text) {
+    if let Some(owner) = baseline.owner_of(&event.name.text) {
         diagnostics.push(
             Diagnostic::error(
                 "retired_name_reused",
@@ -89,10 +84,10 @@ fn new_event(comparison: &mut Comparison<'_>, fi: usize, event: &Event) {
         );
     }
     for old in &event.renamed_from {
-        let claimed = owner_of(&old.text).or_else(|| {
-            events
-                .iter()
-                .find(|b| b.name == old.text && b.name != event.name.text)
+        let claimed = baseline.owner_of(&old.text).or_else(|| {
+            baseline
+                .event_named(&old.text)
+                .filter(|_| old.text != event.name.text)
         });
         if let Some(owner) = claimed {
             diagnostics.push(

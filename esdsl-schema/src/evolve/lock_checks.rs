@@ -1,7 +1,9 @@
 //! The lock file itself: `lock_out_of_date` and `lock_history_rewritten`.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::diag::Diagnostic;
-use crate::lock::Lock;
+use crate::lock::{Entry, Lock};
 
 use super::{Finding, SchemaFile, in_file, sort};
 
@@ -25,16 +27,25 @@ pub fn lock_out_of_date(
             Some(lock_path),
         )];
     };
-    let denied: Vec<Finding> = super::check(files, lock)
-        .into_iter()
-        .filter(Finding::is_deny)
-        .collect();
+    // The events with a deny finding: on the whole event (`None`) or on some versions.
+    let mut denied: HashMap<String, (bool, HashSet<u32>)> = HashMap::new();
+    for finding in super::check(files, lock) {
+        if let (true, Some(event)) = (finding.is_deny(), finding.event) {
+            let (whole, versions) = denied.entry(event).or_default();
+            match finding.version {
+                Some(version) => {
+                    versions.insert(version);
+                }
+                None => *whole = true,
+            }
+        }
+    }
     let covered = |event: Option<&str>, version: Option<u32>| {
-        denied.iter().any(|d| {
-            event.is_some()
-                && d.event.as_deref() == event
-                && (d.version.is_none() || version.is_none() || d.version == version)
-        })
+        event
+            .and_then(|event| denied.get(event))
+            .is_some_and(|(whole, versions)| {
+                *whole || version.is_none_or(|v| versions.contains(&v))
+            })
     };
     let mut findings: Vec<Finding> = lock
         .baseline()
@@ -82,14 +93,23 @@ pub fn lock_history(baseline: &Lock, current: Option<&Lock>, current_path: &str)
     };
     let old = baseline.entries();
     let new = current.entries();
+    let old_set: HashSet<&Entry> = old.iter().collect();
+    let new_set: HashSet<&Entry> = new.iter().collect();
+    // The new entries that are not in the old lock, by the item they are about, in order.
+    let mut new_by_key: HashMap<_, Vec<usize>> = HashMap::new();
+    for (index, entry) in new.iter().enumerate() {
+        if !old_set.contains(entry) {
+            new_by_key.entry(entry.key()).or_default().push(index);
+        }
+    }
     let mut findings = Vec::new();
     for entry in old {
-        if new.contains(entry) {
+        if new_set.contains(entry) {
             continue;
         }
-        let edited = new
-            .iter()
-            .position(|n| n.key() == entry.key() && !old.contains(n));
+        let edited = new_by_key
+            .get(&entry.key())
+            .and_then(|indexes| indexes.first().copied());
         let (message, span) = match edited {
             Some(index) => (
                 format!("the lock entry for {} was edited", entry.describe()),

@@ -1,6 +1,9 @@
 //! What a store holds against the schemas: `stored_version_undeclared`.
 
+use std::collections::HashMap;
+
 use crate::diag::Diagnostic;
+use crate::model::Event;
 
 use super::{Finding, SchemaFile, in_file, sort};
 
@@ -23,19 +26,22 @@ pub struct StoredVersion {
 /// that version (retired events are skipped, so any of their versions is fine). `store` names
 /// the store in messages.
 pub fn check_store(files: &[SchemaFile], stored: &[StoredVersion], store: &str) -> Vec<Finding> {
+    // Each (aggregate, stored name) to the first event that decodes it, by file then order.
+    let mut decoders: HashMap<(&str, &str), (usize, &Event)> = HashMap::new();
+    for (fi, file) in files.iter().enumerate() {
+        for event in &file.schema.events {
+            for name in std::iter::once(&event.name).chain(&event.renamed_from) {
+                decoders
+                    .entry((event.aggregate.text.as_str(), name.text.as_str()))
+                    .or_insert((fi, event));
+            }
+        }
+    }
     let mut findings = Vec::new();
     for row in stored {
-        let declared = files.iter().enumerate().find_map(|(fi, f)| {
-            f.schema
-                .events
-                .iter()
-                .find(|e| {
-                    e.aggregate.text == row.aggregate
-                        && (e.name.text == row.event_type
-                            || e.renamed_from.iter().any(|r| r.text == row.event_type))
-                })
-                .map(|e| (fi, e))
-        });
+        let declared = decoders
+            .get(&(row.aggregate.as_str(), row.event_type.as_str()))
+            .copied();
         let plural = if row.count == 1 { "" } else { "s" };
         let what = format!(
             "`{store}` holds {} `{}` v{} event{plural} of aggregate `{}`",

@@ -1,7 +1,7 @@
 //! The locked state that a lock's entries add up to, how current schemas map onto it, and what
 //! `cargo esdsl lock` would append.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::canonical;
 use super::{Entry, EnumEntry, EventEntry, RecordEntry, VersionEntry};
@@ -10,11 +10,35 @@ use crate::model::{Event, Type};
 use crate::schema_file::SchemaFile;
 
 /// Every locked event, type and enum.
+///
+/// Lookups by name go through indexes, so that replaying a lock and matching schemas onto it
+/// stay linear in the number of items (a scan per item made `check` quadratic).
 #[derive(Debug, Default)]
 pub(crate) struct Baseline {
     pub(crate) events: Vec<LockedEvent>,
     pub(crate) records: Vec<LockedRecord>,
     pub(crate) enums: Vec<LockedEnum>,
+    /// Event indexes by every name they have had as newest name (check the current one).
+    by_name: Index,
+    /// Event indexes by every stored name they have (their `names`, which only grow).
+    by_stored_name: Index,
+    /// Record indexes by name.
+    records_by_name: Index,
+    /// Enum indexes by name.
+    enums_by_name: Index,
+}
+
+/// Item indexes by name. A name may list an index more than once, and not in order.
+type Index = HashMap<String, Vec<usize>>;
+
+/// The lowest index listed under `name` that `ok` accepts: what a scan from the start for the
+/// first item named so that passes `ok` finds.
+fn first(index: &Index, name: &str, ok: impl Fn(usize) -> bool) -> Option<usize> {
+    index.get(name)?.iter().copied().filter(|&i| ok(i)).min()
+}
+
+fn insert(index: &mut Index, name: &str, item: usize) {
+    index.entry(name.to_owned()).or_default().push(item);
 }
 
 /// An event as locked, through all its renames.
@@ -98,31 +122,35 @@ impl Baseline {
                     }
                 }
                 Entry::Record(t) => {
-                    match baseline
-                        .records
-                        .iter_mut()
-                        .find(|r| r.schema == t.schema && r.name == t.name)
-                    {
-                        Some(record) => record.fields.clone_from(&t.fields),
-                        None => baseline.records.push(LockedRecord {
-                            schema: t.schema.clone(),
-                            name: t.name.clone(),
-                            fields: t.fields.clone(),
-                        }),
+                    let records = &baseline.records;
+                    match first(&baseline.records_by_name, &t.name, |i| {
+                        records[i].schema == t.schema
+                    }) {
+                        Some(i) => baseline.records[i].fields.clone_from(&t.fields),
+                        None => {
+                            insert(&mut baseline.records_by_name, &t.name, records.len());
+                            baseline.records.push(LockedRecord {
+                                schema: t.schema.clone(),
+                                name: t.name.clone(),
+                                fields: t.fields.clone(),
+                            });
+                        }
                     }
                 }
                 Entry::Enum(e) => {
-                    match baseline
-                        .enums
-                        .iter_mut()
-                        .find(|x| x.schema == e.schema && x.name == e.name)
-                    {
-                        Some(locked) => locked.variants.clone_from(&e.variants),
-                        None => baseline.enums.push(LockedEnum {
-                            schema: e.schema.clone(),
-                            name: e.name.clone(),
-                            variants: e.variants.clone(),
-                        }),
+                    let enums = &baseline.enums;
+                    match first(&baseline.enums_by_name, &e.name, |i| {
+                        enums[i].schema == e.schema
+                    }) {
+                        Some(i) => baseline.enums[i].variants.clone_from(&e.variants),
+                        None => {
+                            insert(&mut baseline.enums_by_name, &e.name, enums.len());
+                            baseline.enums.push(LockedEnum {
+                                schema: e.schema.clone(),
+                                name: e.name.clone(),
+                                variants: e.variants.clone(),
+                            });
+                        }
                     }
                 }
             }
@@ -131,19 +159,25 @@ impl Baseline {
     }
 
     fn add_event(&mut self, e: &EventEntry) {
-        let found = self
-            .events
-            .iter()
-            .position(|b| b.schema == e.schema && b.names.contains(&e.name))
-            .or_else(|| self.events.iter().position(|b| b.names.contains(&e.name)))
-            .or_else(|| {
-                self.events
-                    .iter()
-                    .position(|b| b.names.iter().any(|n| e.renamed_from.contains(n)))
-            });
+        let events = &self.events;
+        let found = first(&self.by_stored_name, &e.name, |i| {
+            events[i].schema == e.schema
+        })
+        .or_else(|| first(&self.by_stored_name, &e.name, |_| true))
+        .or_else(|| {
+            e.renamed_from
+                .iter()
+                .filter_map(|n| first(&self.by_stored_name, n, |_| true))
+                .min()
+        });
         let Some(index) = found else {
+            let index = self.events.len();
             let mut names = vec![e.name.clone()];
             names.extend(e.renamed_from.iter().cloned());
+            insert(&mut self.by_name, &e.name, index);
+            for name in &names {
+                insert(&mut self.by_stored_name, name, index);
+            }
             self.events.push(LockedEvent {
                 schema: e.schema.clone(),
                 name: e.name.clone(),
@@ -157,10 +191,14 @@ impl Baseline {
         };
         let locked = &mut self.events[index];
         locked.schema.clone_from(&e.schema);
-        locked.name.clone_from(&e.name);
+        if locked.name != e.name {
+            locked.name.clone_from(&e.name);
+            insert(&mut self.by_name, &e.name, index);
+        }
         for name in std::iter::once(&e.name).chain(&e.renamed_from) {
             if !locked.names.contains(name) {
                 locked.names.push(name.clone());
+                insert(&mut self.by_stored_name, name, index);
             }
         }
         locked.renamed_from.clone_from(&e.renamed_from);
@@ -170,9 +208,8 @@ impl Baseline {
 
     fn add_version(&mut self, v: &VersionEntry) -> Result<(), String> {
         let event = self
-            .events
-            .iter_mut()
-            .find(|b| b.schema == v.schema && b.name == v.event)
+            .named(&v.event, |_, b| b.schema == v.schema)
+            .map(|i| &mut self.events[i])
             .ok_or_else(|| {
                 format!(
                     "version {} of event `{}` comes before any `[[event]]` entry of `{}` in `{}`",
@@ -205,6 +242,44 @@ impl Baseline {
         }
     }
 
+    /// The first event whose newest name is `name` and that `ok` accepts.
+    fn named(&self, name: &str, ok: impl Fn(usize, &LockedEvent) -> bool) -> Option<usize> {
+        first(&self.by_name, name, |i| {
+            self.events[i].name == name && ok(i, &self.events[i])
+        })
+    }
+
+    /// The first event that has `name` among its stored names and that `ok` accepts.
+    fn stored_as(&self, name: &str, ok: impl Fn(usize, &LockedEvent) -> bool) -> Option<usize> {
+        first(&self.by_stored_name, name, |i| ok(i, &self.events[i]))
+    }
+
+    /// The event that has `name` among its stored names without being named so: its owner,
+    /// for a new event that would take the name.
+    pub(crate) fn owner_of(&self, name: &str) -> Option<&LockedEvent> {
+        self.stored_as(name, |_, b| b.name != name)
+            .map(|i| &self.events[i])
+    }
+
+    /// The first event whose newest name is `name`.
+    pub(crate) fn event_named(&self, name: &str) -> Option<&LockedEvent> {
+        self.named(name, |_, _| true).map(|i| &self.events[i])
+    }
+
+    /// The locked version numbers of each event, by name, as the events of schema file `key`
+    /// find them: an event locked in that file, else one of that name locked in another.
+    pub(crate) fn locked_versions(&self, key: &str) -> BTreeMap<String, BTreeSet<u32>> {
+        let mut out = BTreeMap::new();
+        for exact in [true, false] {
+            for event in &self.events {
+                if exact == (event.schema == key) && !out.contains_key(&event.name) {
+                    out.insert(event.name.clone(), event.versions.keys().copied().collect());
+                }
+            }
+        }
+        out
+    }
+
     /// Maps current items onto locked ones. Events are matched by schema file and name, then
     /// by name in any file (a moved or renamed file), then by a `renamed_from` name (a renamed
     /// event); record types and enums by file and name, then by name. Each locked item
@@ -225,22 +300,24 @@ impl Baseline {
                 .collect(),
         };
         let mut taken = vec![false; self.events.len()];
-        let passes: [MatchPass<'_>; 3] = [
-            &|b, f, e| b.schema == f.key && b.name == e.name.text,
-            &|b, _, e| b.name == e.name.text,
-            &|b, _, e| e.renamed_from.iter().any(|r| b.names.contains(&r.text)),
-        ];
-        for pass in passes {
+        for pass in [Pass::FileAndName, Pass::Name, Pass::RenamedFrom] {
             for (fi, file) in files.iter().enumerate() {
                 for (ei, event) in file.schema.events.iter().enumerate() {
                     if matches.events[fi][ei].is_some() {
                         continue;
                     }
-                    let found = self
-                        .events
-                        .iter()
-                        .enumerate()
-                        .position(|(bi, b)| !taken[bi] && pass(b, file, event));
+                    let name = event.name.text.as_str();
+                    let found = match pass {
+                        Pass::FileAndName => {
+                            self.named(name, |bi, b| !taken[bi] && b.schema == file.key)
+                        }
+                        Pass::Name => self.named(name, |bi, _| !taken[bi]),
+                        Pass::RenamedFrom => event
+                            .renamed_from
+                            .iter()
+                            .filter_map(|r| self.stored_as(&r.text, |bi, _| !taken[bi]))
+                            .min(),
+                    };
                     if let Some(bi) = found {
                         taken[bi] = true;
                         matches.events[fi][ei] = Some(bi);
@@ -276,6 +353,12 @@ impl Baseline {
     ) -> Vec<BTreeMap<String, (String, u32)>> {
         let mut used = Vec::new();
         for (fi, file) in files.iter().enumerate() {
+            let records: HashMap<&str, &crate::model::RecordType> = file
+                .schema
+                .types
+                .iter()
+                .map(|t| (t.name.text.as_str(), t))
+                .collect();
             let mut names: BTreeMap<String, (String, u32)> = BTreeMap::new();
             let mut queue: Vec<(String, (String, u32))> = Vec::new();
             for (ei, event) in file.schema.events.iter().enumerate() {
@@ -296,7 +379,7 @@ impl Baseline {
                 if names.contains_key(&name) {
                     continue;
                 }
-                if let Some(record) = file.schema.record(&name) {
+                if let Some(record) = records.get(name.as_str()) {
                     for field in &record.fields {
                         queue.extend(named(&field.ty).map(|n| (n, user.clone())));
                     }
@@ -465,8 +548,15 @@ impl Baseline {
     }
 }
 
-/// One pass of event matching: whether a locked event continues a current one.
-type MatchPass<'p> = &'p dyn Fn(&LockedEvent, &SchemaFile, &Event) -> bool;
+/// The passes of event matching, in order: a locked event continues a current one of the same
+/// file and name, else of the same name, else one that lists a stored name of it in
+/// `renamed_from`.
+#[derive(Debug, Clone, Copy)]
+enum Pass {
+    FileAndName,
+    Name,
+    RenamedFrom,
+}
 
 /// Matches current records or enums onto locked ones: by file and name, then by name.
 fn match_named(
@@ -475,6 +565,10 @@ fn match_named(
     names: fn(&SchemaFile) -> Vec<String>,
     out: &mut [Vec<Option<usize>>],
 ) {
+    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (li, (_, name)) in locked.iter().enumerate() {
+        by_name.entry(name).or_default().push(li);
+    }
     let mut taken = vec![false; locked.len()];
     for exact in [true, false] {
         for (fi, file) in files.iter().enumerate() {
@@ -482,8 +576,11 @@ fn match_named(
                 if out[fi][i].is_some() {
                     continue;
                 }
-                let found = locked.iter().enumerate().position(|(li, (schema, n))| {
-                    !taken[li] && *n == name && (!exact || *schema == file.key)
+                let found = by_name.get(name.as_str()).and_then(|candidates| {
+                    candidates
+                        .iter()
+                        .copied()
+                        .find(|&li| !taken[li] && (!exact || locked[li].0 == file.key))
                 });
                 if let Some(li) = found {
                     taken[li] = true;

@@ -54,7 +54,7 @@ impl PartialEq for Lock {
 impl Eq for Lock {}
 
 /// One entry of the ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Entry {
     Event(EventEntry),
     Version(VersionEntry),
@@ -63,7 +63,7 @@ pub(crate) enum Entry {
 }
 
 /// `[[event]]`: an event's identity, or a revision of it (renamed, retired, moved file).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct EventEntry {
     pub(crate) schema: String,
     pub(crate) name: String,
@@ -73,7 +73,7 @@ pub(crate) struct EventEntry {
 }
 
 /// `[[version]]`: the shape of one version of an event, or a revision of its upcast inputs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct VersionEntry {
     pub(crate) schema: String,
     pub(crate) event: String,
@@ -87,7 +87,7 @@ pub(crate) struct VersionEntry {
 }
 
 /// `[[type]]`: a record type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct RecordEntry {
     pub(crate) schema: String,
     pub(crate) name: String,
@@ -96,7 +96,7 @@ pub(crate) struct RecordEntry {
 }
 
 /// `[[enum]]`: an enum.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct EnumEntry {
     pub(crate) schema: String,
     pub(crate) name: String,

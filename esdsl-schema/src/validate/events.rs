@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::diag::{Diagnostic, did_you_mean};
+use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::model::{Event, Name, Step, StepKind, Version};
 use crate::parse::RawEvent;
 use crate::plan::{Blocker, plan_step};
@@ -11,6 +11,64 @@ use crate::plan::{Blocker, plan_step};
 use super::{Steps, Validator, list};
 
 impl Validator<'_> {
+    /// `version_gap`: the versions of `event` between `before` (0: none) and `number` are
+    /// missing. A missing version that is locked strands its stored events: the help says so.
+    fn version_gap(&self, event: &Name, before: u32, number: u32, at: Span) -> Diagnostic {
+        let range = |numbers: &[u32]| match numbers {
+            [one] => format!("v{one}"),
+            [first, .., last] => format!("v{first} to v{last}"),
+            [] => String::new(),
+        };
+        let missing: Vec<u32> = (before + 1..number).collect();
+        let locked: Vec<u32> = missing
+            .iter()
+            .copied()
+            .filter(|&n| self.locked.is_locked(&event.text, n))
+            .collect();
+        let which = if locked.is_empty() {
+            String::new()
+        } else if locked.len() < missing.len() {
+            format!(" ({} locked)", list_versions(&locked))
+        } else if locked.len() == 1 {
+            ", which is locked".to_owned()
+        } else {
+            ", which are locked".to_owned()
+        };
+        let context = if before == 0 {
+            format!("its first version is v{number}")
+        } else {
+            format!("v{before} is followed by v{number}")
+        };
+        let help = if locked.is_empty() {
+            format!(
+                "versions start at 1 and are contiguous: add `[events.{event}.v{}]` or renumber \
+                 this table",
+                before + 1
+            )
+        } else {
+            let tables: Vec<String> = locked
+                .iter()
+                .map(|n| format!("`[events.{event}.v{n}]`"))
+                .collect();
+            format!(
+                "restore {} as locked: stored {} events would be stranded, with nothing to \
+                 decode them",
+                and_list(&tables),
+                list_versions(&locked)
+            )
+        };
+        Diagnostic::error(
+            "version_gap",
+            format!(
+                "event `{event}` is missing {}{which}: {context}",
+                range(&missing)
+            ),
+        )
+        .at(at)
+        .label(format!("expected `v{}` here", before + 1))
+        .help(help)
+    }
+
     pub(super) fn event(&mut self, raw: RawEvent, aggregates: &[&str]) -> Event {
         let aggregate = match raw.aggregate {
             Some(aggregate) => {
@@ -78,23 +136,13 @@ impl Validator<'_> {
         }
         let errors_before = self.diags.len();
         let mut versions: Vec<Version> = Vec::new();
-        for (expected, version) in (1u32..).zip(raw_versions) {
-            if version.number != expected {
-                self.diags.push(
-                    Diagnostic::error(
-                        "version_gap",
-                        format!(
-                            "event `{}` skips from v{} to v{}",
-                            raw.name,
-                            expected - 1,
-                            version.number
-                        ),
-                    )
-                    .at(version.key.span)
-                    .label(format!("expected `v{expected}` here"))
-                    .help("versions start at 1 and are contiguous: rename this table or add the missing ones"),
-                );
+        let mut before = 0;
+        for version in raw_versions {
+            if version.number != before + 1 {
+                let gap = self.version_gap(&raw.name, before, version.number, version.key.span);
+                self.diags.push(gap);
             }
+            before = version.number;
             let previous = versions.last();
             let fields = version
                 .fields
@@ -196,4 +244,18 @@ impl Validator<'_> {
         }
         steps
     }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// `v1`, `v1 and v3`.
+fn list_versions(numbers: &[u32]) -> String {
+    and_list(&numbers.iter().map(|n| format!("v{n}")).collect::<Vec<_>>())
 }

@@ -162,17 +162,29 @@ impl Validator<'_> {
         if self.enums.contains_key(name) {
             return Some(Type::Enum(name.to_owned()));
         }
+        let near = match self.near_types.get(name) {
+            Some(near) => near.clone(),
+            None => {
+                let near = self.near_type(name);
+                self.near_types.insert(name.to_owned(), near.clone());
+                near
+            }
+        };
+        self.unknown_type(name, written, near.as_deref(), false);
+        None
+    }
+
+    /// The declared or scalar type name closest to an unknown one, if any is close enough.
+    fn near_type(&self, name: &str) -> Option<String> {
         let mut candidates: Vec<&str> = Type::SCALARS.iter().map(|(n, _)| *n).collect();
         candidates.extend(GENERICS);
         candidates.extend(self.records.iter().map(String::as_str));
         candidates.extend(self.enums.keys().map(String::as_str));
         // Scalar names are short: `u46` is not similar enough to `u64` by score, but one
         // transposition away.
-        let near = did_you_mean(name, candidates.iter().copied())
+        did_you_mean(name, candidates.iter().copied())
             .or_else(|| one_edit_away(name, candidates.iter().copied()))
-            .map(str::to_owned);
-        self.unknown_type(name, written, near.as_deref(), false);
-        None
+            .map(str::to_owned)
     }
 
     fn unknown_type(&mut self, name: &str, written: &Name, near: Option<&str>, generic: bool) {

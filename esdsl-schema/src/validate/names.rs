@@ -11,7 +11,7 @@ use crate::parse::RawSchema;
 
 use super::Validator;
 
-const KEYWORDS: [&str; 52] = [
+pub(crate) const KEYWORDS: [&str; 52] = [
     "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
     "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
     "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
@@ -161,7 +161,9 @@ impl Validator<'_> {
     }
 
     fn invalid_name(&mut self, name: &Name, what: &str, problem: &str, suggestion: &str) {
-        let help = if suggestion.is_empty() || identifier_problem(suggestion).is_some() {
+        let help = if !name.text.is_ascii() {
+            "rename it with ASCII letters, digits and `_`".to_owned()
+        } else if suggestion.is_empty() || identifier_problem(suggestion).is_some() {
             "use a Rust identifier that is not a keyword".to_owned()
         } else {
             format!("rename it, e.g. to `{suggestion}`")
@@ -222,6 +224,11 @@ impl Validator<'_> {
 
 /// Why `text` is not a usable Rust identifier, if it is not.
 fn identifier_problem(text: &str) -> Option<String> {
+    // Names are ASCII (the naming rules in docs/schema.md): say so, rather than that `É` is
+    // not a letter.
+    if let Some(c) = text.chars().find(|c| !c.is_ascii()) {
+        return Some(format!("`{c}` is not ASCII, and names are ASCII only"));
+    }
     let mut chars = text.chars();
     match chars.next() {
         None => return Some("it is empty".into()),

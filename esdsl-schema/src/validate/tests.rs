@@ -206,14 +206,91 @@ fn version_gaps_are_reported() {
         [d(
             "version_gap",
             "6:16",
-            "event `Opened` skips from v1 to v3",
-            "versions start at 1 and are contiguous: rename this table or add the missing ones"
+            "event `Opened` is missing v2: v1 is followed by v3",
+            "versions start at 1 and are contiguous: add `[events.Opened.v2]` or renumber this table"
         )]
     );
     let source = event("[events.Opened.v2]\n");
     assert_eq!(
-        diagnostics(&source)[0].2,
-        "event `Opened` skips from v0 to v2"
+        diagnostics(&source),
+        [d(
+            "version_gap",
+            "5:16",
+            "event `Opened` is missing v1: its first version is v2",
+            "versions start at 1 and are contiguous: add `[events.Opened.v1]` or renumber this table"
+        )]
+    );
+    // One gap is one finding, however many versions follow it.
+    let source = event("[events.Opened.v1]\n[events.Opened.v4]\n[events.Opened.v5]\n");
+    assert_eq!(
+        diagnostics(&source),
+        [d(
+            "version_gap",
+            "6:16",
+            "event `Opened` is missing v2 to v3: v1 is followed by v4",
+            "versions start at 1 and are contiguous: add `[events.Opened.v2]` or renumber this table"
+        )]
+    );
+}
+
+#[test]
+fn a_gap_where_locked_versions_were_says_their_events_are_stranded() {
+    let locked = event("[events.Opened.v1]\n[events.Opened.v2]\nnote = \"string\"\n");
+    let file = crate::SchemaFile::parse("schemas/test.toml", "test.toml", &locked).expect("valid");
+    let mut lock = crate::lock::Lock::new();
+    lock.update(&[file]);
+    let gap = |source: &str| {
+        let report =
+            crate::SchemaFile::parse_locked("schemas/test.toml", "test.toml", source, &lock)
+                .expect_err("a gap is invalid");
+        report
+            .diagnostics
+            .iter()
+            .map(|d| (d.message.clone(), d.help.clone().unwrap_or_default()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        gap(&event("[events.Opened.v2]\nnote = \"string\"\n")),
+        [(
+            "event `Opened` is missing v1, which is locked: its first version is v2".to_owned(),
+            "restore `[events.Opened.v1]` as locked: stored v1 events would be stranded, with \
+             nothing to decode them"
+                .to_owned()
+        )]
+    );
+    assert_eq!(
+        gap(&event("[events.Opened.v4]\n")),
+        [(
+            "event `Opened` is missing v1 to v3 (v1 and v2 locked): its first version is v4"
+                .to_owned(),
+            "restore `[events.Opened.v1]` and `[events.Opened.v2]` as locked: stored v1 and v2 \
+             events would be stranded, with nothing to decode them"
+                .to_owned()
+        )]
+    );
+}
+
+#[test]
+fn a_name_that_is_not_ascii_says_so() {
+    let source = format!(
+        "{ACCOUNT}[events.\"Überwiesen\"]\naggregate = \"Account\"\n[events.\"Überwiesen\".v1]\n\"größe\" = \"i64\"\n"
+    );
+    assert_eq!(
+        diagnostics(&source),
+        [
+            d(
+                "invalid_name",
+                "3:9",
+                "event name `Überwiesen` is not usable: `Ü` is not ASCII, and names are ASCII only",
+                "rename it with ASCII letters, digits and `_`"
+            ),
+            d(
+                "invalid_name",
+                "6:1",
+                "field name `größe` is not usable: `ö` is not ASCII, and names are ASCII only",
+                "rename it with ASCII letters, digits and `_`"
+            ),
+        ]
     );
 }
 

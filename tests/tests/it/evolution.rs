@@ -462,6 +462,53 @@ fn lock_refuses_a_change_that_strands_stored_events() {
         before,
         "the lock is untouched"
     );
+
+    let (code, out, err) = cli(&["lock", path_str(&schemas), "--format", "json"]);
+    assert_eq!((code, err.as_str()), (1, ""));
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json[0]["rule"], "version_modified");
+    assert_eq!(json[0]["line"], 8);
+    assert_eq!(read(&schemas.join("esdsl.lock")), before);
+}
+
+/// A schema with `events` events of one aggregate, two versions each.
+fn many_events(events: usize, v1_type: &str) -> String {
+    let mut out = String::from("[aggregates.Account]\n");
+    for e in 0..events {
+        out.push_str(&format!(
+            "[events.Event{e}]\naggregate = \"Account\"\n[events.Event{e}.v1]\n\
+             count = \"{v1_type}\"\n[events.Event{e}.v2]\ncount = \"i64\"\n"
+        ));
+    }
+    out
+}
+
+/// The check of a large schema reports every finding where it is (its time is measured by
+/// hand: see esdsl-cli/scripts/large_schema.py).
+#[test]
+fn a_large_schema_is_checked_finding_by_finding() {
+    const EVENTS: usize = 1500;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let schemas = tmp.path().join("schemas");
+    write(&schemas.join("many.toml"), &many_events(EVENTS, "i32"));
+    let (code, out, err) = cli(&["lock", path_str(&schemas)]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = cli(&["check", path_str(&schemas)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.ends_with(": no findings\n"), "{out}");
+
+    write(&schemas.join("many.toml"), &many_events(EVENTS, "u32"));
+    let (code, out, _) = cli(&["check", path_str(&schemas), "--format", "json"]);
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let findings = json.as_array().expect("array");
+    assert_eq!(findings.len(), EVENTS);
+    for (e, finding) in findings.iter().enumerate() {
+        assert_eq!(finding["rule"], "version_modified");
+        assert_eq!(finding["event"], format!("Event{e}"));
+        // Each event takes 6 lines after the aggregate's; `count` is the 4th.
+        assert_eq!(finding["line"], 2 + 6 * e + 3, "{finding}");
+    }
 }
 
 #[test]
@@ -487,6 +534,27 @@ fn an_invalid_schema_is_reported_and_the_rules_do_not_run() {
     assert!(
         err.ends_with("error: 1 of the schema files is invalid; the evolution rules did not run\n"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_deleted_locked_first_version_says_its_stored_events_are_stranded() {
+    let (_tmp, root) = after_with_lock("version_removed");
+    let schemas = root.join("schemas");
+    write(
+        &schemas.join("events.toml"),
+        "[aggregates.Account]\nid = \"uuid\"\n[events.Deposited]\naggregate = \"Account\"\n\
+         [events.Deposited.v2]\namount = \"i64\"\nmemo = \"option<string>\"\n",
+    );
+    let (code, _, err) = cli(&["check", path_str(&schemas)]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err.replace(path_str(&root), ""),
+        "error[version_gap]: event `Deposited` is missing v1, which is locked: its first version \
+         is v2\n --> /schemas/events.toml:5:19\n  |\n5 | [events.Deposited.v2]\n  |                   \
+         ^^ expected `v1` here\n  |\n  = help: restore `[events.Deposited.v1]` as locked: stored \
+         v1 events would be stranded, with nothing to decode them\n\n\
+         error: 1 of the schema files is invalid; the evolution rules did not run\n"
     );
 }
 
@@ -557,11 +625,70 @@ fn the_check_exits_2_when_it_cannot_run() {
 
 #[test]
 fn explain_prints_the_documentation_of_every_rule() {
-    for rule in esdsl_schema::evolve::RULES {
-        let (code, out, err) = cli(&["check", "--explain", rule.id]);
+    let ids = esdsl_schema::evolve::RULES
+        .iter()
+        .map(|r| r.id)
+        .chain(esdsl_schema::diag::SCHEMA_RULES.iter().map(|r| r.id))
+        .chain(["stale_generated_file", "empty_schema", "store_invariant"]);
+    for id in ids {
+        let (code, out, err) = cli(&["check", "--explain", id]);
         assert_eq!(code, 0, "{err}");
-        assert_eq!(out, rule.explain());
+        assert!(out.starts_with(&format!("{id} (")), "{out}");
     }
+    // For a terminal: no Markdown markers, paragraphs wrapped, code blocks indented.
+    let (code, out, _) = cli(&["check", "--explain", "lock_history_rewritten"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "lock_history_rewritten (deny)\n\nLock entries edited or removed compared with \
+         `--against`.\n\nEntries are only ever appended, so the lock of a branch starts with \
+         every entry of the\nlock at the base ref, unchanged and in order. A lock regenerated \
+         from scratch, edited by\nhand or merged badly loses the baseline that protects stored \
+         events.\n\nTake the base ref's lock (`git checkout origin/main -- schemas/esdsl.lock`) \
+         and run `cargo\nesdsl lock` to append this branch's entries. After a rebase, do the \
+         same: entries another\nbranch merged first come before yours.\n"
+    );
+    let (code, out, _) = cli(&["check", "--explain", "unknown_type", "--color", "always"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("\x1b[1munknown_type (schema error)\x1b[0m\n\nA field type is not a scalar, \x1b[36moption\x1b[0m/"),
+        "{out:?}"
+    );
+    let (code, _, err) = cli(&["check", "--explain", "unknwn_type"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("error: `unknwn_type` is not a rule (did you mean `unknown_type`?)"),
+        "{err}"
+    );
+}
+
+/// The diagnostics table of `docs/schema.md` lists every schema rule and the CLI's own, in
+/// the order of `SCHEMA_RULES`, with their summaries.
+#[test]
+fn docs_schema_md_lists_every_schema_rule() {
+    let doc = read(&workspace().join("docs/schema.md"));
+    let section = doc
+        .split_once("## Diagnostics")
+        .expect("a diagnostics section")
+        .1;
+    let rows: Vec<(String, String)> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|row| row.split_once("` | "))
+        .map(|(id, rest)| (id.to_owned(), rest.trim_end_matches(" |").to_owned()))
+        .collect();
+    let mut expected: Vec<(String, String)> = esdsl_schema::diag::SCHEMA_RULES
+        .iter()
+        .map(|r| (r.id.to_owned(), r.summary.to_owned()))
+        .collect();
+    for id in ["stale_generated_file", "empty_schema"] {
+        let row = rows.iter().find(|(r, _)| r == id);
+        expected.push(
+            row.cloned()
+                .unwrap_or_else(|| (id.to_owned(), "(missing)".into())),
+        );
+    }
+    assert_eq!(rows, expected);
 }
 
 /// The rules section of `docs/evolution.md` is generated from the rule table.

@@ -187,3 +187,115 @@ fn invoked_by_cargo_the_subcommand_name_comes_first() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(out.path().join("bank.rs").is_file());
 }
+
+#[test]
+fn a_schema_that_is_not_utf8_is_invalid_and_exits_1_everywhere() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let schema = dir.path().join("latin1.toml");
+    std::fs::write(&schema, b"[aggregates.Account]\ndoc = \"Konto f\xfcr\"\n").expect("writes");
+    let out = dir.path().join("out");
+    for args in [
+        vec!["generate", path_str(&schema), "--out", path_str(&out)],
+        vec!["check", path_str(&schema)],
+        vec!["lock", path_str(&schema)],
+    ] {
+        let (code, _, stderr) = cli(&args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error[invalid_toml]: the file is not UTF-8 text"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("latin1.toml:2:15"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("stream did not contain"), "{stderr}");
+    }
+}
+
+/// A temp directory with `schemas/` holding the given files (name, text).
+fn schemas_dir(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    let schemas = root.join("schemas");
+    std::fs::create_dir_all(&schemas).expect("creates");
+    for (name, text) in files {
+        std::fs::write(schemas.join(name), text).expect("writes");
+    }
+    (dir, schemas, root.join("generated"))
+}
+
+#[test]
+fn check_reports_a_generated_file_whose_schema_is_gone() {
+    let bank = std::fs::read_to_string(workspace().join("schemas/bank.toml")).expect("reads");
+    let (dir, schemas, out) = schemas_dir(&[("bank.toml", &bank), ("old.toml", &bank)]);
+    let args = ["generate", path_str(&schemas), "--out", path_str(&out)];
+    let (code, _, stderr) = cli(&args);
+    assert_eq!(code, 0, "{stderr}");
+    std::fs::remove_file(schemas.join("old.toml")).expect("removes");
+    // A file that `generate` did not write is none of its business.
+    std::fs::write(out.join("by_hand.rs"), "// mine\n").expect("writes");
+    let root = path_str(dir.path());
+
+    let (code, stdout, stderr) = cli(&[&args[..], &["--check"]].concat());
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert_eq!(stdout, "");
+    let root = std::fs::canonicalize(root).expect("canonical");
+    assert_eq!(
+        stderr.replace(path_str(&root), "<tmp>"),
+        "error[stale_generated_file]: <tmp>/generated/old.rs was generated from \
+         <tmp>/schemas/old.toml, which no longer exists\n--> <tmp>/generated/old.rs\n = help: \
+         delete <tmp>/generated/old.rs and the `mod` declaration that includes it\n\n"
+    );
+
+    // Without `--check` it is a warning: nothing is deleted behind the user's back.
+    let (code, _, stderr) = cli(&args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.starts_with("warning[stale_generated_file]: "),
+        "{stderr}"
+    );
+    assert!(out.join("old.rs").is_file());
+
+    let (code, stdout, _) = cli(&[&args[..], &["--check", "--format", "json"]].concat());
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(json[0]["rule"], "stale_generated_file");
+    assert_eq!(json[0]["severity"], "deny");
+    assert_eq!(json.as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn schema_stems_that_are_keywords_get_a_trailing_underscore() {
+    let bank = std::fs::read_to_string(workspace().join("schemas/bank.toml")).expect("reads");
+    let (_dir, schemas, out) = schemas_dir(&[
+        ("type.toml", &bank),
+        ("mod.toml", &bank),
+        ("2024-orders.toml", &bank),
+    ]);
+    let (code, _, stderr) = cli(&["generate", path_str(&schemas), "--out", path_str(&out)]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("lists")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["_2024_orders.rs", "mod_.rs", "type_.rs"]);
+}
+
+#[test]
+fn an_empty_schema_is_a_warning() {
+    let (_dir, schemas, out) = schemas_dir(&[("empty.toml", "# to do\n")]);
+    let (code, stdout, stderr) = cli(&["generate", path_str(&schemas), "--out", path_str(&out)]);
+    assert_eq!(code, 0, "{stderr}");
+    let schema = path_str(&schemas);
+    assert_eq!(
+        stderr,
+        format!(
+            "warning[empty_schema]: `{schema}/empty.toml` declares no aggregate, event, type or \
+             enum\n--> {schema}/empty.toml\n = help: declare an aggregate and its events, or \
+             delete the file\n\n"
+        )
+    );
+    assert!(
+        stdout.ends_with("1 file(s) written, 0 unchanged\n"),
+        "{stdout}"
+    );
+}
