@@ -10,8 +10,9 @@
 //!   has built it so far, or else the repository's own file (`schemas/bank.toml`);
 //! - a ```` ```diff ```` block edits the program before it (the README's step 4); the result
 //!   is compiled and run too;
-//! - ```` ```rust,ignore ```` marks a fragment that cannot compile on its own. The docs have some;
-//!   the README may not: each of its Rust blocks is a program a reader can paste.
+//! - ```` ```rust,ignore ```` marks a fragment that cannot compile on its own (and
+//!   `compile_fail` is not checked). The docs have some; the README may not: each of its Rust
+//!   blocks is a program a reader can paste.
 //!
 //! Each block's file in `$OUT_DIR/doc_blocks/` keeps the block's line numbers: an error at
 //! `readme_md_75.rs:80` is at line 80 of `README.md`.
@@ -132,12 +133,14 @@ fn programs_of(document: &Path, text: &str, root: &Path, out: &Path) -> Vec<Prog
                 }
                 continue;
             }
-            "rust" if attributes.contains(&"ignore") => {
+            // rustdoc's `compile_fail` cannot be checked here: like `ignore`, not compiled.
+            "rust" if attributes.contains(&"ignore") || attributes.contains(&"compile_fail") => {
                 assert!(
                     !is_readme,
                     "README.md:{}: a README block is compiled by the tests; make it a whole \
-                     program instead of marking it `ignore`",
-                    fence.line
+                     program instead of marking it `{}`",
+                    fence.line,
+                    attributes.join(",")
                 );
                 continue;
             }
