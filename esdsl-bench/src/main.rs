@@ -1,4 +1,4 @@
-//! `cargo run --release -p esdsl-bench -- [--quick] [--json FILE] [--scenario NAME]`
+//! `cargo run --release -p esdsl-bench --features peers -- [--quick] [--json FILE] [--scenario NAME]`
 //!
 //! Measures esdsl, the limits it works against and the peers a user would pick instead, on the
 //! same disk in the same run, and prints a Markdown table and the checklist of the targets of
@@ -8,7 +8,8 @@
 //!
 //! - `measure`: trials, medians, percentiles, the seeded generator;
 //! - `domain`: the events (`schemas/bank.toml`) and the aggregate every system folds;
-//! - `limits`, `esdsl`, `sqlite`, `cqrs`: the systems;
+//! - `limits`, `esdsl`, `sqlite`, `cqrs`: the systems (the peers `sqlite` and `cqrs` with the
+//!   `peers` feature; without it they are left out and so are the targets against them);
 //! - `scenarios`: what each scenario runs; `targets`: the checklist; `report`: the output.
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Parser;
 
+#[cfg(feature = "peers")]
 mod cqrs;
 mod domain;
 mod esdsl;
@@ -24,6 +26,7 @@ mod limits;
 mod measure;
 mod report;
 mod scenarios;
+#[cfg(feature = "peers")]
 mod sqlite;
 mod targets;
 
@@ -45,6 +48,7 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = "target/bench-data")]
     data: PathBuf,
     /// The PostgreSQL for the cqrs-es peer (skipped with the reason when unreachable).
+    #[cfg(feature = "peers")]
     #[arg(
         long,
         value_name = "URL",
@@ -80,25 +84,16 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating {}", args.data.display()))?;
     let started = Instant::now();
-    let mut ctx = Ctx {
+    let ctx = Ctx {
         data: args.data.clone(),
         sizes: Sizes::new(args.quick),
         filter: args.scenario.clone(),
         systems: args.system.clone(),
+        #[cfg(feature = "peers")]
         postgres: None,
     };
-    let needs_postgres = std::iter::once("load-1000")
-        .chain(scenarios::COMMANDS.iter().map(|(name, _)| *name))
-        .any(|name| ctx.wanted(name))
-        && ctx
-            .systems
-            .as_deref()
-            .is_none_or(|system| scenarios::CQRS.contains(system));
-    if needs_postgres {
-        ctx.postgres = Some(
-            cqrs::Postgres::connect(&args.postgres).map_err(|e| format!("no PostgreSQL: {e:#}")),
-        );
-    }
+    #[cfg(feature = "peers")]
+    let ctx = connect_postgres(ctx, &args.postgres);
     print_header(&ctx, args.quick);
 
     let mut report = report::Report::default();
@@ -117,6 +112,9 @@ fn main() -> Result<()> {
     report.print_table();
     println!();
     report::print_checks(&targets::checks(&report));
+    if !cfg!(feature = "peers") {
+        println!("\n{PEERS_LEFT_OUT}");
+    }
     println!(
         "\nTotal time: {:.0} s; load average at the end: {} (other work on the machine makes \
          every ratio noisier).",
@@ -127,6 +125,23 @@ fn main() -> Result<()> {
         report.write_json(path)?;
     }
     Ok(())
+}
+
+/// Connects to the PostgreSQL of the cqrs-es peer when a chosen scenario runs it.
+#[cfg(feature = "peers")]
+fn connect_postgres(mut ctx: Ctx, url: &str) -> Ctx {
+    let needed = std::iter::once("load-1000")
+        .chain(scenarios::COMMANDS.iter().map(|(name, _)| *name))
+        .any(|name| ctx.wanted(name))
+        && ctx
+            .systems
+            .as_deref()
+            .is_none_or(|system| scenarios::CQRS.contains(system));
+    if needed {
+        ctx.postgres =
+            Some(cqrs::Postgres::connect(url).map_err(|e| format!("no PostgreSQL: {e:#}")));
+    }
+    ctx
 }
 
 /// The 1-minute load average (Linux), to tell a quiet run from a noisy one.
@@ -181,18 +196,41 @@ fn print_header(ctx: &Ctx, quick: bool) {
          median.",
         sizes.trials, sizes.catch_up_trials, sizes.catch_up_events
     );
+    println!(
+        "Durability of every write compared: acknowledged only once on disk (survives power \
+         loss). esdsl `Durability::Durable` and raw heed: LMDB default flags (data pages, then \
+         the meta page, synced per commit); fdatasync loop: one fdatasync per write{}. The one \
+         row marked Relaxed is for the reading only.",
+        peers(ctx)
+    );
+    if !cfg!(feature = "peers") {
+        println!();
+        println!("{PEERS_LEFT_OUT}");
+    }
+    println!();
+}
+
+/// What the run says when it was built without the peers.
+const PEERS_LEFT_OUT: &str = "Peers left out: this build has no SQLite and no cqrs-es rows, and \
+    the targets that compare with them are not measured. `cargo run --release -p esdsl-bench \
+    --features peers` measures them too.";
+
+/// How the peers store their writes.
+#[cfg(feature = "peers")]
+fn peers(ctx: &Ctx) -> String {
     let postgres = match &ctx.postgres {
         Some(Ok(pg)) => pg.settings.clone(),
         Some(Err(reason)) => reason.clone(),
         None => "not used by these scenarios".to_owned(),
     };
-    println!(
-        "Durability of every write compared: acknowledged only once on disk (survives power \
-         loss). esdsl `Durability::Durable` and raw heed: LMDB default flags (data pages, then \
-         the meta page, synced per commit); fdatasync loop: one fdatasync per write; SQLite {}: \
-         WAL with synchronous=FULL (the WAL synced per commit); cqrs-es: {postgres}. The one row \
-         marked Relaxed is for the reading only.",
+    format!(
+        "; SQLite {}: WAL with synchronous=FULL (the WAL synced per commit); cqrs-es: {postgres}",
         rusqlite::version()
-    );
-    println!();
+    )
+}
+
+/// No peers in this build (see [`PEERS_LEFT_OUT`]).
+#[cfg(not(feature = "peers"))]
+fn peers(_: &Ctx) -> String {
+    String::new()
 }

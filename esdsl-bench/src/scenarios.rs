@@ -9,11 +9,14 @@ use esdsl_runtime::Codec;
 use esdsl_runtime::lmdb::Durability;
 use esdsl_runtime::projection::ProjectionOptions;
 
+#[cfg(feature = "peers")]
 use crate::cqrs::Postgres;
 use crate::domain::{payloads, payloads_v1};
 use crate::measure::{Sample, summarize};
 use crate::report::{Kind, Report};
-use crate::{esdsl, limits, sqlite};
+#[cfg(feature = "peers")]
+use crate::sqlite;
+use crate::{esdsl, limits};
 
 /// Every scenario, in the order they run.
 pub(crate) const ALL: &[&str] = &[
@@ -98,6 +101,7 @@ pub(crate) struct Ctx {
     pub(crate) systems: Option<String>,
     /// The PostgreSQL peer, or why it is not there (`None`: not needed by the chosen
     /// scenarios).
+    #[cfg(feature = "peers")]
     pub(crate) postgres: Option<std::result::Result<Postgres, String>>,
 }
 
@@ -117,6 +121,7 @@ impl Ctx {
         }
     }
 
+    #[cfg(feature = "peers")]
     fn postgres(&self) -> std::result::Result<&Postgres, String> {
         match &self.postgres {
             Some(Ok(pg)) if pg.durable() => Ok(pg),
@@ -188,6 +193,7 @@ impl<'a> Scenario<'a> {
     }
 
     /// Records that `system` cannot run, and why.
+    #[cfg(feature = "peers")]
     fn skip(&mut self, system: &str, reason: &str) {
         if self.wanted(system) {
             self.skipped.push((system.to_owned(), reason.to_owned()));
@@ -263,6 +269,7 @@ pub(crate) fn durable_append(ctx: &Ctx, report: &mut Report) -> Result<()> {
             },
         );
     }
+    #[cfg(feature = "peers")]
     s.measure(SQLITE, Kind::Sqlite, None, DURABLE, move |seed| {
         sqlite::appends(base, &payloads(seed, ops, Codec::Json)?, 1, budget)
     });
@@ -311,6 +318,7 @@ pub(crate) fn concurrent_append(ctx: &Ctx, report: &mut Report) -> Result<()> {
             esdsl::appends(base, &payloads, 32, codec, Durability::Durable, budget)
         });
     }
+    #[cfg(feature = "peers")]
     s.measure(SQLITE_32, Kind::Sqlite, None, DURABLE, move |seed| {
         sqlite::appends(base, &payloads(seed, ops, Codec::Json)?, 32, budget)
     });
@@ -340,6 +348,7 @@ pub(crate) fn batches(ctx: &Ctx, report: &mut Report) -> Result<()> {
                 esdsl::batches(base, &payloads, count, spread, codec, seed, budget)
             });
         }
+        #[cfg(feature = "peers")]
         s.measure(SQLITE, Kind::Sqlite, None, DURABLE, move |seed| {
             let payloads = payloads(seed, 1000, Codec::Json)?;
             sqlite::batches(base, &payloads, count, spread, seed, budget)
@@ -402,9 +411,11 @@ pub(crate) fn loads(ctx: &Ctx, report: &mut Report) -> Result<()> {
                 },
             );
         }
+        #[cfg(feature = "peers")]
         s.measure(SQLITE_LOAD, Kind::Sqlite, None, READ_ONLY, move |seed| {
             sqlite::loads(base, &payloads(seed, size, Codec::Json)?, Codec::Json, time)
         });
+        #[cfg(feature = "peers")]
         if size == 1_000 {
             match ctx.postgres() {
                 Ok(pg) => s.measure(CQRS, Kind::CqrsEs, None, READ_ONLY, move |seed| {
@@ -503,6 +514,7 @@ pub(crate) fn catch_up(ctx: &Ctx, report: &mut Report) -> Result<()> {
         let store = esdsl::log_store(base, &payloads(seed, count, Codec::Json)?, Codec::Json)?;
         esdsl::subscription_catch_up(&store, count as u64)
     });
+    #[cfg(feature = "peers")]
     s.measure(
         &sqlite_catch_up(),
         Kind::Sqlite,
@@ -613,6 +625,7 @@ pub(crate) fn commands(ctx: &Ctx, report: &mut Report) -> Result<()> {
                 esdsl::commands(base, count, workers, growing, codec, budget)
             });
         }
+        #[cfg(feature = "peers")]
         match ctx.postgres() {
             Ok(pg) => s.measure(CQRS, Kind::CqrsEs, None, DURABLE, move |_| {
                 pg.commands(count, workers, growing, budget)

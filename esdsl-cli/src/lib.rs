@@ -2,9 +2,9 @@
 //!
 //! - `generate`: write the code for schema files (the code `schema!` expands to);
 //! - `lock`: append what the schemas add to `esdsl.lock`, the evolution baseline;
-//! - `check`: compare the schemas with the lock, a git ref or a store (`docs/evolution.md`);
+//! - `check`: compare the schemas with the lock, a git ref or a store ([`docs/evolution.md`]);
 //! - `store`: verify or back up a store; `projections`: what each projection of a store is
-//!   doing (`docs/projections.md`);
+//!   doing ([`docs/projections.md`]);
 //! - `completions`: a shell completion script.
 //!
 //! Like cargo's own commands, each takes `--color`, `--manifest-path`, `-q` and `-v`, resolves
@@ -16,6 +16,9 @@
 //! Exit codes, for every command: 0 success, 1 the command ran and found problems (an invalid
 //! schema, stale generated files, a deny finding), 2 it could not run (bad arguments,
 //! unreadable files, an invalid lock, a bad git ref, internal errors).
+//!
+//! [`docs/evolution.md`]: https://github.com/esdsl/esdsl/blob/main/docs/evolution.md
+//! [`docs/projections.md`]: https://github.com/esdsl/esdsl/blob/main/docs/projections.md
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};

@@ -35,7 +35,7 @@ pub fn schema(input: TokenStream) -> TokenStream {
     }
 }
 
-/// Implements `esdsl_runtime::Event` for an enum of events; see `docs/derive.md`.
+/// Implements `esdsl_runtime::Event` for an enum of events; see [`docs/derive.md`].
 ///
 /// ```ignore
 /// #[derive(Debug, Clone, PartialEq, esdsl_runtime::Event)]
@@ -46,6 +46,8 @@ pub fn schema(input: TokenStream) -> TokenStream {
 ///     MoneyWithdrawn(v1::MoneyWithdrawn),
 /// }
 /// ```
+///
+/// [`docs/derive.md`]: https://github.com/esdsl/esdsl/blob/main/docs/derive.md
 #[proc_macro_derive(Event, attributes(event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
@@ -53,7 +55,10 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 }
 
 /// Binds an aggregate's state to its name, id type and events, and implements
-/// `esdsl_runtime::Aggregate` through the state's own `apply` and `handle`; see `docs/derive.md`.
+/// `esdsl_runtime::Aggregate` through the state's own `apply` and `handle`; see
+/// [`docs/derive.md`].
+///
+/// [`docs/derive.md`]: https://github.com/esdsl/esdsl/blob/main/docs/derive.md
 #[proc_macro_derive(Aggregate, attributes(aggregate))]
 pub fn derive_aggregate(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
@@ -61,14 +66,18 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 }
 
 /// Describes a version struct or record type, and derives the upcast from the previous version
-/// field by field (`#[record(upcast_from = ...)]`); see `docs/derive.md`.
+/// field by field (`#[record(upcast_from = ...)]`); see [`docs/derive.md`].
+///
+/// [`docs/derive.md`]: https://github.com/esdsl/esdsl/blob/main/docs/derive.md
 #[proc_macro_derive(Record, attributes(record))]
 pub fn derive_record(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     esdsl_schema::derive::record(&input).into()
 }
 
-/// Describes an enum of named values stored by name (serde's names); see `docs/derive.md`.
+/// Describes an enum of named values stored by name (serde's names); see [`docs/derive.md`].
+///
+/// [`docs/derive.md`]: https://github.com/esdsl/esdsl/blob/main/docs/derive.md
 #[proc_macro_derive(Enum)]
 pub fn derive_enum(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

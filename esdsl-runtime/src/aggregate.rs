@@ -22,7 +22,7 @@ use crate::store::{
 /// command produces. Keep both free of I/O; the [`Repository`] does the loading and storing.
 ///
 /// ```
-/// # mod bank { esdsl_runtime::schema!("../schemas/bank.toml");
+/// # mod bank { esdsl_runtime::schema!("tests/fixtures/bank.toml");
 /// #   impl esdsl_runtime::Upcast<v2::MoneyDeposited> for v3::MoneyDeposited {
 /// #       fn upcast(old: v2::MoneyDeposited) -> Self { Self { amount_cents: old.amount * 100, memo: old.memo } }
 /// #   }
@@ -123,7 +123,7 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
 /// concurrency.
 ///
 /// ```
-/// # mod bank { esdsl_runtime::schema!("../schemas/bank.toml");
+/// # mod bank { esdsl_runtime::schema!("tests/fixtures/bank.toml");
 /// #   impl esdsl_runtime::Upcast<v2::MoneyDeposited> for v3::MoneyDeposited {
 /// #       fn upcast(old: v2::MoneyDeposited) -> Self { Self { amount_cents: old.amount * 100, memo: old.memo } }
 /// #   }

@@ -327,10 +327,12 @@ impl SchemaDescriptor {
         }
     }
 
-    /// The descriptor as a schema file in the schema language (`docs/schema.md`).
+    /// The descriptor as a schema file in the [schema language].
     ///
     /// Parsing it with `esdsl_schema::parse_schema` gives the same model as the equivalent
     /// hand-written file.
+    ///
+    /// [schema language]: https://github.com/esdsl/esdsl/blob/main/docs/schema.md
     pub fn to_toml(&self) -> String {
         let mut out = String::new();
         for aggregate in &self.aggregates {

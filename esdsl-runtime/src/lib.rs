@@ -6,7 +6,7 @@
 //! esdsl_runtime::schema!("schemas/bank.toml");
 //! ```
 //!
-//! or in Rust with the derives `Event`, `Record`, `Enum` and `Aggregate` (`docs/derive.md`):
+//! or in Rust with the derives `Event`, `Record`, `Enum` and `Aggregate` ([`docs/derive.md`]):
 //!
 //! ```
 //! use esdsl_runtime::{Codec, Event, Record};
@@ -34,11 +34,13 @@
 //!
 //! Either way the event enums implement [`Event`]; each step between two versions implements
 //! [`Upcast`].
+//!
+//! [`docs/derive.md`]: https://github.com/esdsl/esdsl/blob/main/docs/derive.md
 #![warn(missing_docs)]
 
 mod aggregate;
 mod codec;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod describe;
 mod error;

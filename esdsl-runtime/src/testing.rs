@@ -1,7 +1,7 @@
 //! Given-when-then tests of an aggregate's rules, without a store.
 //!
 //! ```
-//! # mod bank { esdsl_runtime::schema!("../schemas/bank.toml");
+//! # mod bank { esdsl_runtime::schema!("tests/fixtures/bank.toml");
 //! #   impl esdsl_runtime::Upcast<v2::MoneyDeposited> for v3::MoneyDeposited {
 //! #       fn upcast(old: v2::MoneyDeposited) -> Self { Self { amount_cents: old.amount * 100, memo: old.memo } }
 //! #   }

@@ -11,7 +11,7 @@
 //!
 //! Beside it, [`evolve`] checks a schema's evolution against a baseline, the [`lock`] file that
 //! `cargo esdsl lock` writes: no change may strand events already stored. Both take schemas as
-//! [`SchemaFile`]s. [`derive`] declares the same in Rust, and [`diag`] reports problems.
+//! [`SchemaFile`]s. [`derive`](mod@derive) declares the same in Rust, and [`diag`] reports problems.
 //!
 //! ```
 //! let schema = esdsl_schema::parse_schema("bank.toml", r#"

@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 
 const SCHEMAS: [&str; 2] = [
-    include_str!("../../schemas/bank.toml"),
-    include_str!("../../schemas/upcasting.toml"),
+    include_str!("fixtures/bank.toml"),
+    include_str!("fixtures/upcasting.toml"),
 ];
 
 /// Fragments that make mutations land on meaningful syntax more often than random bytes would.

@@ -32,6 +32,11 @@ fn stems(dir: &Path, ext: &str) -> Vec<String> {
 
 #[test]
 fn generated_code_for_every_example_schema_is_its_golden_file() {
+    if !workspace().join("tests/generated").is_dir() {
+        // The published package: the example schemas and golden files stay in the repository.
+        eprintln!("no workspace around esdsl-schema: the golden files are not here to compare");
+        return;
+    }
     let schemas = stems(&workspace().join("schemas"), "toml");
     let golden = stems(&workspace().join("tests/generated"), "rs");
     assert_eq!(

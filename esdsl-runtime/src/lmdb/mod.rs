@@ -2,7 +2,9 @@
 //!
 //! [`LmdbStore`] implements the [`EventStore`](crate::store::EventStore) contract and the
 //! projection engine's [`ProjectionStore`](crate::projection::backend::ProjectionStore) interface. The
-//! layout on disk is in `docs/store.md`.
+//! layout on disk is in [`docs/store.md`].
+//!
+//! [`docs/store.md`]: https://github.com/esdsl/esdsl/blob/main/docs/store.md
 //!
 //! - `env`: opening the environment (databases, format check and upgrade, read-only opens)
 //!   and the read, write and wait primitives every handle shares;

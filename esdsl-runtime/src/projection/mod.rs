@@ -12,7 +12,9 @@
 //! Both runners can run as N partitions (threads or processes), retry failing handlers with
 //! backoff and park events that keep failing, and damaged records they cannot rule out.
 //! [`StoreStatus`] shows what every projection of a store is doing (`cargo esdsl
-//! projections`). See `docs/projections.md`.
+//! projections`). See [`docs/projections.md`].
+//!
+//! [`docs/projections.md`]: https://github.com/esdsl/esdsl/blob/main/docs/projections.md
 //!
 //! The engine is written once over [`ProjectionStore`](backend::ProjectionStore), the
 //! interface a backend implements
@@ -245,8 +247,10 @@ impl ProjectionOptions {
     /// At most this many events (that pass the filter) per batch, at least 1. Default 65,536:
     /// catching up commits once per batch, each durable commit costs the store's syncs, and
     /// with a fast handler a batch of this size takes a few milliseconds (see
-    /// `docs/projections.md` for the measurements); `max_batch_time` ends a slower batch
+    /// [`docs/projections.md`] for the measurements); `max_batch_time` ends a slower batch
     /// sooner.
+    ///
+    /// [`docs/projections.md`]: https://github.com/esdsl/esdsl/blob/main/docs/projections.md#batches
     #[must_use]
     pub fn batch_size(mut self, batch_size: usize) -> ProjectionOptions {
         self.batch_size = batch_size.max(1);

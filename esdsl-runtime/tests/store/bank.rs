@@ -1,9 +1,10 @@
-//! A test domain on `schemas/bank.toml`.
+//! A test domain on `schemas/bank.toml` (`tests/fixtures/bank.toml` links to it, so the
+//! published package holds it).
 
 use esdsl_runtime::Aggregate;
 
 pub(crate) mod schema {
-    esdsl_runtime::schema!("../schemas/bank.toml");
+    esdsl_runtime::schema!("tests/fixtures/bank.toml");
 
     impl esdsl_runtime::Upcast<v2::MoneyDeposited> for v3::MoneyDeposited {
         fn upcast(old: v2::MoneyDeposited) -> Self {

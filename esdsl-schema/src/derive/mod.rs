@@ -6,7 +6,9 @@
 //! code generation function), plus a schema descriptor (`esdsl_runtime::describe`) equal to
 //! the model of the equivalent schema file. Attribute errors are collected, each spanned at
 //! its token with a help line; on error, fallback impls keep follow-on errors away.
-//! `docs/derive.md` is the user's reference.
+//! [`docs/derive.md`] is the user's reference.
+//!
+//! [`docs/derive.md`]: https://github.com/esdsl/esdsl/blob/main/docs/derive.md
 
 mod aggregate;
 mod attr;

@@ -7,7 +7,7 @@
 //! [`SchemaFile::from_model`] for a model built another way (a derive's descriptor).
 //!
 //! Each rule has a stable id and a severity; [`RULES`] documents them all (`cargo esdsl check
-//! --explain <rule>` prints an entry, `docs/evolution.md` holds them all). A [`Finding`] is a
+//! --explain <rule>` prints an entry, [`docs/evolution.md`] holds them all). A [`Finding`] is a
 //! [`Diagnostic`] (rule id as its code, `Error` for deny and `Warning` for warn, span into the
 //! schema file) plus the file, event, version and field it concerns.
 //!
@@ -16,6 +16,8 @@
 //! - [`lock_history`]: the lock file against the lock at a git ref;
 //! - [`check_store`]: what a store holds against the schemas;
 //! - [`check_descriptor`] and [`assert_compatible`]: events declared with derives, from a test.
+//!
+//! [`docs/evolution.md`]: https://github.com/esdsl/esdsl/blob/main/docs/evolution.md
 
 mod descriptor;
 mod events;

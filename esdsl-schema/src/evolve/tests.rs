@@ -104,9 +104,9 @@ memo = "string"
 #[test]
 fn an_unchanged_schema_has_no_findings() {
     assert_eq!(evolve(LOCKED, LOCKED), []);
-    let bank = include_str!("../../../schemas/bank.toml");
+    let bank = include_str!("../../tests/fixtures/bank.toml");
     assert_eq!(evolve(bank, bank), []);
-    let upcasting = include_str!("../../../schemas/upcasting.toml");
+    let upcasting = include_str!("../../tests/fixtures/upcasting.toml");
     assert_eq!(evolve(upcasting, upcasting), []);
 }
 
@@ -564,7 +564,7 @@ mod bad_input {
     use crate::evolve::lock_out_of_date;
     use crate::lock::Lock;
 
-    const BANK: &str = include_str!("../../../schemas/bank.toml");
+    const BANK: &str = include_str!("../../tests/fixtures/bank.toml");
     const FRAGMENTS: [&str; 12] = [
         "\n",
         "\"",

@@ -8,7 +8,7 @@
 //! `cargo esdsl check --against <ref>` reports a lock whose history was rewritten
 //! (`lock_history_rewritten`).
 //!
-//! Entries (see `docs/evolution.md` for the file format):
+//! Entries (see [`docs/evolution.md`] for the file format):
 //!
 //! - `[[event]]`: `schema` (the schema file, relative to the lock), `name`, `aggregate`,
 //!   `renamed_from` and `retired`;
@@ -20,6 +20,8 @@
 //! A version's canonical form is `{name:type,...}` over its fields in order; a record's the same;
 //! an enum's `["a","b"]`. The fingerprint is the SHA-256 of the canonical form, so a locked item
 //! that is edited in place no longer matches its fingerprint.
+//!
+//! [`docs/evolution.md`]: https://github.com/esdsl/esdsl/blob/main/docs/evolution.md
 
 pub(crate) mod baseline;
 pub(crate) mod canonical;

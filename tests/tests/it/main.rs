@@ -2,6 +2,7 @@
 
 mod derive;
 mod describe;
+mod doc_blocks;
 mod evolution;
 mod generate;
 mod hostile;
