@@ -9,6 +9,12 @@ mod rules;
 
 pub use rules::{SCHEMA_RULES, SchemaRule, schema_rule};
 
+/// At most this many diagnostics of one file are rendered by [`Report::render`],
+/// [`Report::render_styled`] and [`Report::render_each`]; a last line counts the rest. (Each
+/// rendering handles the lines its span touches: a hostile file with thousands of diagnostics
+/// on one long line would otherwise take seconds to render.)
+pub const MAX_RENDERED: usize = 100;
+
 /// A byte range in a schema's source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Span {
@@ -159,12 +165,27 @@ impl Report {
         let lines = LineIndex::new(&self.source);
         self.diagnostics
             .iter()
+            .take(MAX_RENDERED)
             .map(|diagnostic| {
                 let full = self.render_located(&renderer, diagnostic, false, &|o| lines.line_of(o));
                 let rest = full.split_once('\n').map_or("", |(_, rest)| rest);
                 format!("{} [{}]\n{rest}", diagnostic.message, diagnostic.code)
             })
+            .chain(self.not_rendered())
             .collect()
+    }
+
+    /// The line that stands for the diagnostics past [`MAX_RENDERED`], if there are any.
+    fn not_rendered(&self) -> Option<String> {
+        let more = self.diagnostics.len().checked_sub(MAX_RENDERED)?;
+        (more > 0).then(|| {
+            format!(
+                "{more} more diagnostic{} of `{}` not shown (fix these first, or see them all \
+                 with `cargo esdsl check --format json`)",
+                if more == 1 { "" } else { "s" },
+                self.path
+            )
+        })
     }
 
     /// Renders one diagnostic like rustc does, with colors when `styled`, and without the
@@ -210,8 +231,12 @@ impl Report {
     fn render_with(&self, renderer: &Renderer) -> String {
         let mut out = String::new();
         let lines = LineIndex::new(&self.source);
-        for diagnostic in &self.diagnostics {
+        for diagnostic in self.diagnostics.iter().take(MAX_RENDERED) {
             out.push_str(&self.render_located(renderer, diagnostic, false, &|o| lines.line_of(o)));
+            out.push_str("\n\n");
+        }
+        if let Some(more) = self.not_rendered() {
+            out.push_str(&more);
             out.push_str("\n\n");
         }
         let errors = self

@@ -4,7 +4,7 @@
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
 use proptest::prelude::*;
 
-use super::{Diagnostic, LineIndex, Report, Severity, clamp, line_col};
+use super::{Diagnostic, LineIndex, MAX_RENDERED, Report, Severity, Span, clamp, line_col};
 
 /// A diagnostic rendered with the whole source handed to the renderer: the reference.
 fn whole_source(report: &Report, diagnostic: &Diagnostic, origin: bool) -> String {
@@ -271,4 +271,35 @@ fn every_code_the_crate_reports_is_documented() {
             "`{code}` ({file}) is not documented in SCHEMA_RULES or RULES"
         );
     }
+}
+
+#[test]
+fn past_max_rendered_diagnostics_a_line_counts_the_rest() {
+    let source = "x\n".repeat(MAX_RENDERED + 7);
+    let diagnostics = (0..MAX_RENDERED + 7)
+        .map(|n| {
+            Diagnostic::error("unknown_key", format!("bad {n}")).at(Span::new(2 * n..2 * n + 1))
+        })
+        .collect();
+    let report = Report {
+        path: "many.toml".into(),
+        source,
+        diagnostics,
+    };
+    let rendered = report.render();
+    assert_eq!(rendered.matches("error[unknown_key]").count(), MAX_RENDERED);
+    assert!(
+        rendered.contains(
+            "7 more diagnostics of `many.toml` not shown (fix these first, or see them all with \
+             `cargo esdsl check --format json`)"
+        ),
+        "{rendered}"
+    );
+    assert!(rendered.ends_with(&format!(
+        "error: many.toml has {} errors\n",
+        MAX_RENDERED + 7
+    )));
+    let each = report.render_each();
+    assert_eq!(each.len(), MAX_RENDERED + 1);
+    assert!(each[MAX_RENDERED].starts_with("7 more diagnostics"));
 }
