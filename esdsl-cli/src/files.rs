@@ -121,9 +121,8 @@ pub(crate) fn load(
         let display = context.display(&path);
         let bytes =
             std::fs::read(&path).with_context(|| format!("cannot read schema `{display}`"))?;
-        let parsed = esdsl_schema::schema_text(&display, bytes).and_then(|source| {
-            SchemaFile::parse_locked(&display, &lock_key(&path, &lock_path), &source, locked)
-        });
+        let parsed = esdsl_schema::schema_text(&display, bytes)
+            .and_then(|source| locked.schema_file(&display, &lock_key(&path, &lock_path), &source));
         match parsed {
             Ok(file) => files.push(file),
             Err(report) => invalid.push(report),

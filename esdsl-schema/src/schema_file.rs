@@ -2,7 +2,6 @@
 //! path shown in messages, its name in the lock and the text findings point into.
 
 use crate::diag::Report;
-use crate::lock::Lock;
 use crate::model::Schema;
 
 /// One schema file as the evolution check and the lock see it.
@@ -30,23 +29,17 @@ impl SchemaFile {
     ///
     /// The [`Report`] of every other problem, when the schema is invalid.
     pub fn parse(path: &str, key: &str, source: &str) -> Result<SchemaFile, Report> {
-        SchemaFile::parse_locked(path, key, source, &Lock::new())
+        SchemaFile::parse_with(path, key, source, &crate::validate::Locked::default())
     }
 
-    /// Parses like [`SchemaFile::parse`]; the problems of an invalid schema also say what they
-    /// do to what `lock` holds (a deleted locked version strands its stored events).
-    ///
-    /// # Errors
-    ///
-    /// As [`SchemaFile::parse`].
-    pub fn parse_locked(
+    /// [`SchemaFile::parse`], with what the lock holds for the file (see `Lock::schema_file`).
+    pub(crate) fn parse_with(
         path: &str,
         key: &str,
         source: &str,
-        lock: &Lock,
+        locked: &crate::validate::Locked<'_>,
     ) -> Result<SchemaFile, Report> {
-        let locked = crate::validate::Locked::new(lock, key);
-        let schema = crate::parse_for_evolution(path, source, &locked)?;
+        let schema = crate::parse_for_evolution(path, source, locked)?;
         Ok(SchemaFile {
             path: path.to_owned(),
             key: key.to_owned(),

@@ -13,7 +13,6 @@ use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::diag::{Diagnostic, did_you_mean};
-use crate::lock::Lock;
 use crate::model::{Aggregate, EnumType, IdType, Name, RecordType, Schema, Type};
 use crate::parse::{RawAggregate, RawSchema};
 
@@ -31,29 +30,42 @@ pub(crate) enum Steps {
 
 /// What the lock holds for a schema file, looked up the first time validation needs it (to say
 /// what a gap in an event's versions strands).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Locked<'a> {
-    /// The lock and the file's name in it.
-    lock: Option<(&'a Lock, &'a str)>,
-    /// The locked version numbers of each event, by name.
-    versions: OnceCell<BTreeMap<String, BTreeSet<u32>>>,
+    /// What the lock holds: the locked version numbers of each event, by name (the lock
+    /// module hands this in, so validation does not depend on it).
+    lookup: Option<Box<dyn Fn() -> LockedVersions + 'a>>,
+    /// `lookup`'s answer, once asked.
+    versions: OnceCell<LockedVersions>,
+}
+
+/// The locked version numbers of each event, by name.
+pub(crate) type LockedVersions = BTreeMap<String, BTreeSet<u32>>;
+
+impl std::fmt::Debug for Locked<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Locked")
+            .field("versions", &self.versions.get())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Locked<'a> {
-    pub(crate) fn new(lock: &'a Lock, key: &'a str) -> Locked<'a> {
+    /// The locked versions `lookup` gives, asked for the first time validation needs them.
+    pub(crate) fn new(lookup: impl Fn() -> BTreeMap<String, BTreeSet<u32>> + 'a) -> Locked<'a> {
         Locked {
-            lock: Some((lock, key)),
+            lookup: Some(Box::new(lookup)),
             versions: OnceCell::new(),
         }
     }
 
     /// Whether version `number` of event `event` is locked.
     fn is_locked(&self, event: &str, number: u32) -> bool {
-        let Some((lock, key)) = self.lock else {
+        let Some(lookup) = &self.lookup else {
             return false;
         };
         self.versions
-            .get_or_init(|| lock.baseline().locked_versions(key))
+            .get_or_init(lookup)
             .get(event)
             .is_some_and(|numbers| numbers.contains(&number))
     }

@@ -145,6 +145,17 @@ impl Lock {
     pub fn parse(path: &str, text: &str) -> Result<Lock, Report> {
         file::parse(path, text)
     }
+    /// Parses and validates a schema's text for the check, as [`SchemaFile::parse`] does; the
+    /// problems of an invalid schema also say what they do to what this lock holds for the
+    /// file named `key` (a deleted locked version strands its stored events).
+    ///
+    /// # Errors
+    ///
+    /// As [`SchemaFile::parse`].
+    pub fn schema_file(&self, path: &str, key: &str, source: &str) -> Result<SchemaFile, Report> {
+        let locked = crate::validate::Locked::new(|| self.baseline().locked_versions(key));
+        SchemaFile::parse_with(path, key, source, &locked)
+    }
 
     /// The lock as TOML text. The same lock always gives the same text.
     pub fn to_toml(&self) -> String {

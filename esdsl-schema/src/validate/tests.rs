@@ -240,9 +240,9 @@ fn a_gap_where_locked_versions_were_says_their_events_are_stranded() {
     let mut lock = crate::lock::Lock::new();
     lock.update(&[file]);
     let gap = |source: &str| {
-        let report =
-            crate::SchemaFile::parse_locked("schemas/test.toml", "test.toml", source, &lock)
-                .expect_err("a gap is invalid");
+        let report = lock
+            .schema_file("schemas/test.toml", "test.toml", source)
+            .expect_err("a gap is invalid");
         report
             .diagnostics
             .iter()
