@@ -90,11 +90,7 @@ pub mod __private {
     ) -> Result<T, DecodeError> {
         codec
             .decode(payload)
-            .map_err(|source| DecodeError::Payload {
-                event_type: event_type.to_owned(),
-                version,
-                source,
-            })
+            .map_err(|source| payload_error(event_type, version, source))
     }
 
     /// [`decode_payload`] for a version whose schema bounds its nesting within
@@ -108,11 +104,17 @@ pub mod __private {
     ) -> Result<T, DecodeError> {
         codec
             .decode_bounded(payload)
-            .map_err(|source| DecodeError::Payload {
-                event_type: event_type.to_owned(),
-                version,
-                source,
-            })
+            .map_err(|source| payload_error(event_type, version, source))
+    }
+
+    /// The error of a payload that did not decode, built out of the decode's way.
+    #[cold]
+    fn payload_error(event_type: &str, version: u32, source: crate::CodecError) -> DecodeError {
+        DecodeError::Payload {
+            event_type: event_type.to_owned(),
+            version,
+            source,
+        }
     }
 
     /// The error for a stored version this program does not know.
