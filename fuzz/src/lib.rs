@@ -142,17 +142,7 @@ pub fn record(data: &[u8]) {
 }
 
 /// The tables the `store` target damages, picked by the input's first byte.
-const TABLES: [&str; 9] = [
-    "events",
-    "stream_index",
-    "streams",
-    "catalog",
-    "meta",
-    "read_models",
-    "checkpoints",
-    "parked",
-    "snapshots",
-];
+const TABLES: [&str; 9] = esdsl_runtime::lmdb::fuzzing::TABLES;
 
 /// A store of a few events, a projection and a snapshot; then one entry of one table set to
 /// what `data` says (its first byte picks the table, the next byte the key's length, then the

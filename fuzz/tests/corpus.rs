@@ -77,9 +77,9 @@ proptest! {
 
     #[test]
     fn text_targets_survive_random_schema_text(text in "(\\[[a-z.A-Z]{1,20}\\]\n|[a-z_]{1,8} = (\"[a-z<>,]{0,30}\"|[0-9]{1,4}|\\[\\]|true)\n|---\n){0,24}") {
-        for (target, body) in &TARGETS[..3] {
+        // schema, lock and evolution: the targets that read text.
+        for (_, body) in &TARGETS[..3] {
             let (body, data) = (*body, text.clone().into_bytes());
-            let _ = target;
             on_a_2_mib_stack(move || body(&data));
         }
     }

@@ -38,6 +38,9 @@ pub use verify::{BackupReport, VerifyReport, Violation};
 pub mod fuzzing {
     use super::record::{RecordView, readable_envelope};
 
+    /// The databases of a store, in the order they are created.
+    pub const TABLES: [&str; 9] = super::tables::DATABASES;
+
     /// Reads `bytes` as a stored record every way the store does: the parser (and, when it
     /// accepts the bytes, the event and its metadata), and the lenient reader of a damaged
     /// record's envelope. Never panics on any input; panics if a parse that succeeded gives
