@@ -11,14 +11,17 @@ use heed::{Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
 use super::options::{Durability, StoreOptions};
 use super::tables::lmdb;
+use super::upgrade;
 use super::tables::{DATABASES, Dbs, corrupt, is_mdb, last_position};
 use crate::error::{Error, Result};
 use crate::projection::backend::Finish;
 
 /// The store format this version writes. Format 2 (stream heads from the stream index, the
-/// catalog's tail) reads every store of format 1, and an open upgrades one in place: a program
-/// that knows only format 1 then refuses it instead of writing heads and counts the old way.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+/// catalog's tail) reads every store of format 1; format 3 (a checksum on every record and
+/// snapshot) reads every store of formats 1 and 2. An open for writing upgrades an older store
+/// in place (see `super::upgrade`): a program that knows only an older format then refuses it
+/// instead of writing the old way.
+pub(crate) const FORMAT_VERSION: u32 = 3;
 /// The oldest format this version opens.
 pub(crate) const OLDEST_FORMAT: u32 = 1;
 /// How often a waiting subscriber looks for commits made by another process.
@@ -275,24 +278,30 @@ impl Shared {
         let dbs = Dbs::from_array(databases.map(|database| {
             database.ok_or_else(|| Error::InvalidInput("a database was not created".into()))
         }))?;
-        {
+        let upgrading = {
             let mut txn = env.write_txn().map_err(lmdb)?;
-            match dbs.meta.get(&txn, b"format").map_err(lmdb)? {
-                None => dbs
-                    .meta
+            let stored = match dbs.meta.get(&txn, b"format").map_err(lmdb)? {
+                None => None,
+                Some(bytes) => Some(check_format(bytes)?),
+            };
+            if stored != Some(FORMAT_VERSION) {
+                dbs.meta
                     .put(&mut txn, b"format", &FORMAT_VERSION.to_be_bytes())
-                    .map_err(lmdb)?,
-                Some(bytes) => {
-                    if check_format(bytes)? < FORMAT_VERSION {
-                        dbs.meta
-                            .put(&mut txn, b"format", &FORMAT_VERSION.to_be_bytes())
-                            .map_err(lmdb)?;
-                    }
-                }
+                    .map_err(lmdb)?;
             }
+            if stored.is_some_and(|found| found < 3) {
+                upgrade::begin(&mut txn, &dbs)?;
+            }
+            let upgrading = dbs.meta.get(&txn, upgrade::CHECKSUM_FROM).map_err(lmdb)?.is_some();
             txn.commit().map_err(lmdb)?;
+            upgrading
+        };
+        let shared = Shared::new(env, dbs, dir);
+        if upgrading {
+            // An upgrade begun now, or interrupted before.
+            upgrade::add_checksums(&shared)?;
         }
-        Ok(Shared::new(env, dbs, dir))
+        Ok(shared)
     }
 
     fn new(env: Env<WithoutTls>, dbs: Dbs, dir: &Path) -> Shared {

@@ -9,11 +9,12 @@
 //! - `env`: opening the environment (databases, format check and upgrade, read-only opens)
 //!   and the read, write and wait primitives every handle shares;
 //! - `tables`: the databases, their key encodings and the lookups on them;
-//! - `record`: the stored record (envelope + payload) and its bounds-checked parser;
+//! - `record`: the stored record (envelope, payload, checksum) and its bounds-checked parser;
 //! - `store`: [`LmdbStore`] and its `EventStore` implementation (snapshots included);
 //! - `reads`: replays and paged iterators;
 //! - `writer`: group commit;
 //! - `catalog`: the counts per (aggregate, type, version);
+//! - `upgrade`: upgrades of an older store's contents in place (checksums, format 3);
 //! - `verify`: `verify` and `backup`;
 //! - `projection`: checkpoints, parked events and read models of the projection engine.
 
@@ -25,6 +26,7 @@ pub(crate) mod reads;
 pub(crate) mod record;
 mod store;
 pub(crate) mod tables;
+mod upgrade;
 mod verify;
 mod writer;
 

@@ -1,7 +1,7 @@
-//! The value format of an event row: envelope then payload.
+//! The value format of an event row: envelope, payload, checksum.
 //!
 //! ```text
-//! u8   format (1)
+//! u8   format (2; 1 for a record written before checksums, which has no checksum at the end)
 //! u8   codec id
 //! [16] event id (UUID v7)
 //! i64  recorded at, seconds since the Unix epoch (UTC)
@@ -14,11 +14,15 @@
 //! u16  stream name length, then the name (UTF-8)
 //! u16  event type length, then the name (UTF-8)
 //! u32  metadata entry count, then per entry: u32 key length, key, u32 value length, value
-//! ...  payload: the rest of the value
+//! ...  payload: the bytes up to the checksum
+//! u32  checksum: CRC-32 (ISO-HDLC, as zlib's `crc32`) of every byte before it
 //! ```
 //!
-//! All integers are big-endian. Decoding checks every length against the bytes that remain, so
-//! a damaged record yields an error, never a large allocation or a panic.
+//! All integers are big-endian. Every read checks the checksum first, so a flipped bit anywhere
+//! in a record is an error naming the checksum rather than a wrong value or a payload that does
+//! not decode; then decoding checks every length against the bytes that remain, so a damaged
+//! record yields an error, never a large allocation or a panic. A store whose records are of
+//! format 1 gets checksums in place when it is opened for writing (`super::upgrade`).
 
 use std::collections::BTreeMap;
 
@@ -28,7 +32,12 @@ use uuid::Uuid;
 use crate::codec::Codec;
 use crate::store::{EventRef, MetadataEntries, MetadataRef, RecordedEvent, encode_metadata};
 
-pub(crate) const FORMAT: u8 = 1;
+/// The record format written: with a checksum at the end.
+pub(crate) const FORMAT: u8 = 2;
+/// The record format written before checksums: the same layout without the checksum.
+pub(crate) const UNCHECKED_FORMAT: u8 = 1;
+/// The checksum's size at the end of a record of [`FORMAT`].
+const CHECKSUM: usize = 4;
 /// The bytes from the format to the flags.
 const FIXED: usize = 43;
 const HAS_CORRELATION: u8 = 1;
@@ -85,6 +94,52 @@ pub(crate) fn encode(envelope: &Envelope<'_>, payload: &[u8], out: &mut Vec<u8>)
         out,
     );
     out.extend_from_slice(payload);
+    let checksum = crc32fast::hash(out);
+    out.extend_from_slice(&checksum.to_be_bytes());
+}
+
+/// The record without its checksum, once the checksum is found to match; a record of
+/// [`UNCHECKED_FORMAT`] as it is.
+#[inline(always)]
+fn checked(bytes: &[u8]) -> Result<&[u8], String> {
+    match bytes.first() {
+        Some(&FORMAT) => match bytes.split_last_chunk::<CHECKSUM>() {
+            Some((body, stored)) => {
+                let stored = u32::from_be_bytes(*stored);
+                let computed = crc32fast::hash(body);
+                if stored == computed {
+                    Ok(body)
+                } else {
+                    Err(checksum_mismatch(stored, computed))
+                }
+            }
+            None => Err(format!(
+                "truncated: needs a {CHECKSUM}-byte checksum, {} bytes given",
+                bytes.len()
+            )),
+        },
+        // Parsed as it stands; the parse names what is wrong with any other format byte.
+        _ => Ok(bytes),
+    }
+}
+
+#[cold]
+fn checksum_mismatch(stored: u32, computed: u32) -> String {
+    format!("checksum mismatch: stored {stored:#010x}, the bytes give {computed:#010x}")
+}
+
+/// A record of format 1 with a checksum added, as format 2; `None` for a record that is not
+/// of format 1 or does not parse (a damaged record keeps no checksum that would vouch for it).
+pub(crate) fn with_checksum(record: &[u8]) -> Option<Vec<u8>> {
+    if record.first() != Some(&UNCHECKED_FORMAT) || RecordView::parse(record).is_err() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(record.len() + CHECKSUM);
+    out.push(FORMAT);
+    out.extend_from_slice(&record[1..]);
+    let checksum = crc32fast::hash(&out);
+    out.extend_from_slice(&checksum.to_be_bytes());
+    Some(out)
 }
 
 fn put_str16(out: &mut Vec<u8>, text: &str) {
@@ -126,13 +181,14 @@ impl<'a> RecordView<'a> {
         stream: Option<&'a str>,
         event_type: Option<&'a str>,
     ) -> Result<RecordView<'a>, String> {
+        let bytes = checked(bytes)?;
         let Some((fixed, rest)) = bytes.split_first_chunk::<FIXED>() else {
             return Err(short_record(bytes));
         };
         // Read at fixed offsets: no length checks left to make.
         let format = fixed[0];
-        if format != FORMAT {
-            return Err(format!("unknown record format {format}"));
+        if format != FORMAT && format != UNCHECKED_FORMAT {
+            return Err(unknown_format(format));
         }
         let codec_id = fixed[1];
         let event_id = Uuid::from_bytes(field(fixed, 2));
@@ -231,8 +287,8 @@ fn short_record(bytes: &[u8]) -> String {
     let mut r = Reader { bytes };
     let mut read = || -> Result<(), String> {
         let format = r.u8()?;
-        if format != FORMAT {
-            return Err(format!("unknown record format {format}"));
+        if format != FORMAT && format != UNCHECKED_FORMAT {
+            return Err(unknown_format(format));
         }
         r.u8()?;
         r.array::<16>()?;
@@ -248,6 +304,11 @@ fn short_record(bytes: &[u8]) -> String {
         Err(reason) => reason,
         Ok(()) => format!("truncated: needs {FIXED} bytes, {} given", bytes.len()),
     }
+}
+
+#[cold]
+fn unknown_format(format: u8) -> String {
+    format!("unknown record format {format}")
 }
 
 /// Seconds this far from the epoch (about 139,000 years) are in chrono's range whatever the
@@ -371,7 +432,7 @@ pub(crate) fn readable_envelope(bytes: &[u8]) -> Readable {
     let Some(head) = r.take(1 + 1 + 16 + 8 + 4) else {
         return out;
     };
-    if head[0] != FORMAT {
+    if head[0] != FORMAT && head[0] != UNCHECKED_FORMAT {
         // Another layout, or a damaged format byte: nothing after it can be trusted.
         return out;
     }
@@ -645,9 +706,17 @@ pub(crate) mod tests {
         }
     }
 
+    /// `record` as a record of format 1, written before checksums.
+    fn unchecked(record: &[u8]) -> Vec<u8> {
+        let mut bytes = record[..record.len() - CHECKSUM].to_vec();
+        bytes[0] = UNCHECKED_FORMAT;
+        bytes
+    }
+
     #[test]
     fn a_truncated_record_names_the_field_where_it_ends() {
-        let bytes = sample();
+        // Without a checksum, the parse itself finds where the bytes end.
+        let bytes = unchecked(&sample());
         let reason = |cut: usize| match RecordView::parse(&bytes[..cut]) {
             Ok(_) => panic!("a record cut at {cut} parsed"),
             Err(reason) => reason,
@@ -658,13 +727,58 @@ pub(crate) mod tests {
         assert_eq!(reason(42), "truncated: needs 1 more bytes, 0 left");
         assert_eq!(reason(44), "truncated: needs 16 more bytes, 1 left");
         let mut bad = bytes.clone();
-        bad[0] = 2;
+        bad[0] = 3;
         for cut in [5, bad.len()] {
             assert_eq!(
                 RecordView::parse(&bad[..cut]).map(|_| ()),
-                Err("unknown record format 2".to_owned())
+                Err("unknown record format 3".to_owned())
             );
         }
+    }
+
+    #[test]
+    fn a_record_of_the_current_format_cut_anywhere_fails_its_checksum() {
+        let bytes = sample();
+        for cut in CHECKSUM..bytes.len() {
+            let reason = RecordView::parse(&bytes[..cut]).map(|_| ()).unwrap_err();
+            assert!(reason.starts_with("checksum mismatch: stored 0x"), "cut at {cut}: {reason}");
+        }
+        assert_eq!(
+            RecordView::parse(&bytes[..3]).map(|_| ()),
+            Err("truncated: needs a 4-byte checksum, 3 bytes given".to_owned())
+        );
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_caught_by_the_checksum() {
+        let bytes = sample();
+        for bit in 0..bytes.len() * 8 {
+            let mut flipped = bytes.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            match RecordView::parse(&flipped) {
+                Ok(_) => panic!("bit {bit} flipped and the record still parsed"),
+                // A flip of the format byte makes it another format; every other one is a
+                // checksum mismatch.
+                Err(reason) if bit < 8 => assert!(
+                    reason.starts_with("checksum mismatch") || reason.contains("record format"),
+                    "bit {bit}: {reason}"
+                ),
+                Err(reason) => assert!(reason.starts_with("checksum mismatch"), "bit {bit}: {reason}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_record_of_format_1_reads_the_same_and_gains_its_checksum() {
+        let checked = sample();
+        let unchecked = unchecked(&checked);
+        let old = RecordView::parse(&unchecked).expect("format 1 parses").to_recorded(9);
+        let new = RecordView::parse(&checked).expect("format 2 parses").to_recorded(9);
+        assert_eq!(old, new);
+        assert_eq!(with_checksum(&unchecked), Some(checked.clone()));
+        // A record that already has one, or does not parse, is left as it is.
+        assert_eq!(with_checksum(&checked), None);
+        assert_eq!(with_checksum(&unchecked[..unchecked.len() - 12]), None);
     }
 
     #[test]

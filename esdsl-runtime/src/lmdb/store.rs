@@ -389,9 +389,11 @@ impl EventStore for LmdbStore {
     fn save_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
         validate_stream_name(&snapshot.stream)?;
         let key = snapshot_key(&snapshot.stream, snapshot.version);
-        let mut value = Vec::with_capacity(8 + snapshot.state.len());
+        let mut value = Vec::with_capacity(8 + snapshot.state.len() + 4);
         value.extend_from_slice(&snapshot.fingerprint.to_be_bytes());
         value.extend_from_slice(&snapshot.state);
+        let checksum = crc32fast::hash(&value);
+        value.extend_from_slice(&checksum.to_be_bytes());
         self.inner.shared.write(|_, txn, dbs| {
             dbs.snapshots.put(txn, &key, &value).map_err(lmdb)?;
             // Keep the newest few per stream: older ones serve time travel, the rest is waste.
@@ -424,13 +426,15 @@ impl EventStore for LmdbStore {
                     continue;
                 }
                 let version = u64_from(&key[stream.len() + 1..]).filter(|v| *v <= at_most);
-                let fingerprint = value.get(..8).and_then(u64_from);
-                if let (Some(version), Some(fingerprint)) = (version, fingerprint) {
+                // A snapshot whose checksum does not match is passed over like one of another
+                // state type: an older one, or the events, give the state instead.
+                if let (Some(version), Some((fingerprint, state))) = (version, snapshot_of(value))
+                {
                     return Ok(Some(Snapshot {
                         stream: stream.to_owned(),
                         version,
                         fingerprint,
-                        state: value[8..].to_vec(),
+                        state: state.to_vec(),
                     }));
                 }
             }
@@ -443,4 +447,15 @@ impl EventStore for LmdbStore {
             .shared
             .read(|txn, dbs| super::catalog::entries(txn, dbs))
     }
+}
+
+/// The fingerprint and state of a stored snapshot (fingerprint `u64`, state, then a CRC-32 of
+/// both, as an event record's), or `None` when its checksum does not match.
+pub(crate) fn snapshot_of(value: &[u8]) -> Option<(u64, &[u8])> {
+    let (body, stored) = value.split_last_chunk::<4>()?;
+    if crc32fast::hash(body) != u32::from_be_bytes(*stored) {
+        return None;
+    }
+    let (fingerprint, state) = body.split_first_chunk::<8>()?;
+    Some((u64::from_be_bytes(*fingerprint), state))
 }

@@ -3,6 +3,7 @@
 mod bad_data;
 mod bad_input;
 mod bank;
+mod checksums;
 mod concurrency;
 mod crash;
 mod damaged;
