@@ -11,8 +11,8 @@ use heed::{Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
 use super::options::{Durability, StoreOptions};
 use super::tables::lmdb;
-use super::upgrade;
 use super::tables::{DATABASES, Dbs, corrupt, is_mdb, last_position};
+use super::upgrade;
 use crate::error::{Error, Result};
 use crate::projection::backend::Finish;
 
@@ -292,7 +292,11 @@ impl Shared {
             if stored.is_some_and(|found| found < 3) {
                 upgrade::begin(&mut txn, &dbs)?;
             }
-            let upgrading = dbs.meta.get(&txn, upgrade::CHECKSUM_FROM).map_err(lmdb)?.is_some();
+            let upgrading = dbs
+                .meta
+                .get(&txn, upgrade::CHECKSUM_FROM)
+                .map_err(lmdb)?
+                .is_some();
             txn.commit().map_err(lmdb)?;
             upgrading
         };

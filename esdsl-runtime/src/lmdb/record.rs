@@ -741,7 +741,10 @@ pub(crate) mod tests {
         let bytes = sample();
         for cut in CHECKSUM..bytes.len() {
             let reason = RecordView::parse(&bytes[..cut]).map(|_| ()).unwrap_err();
-            assert!(reason.starts_with("checksum mismatch: stored 0x"), "cut at {cut}: {reason}");
+            assert!(
+                reason.starts_with("checksum mismatch: stored 0x"),
+                "cut at {cut}: {reason}"
+            );
         }
         assert_eq!(
             RecordView::parse(&bytes[..3]).map(|_| ()),
@@ -763,7 +766,10 @@ pub(crate) mod tests {
                     reason.starts_with("checksum mismatch") || reason.contains("record format"),
                     "bit {bit}: {reason}"
                 ),
-                Err(reason) => assert!(reason.starts_with("checksum mismatch"), "bit {bit}: {reason}"),
+                Err(reason) => assert!(
+                    reason.starts_with("checksum mismatch"),
+                    "bit {bit}: {reason}"
+                ),
             }
         }
     }
@@ -772,8 +778,12 @@ pub(crate) mod tests {
     fn a_record_of_format_1_reads_the_same_and_gains_its_checksum() {
         let checked = sample();
         let unchecked = unchecked(&checked);
-        let old = RecordView::parse(&unchecked).expect("format 1 parses").to_recorded(9);
-        let new = RecordView::parse(&checked).expect("format 2 parses").to_recorded(9);
+        let old = RecordView::parse(&unchecked)
+            .expect("format 1 parses")
+            .to_recorded(9);
+        let new = RecordView::parse(&checked)
+            .expect("format 2 parses")
+            .to_recorded(9);
         assert_eq!(old, new);
         assert_eq!(with_checksum(&unchecked), Some(checked.clone()));
         // A record that already has one, or does not parse, is left as it is.

@@ -428,8 +428,7 @@ impl EventStore for LmdbStore {
                 let version = u64_from(&key[stream.len() + 1..]).filter(|v| *v <= at_most);
                 // A snapshot whose checksum does not match is passed over like one of another
                 // state type: an older one, or the events, give the state instead.
-                if let (Some(version), Some((fingerprint, state))) = (version, snapshot_of(value))
-                {
+                if let (Some(version), Some((fingerprint, state))) = (version, snapshot_of(value)) {
                     return Ok(Some(Snapshot {
                         stream: stream.to_owned(),
                         version,

@@ -115,7 +115,10 @@ fn a_flipped_bit_in_a_payload_is_a_corrupt_error_not_a_wrong_balance() {
     let accounts = Repository::<Account>::new(store.clone()).expect("opens");
     match accounts.load(&victim) {
         Err(Error::Corrupt { what, key, reason }) => {
-            assert_eq!((what, key.as_str()), ("event", position.to_string().as_str()));
+            assert_eq!(
+                (what, key.as_str()),
+                ("event", position.to_string().as_str())
+            );
             assert!(reason.starts_with("checksum mismatch"), "{reason}");
         }
         other => panic!("expected a checksum error at {position}, got {other:?}"),
@@ -171,7 +174,8 @@ fn a_store_written_before_checksums_gets_them_in_place_when_opened() {
     let upgraded = raw_records(dir.path());
     for (position, record) in &upgraded[..11] {
         assert_eq!(
-            record, &records[*position as usize - 1].1,
+            record,
+            &records[*position as usize - 1].1,
             "position {position}: the same bytes as a record written with its checksum"
         );
     }
@@ -248,4 +252,63 @@ fn a_snapshot_with_a_flipped_bit_is_passed_over_for_the_events() {
         .expect("opens")
         .with_snapshots(SnapshotPolicy::Every(4));
     assert_eq!(accounts.load(&id).expect("loads"), expected);
+}
+
+/// How long `open` takes to give a million records of format 1 their checksums (the figure in
+/// docs/store.md): `cargo test --release -p esdsl-runtime --all-features --test store --
+/// --ignored --nocapture the_upgrade_of_a_million_events`.
+#[test]
+#[ignore = "a measurement: a million events, run in release"]
+fn the_upgrade_of_a_million_events() {
+    use esdsl_runtime::Codec;
+    use esdsl_runtime::store::{ExpectedVersion, Metadata, NewEvent};
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let store = LmdbStore::open(dir.path()).expect("opens");
+        let payload = br#"{"amount_cents":1250,"memo":"a deposit of twelve fifty"}"#;
+        for stream in 0..1_000 {
+            let events = (0..1_000)
+                .map(|_| NewEvent {
+                    event_type: "MoneyDeposited".into(),
+                    schema_version: 3,
+                    codec: Codec::Json,
+                    payload: payload.to_vec(),
+                })
+                .collect();
+            store
+                .append(
+                    &format!("Account-{stream}"),
+                    ExpectedVersion::NoStream,
+                    events,
+                    &Metadata::default(),
+                )
+                .expect("appends");
+        }
+    }
+    raw_events(dir.path(), |txn, events| {
+        let records: Vec<(Vec<u8>, Vec<u8>)> = events
+            .iter(txn)
+            .expect("iterates")
+            .map(|entry| {
+                let (key, value) = entry.expect("reads");
+                (key.to_vec(), without_checksum(value))
+            })
+            .collect();
+        for (key, value) in records {
+            events.put(txn, &key, &value).expect("writes");
+        }
+    });
+    meta(dir.path(), "format", Some(&2u32.to_be_bytes()));
+    let bytes = std::fs::metadata(dir.path().join("data.mdb"))
+        .expect("data.mdb")
+        .len();
+    let start = std::time::Instant::now();
+    let store = LmdbStore::open(dir.path()).expect("opens and upgrades");
+    let took = start.elapsed();
+    println!(
+        "upgraded 1,000,000 records ({} MiB store) in {took:.2?}",
+        bytes >> 20
+    );
+    assert_eq!(store.head_position().expect("reads"), 1_000_000);
+    assert!(store.verify().expect("verifies").is_ok());
 }

@@ -214,7 +214,9 @@ fn a_damaged_record_outside_the_filter_is_skipped_and_one_inside_is_parked() {
         (9, "Order-1", "Placed", Some(1), Some(1), true, 2)
     );
     assert!(
-        parked.error.starts_with("corrupt event at 9: checksum mismatch"),
+        parked
+            .error
+            .starts_with("corrupt event at 9: checksum mismatch"),
         "{}",
         parked.error
     );
