@@ -175,10 +175,7 @@ pub(crate) enum FieldChange<'a> {
 /// What changed between `fields` and the `locked` list: each field retyped or added, in the
 /// order of `fields`, then each locked field removed, in the locked order; `[Reordered]` when
 /// only the order differs; nothing when they are the same.
-fn field_changes<'a>(
-    fields: &'a [Field],
-    locked: &'a [(String, String)],
-) -> Vec<FieldChange<'a>> {
+fn field_changes<'a>(fields: &'a [Field], locked: &'a [(String, String)]) -> Vec<FieldChange<'a>> {
     let mut changes = Vec::new();
     for field in fields {
         let now = field.ty.to_string();
