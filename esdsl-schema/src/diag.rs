@@ -266,6 +266,24 @@ impl Report {
         origin: bool,
         line_of: &dyn Fn(usize) -> usize,
     ) -> String {
+        let group = self.group(diagnostic, origin, |range| {
+            let lines = excerpt(&self.source, range);
+            let first_line = line_of(lines.start);
+            (lines, first_line)
+        });
+        renderer.render(&[group])
+    }
+
+    /// The renderer's group for `diagnostic`: its title, the part of the source `window`
+    /// chooses for its (clamped) span with the span annotated, or the file when it has no span
+    /// and `origin` is set, then its help. `window` gives a range of whole lines holding the
+    /// span and the 1-based number of its first line.
+    fn group<'a>(
+        &'a self,
+        diagnostic: &'a Diagnostic,
+        origin: bool,
+        window: impl FnOnce(Range<usize>) -> (Range<usize>, usize),
+    ) -> Group<'a> {
         let level = match diagnostic.severity {
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
@@ -276,8 +294,7 @@ impl Report {
         let mut group = match diagnostic.span {
             Some(span) => {
                 let range = clamp(&self.source, span.range());
-                let lines = excerpt(&self.source, range.clone());
-                let first_line = line_of(lines.start);
+                let (lines, first_line) = window(range.clone());
                 let mut annotation = AnnotationKind::Primary
                     .span(range.start - lines.start..range.end - lines.start);
                 if let Some(label) = &diagnostic.label {
@@ -297,7 +314,7 @@ impl Report {
         if let Some(help) = &diagnostic.help {
             group = group.element(Level::HELP.message(help.as_str()));
         }
-        renderer.render(&[group])
+        group
     }
 }
 

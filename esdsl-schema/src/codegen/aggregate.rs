@@ -8,6 +8,7 @@ use crate::model::{Aggregate, Event, IdType};
 use super::depth::Depths;
 use super::doc_attrs;
 use super::events::version_module_ident;
+use super::types::{Derives, derive_attr};
 
 /// `events`: the aggregate's events, in source order.
 pub(crate) fn aggregate(
@@ -36,7 +37,7 @@ pub(crate) fn id_type(
     let (inner, copy, extra) = match aggregate.id {
         IdType::Uuid => (
             quote!(::esdsl_runtime::__private::uuid::Uuid),
-            quote!(::core::marker::Copy,),
+            true,
             quote! {
                 impl #name {
                     /// A new, time-ordered id (UUID v7).
@@ -46,25 +47,15 @@ pub(crate) fn id_type(
                 }
             },
         ),
-        IdType::String => (quote!(::std::string::String), quote!(), quote!()),
-        IdType::U64 => (quote!(u64), quote!(::core::marker::Copy,), quote!()),
-        IdType::I64 => (quote!(i64), quote!(::core::marker::Copy,), quote!()),
+        IdType::String => (quote!(::std::string::String), false, quote!()),
+        IdType::U64 => (quote!(u64), true, quote!()),
+        IdType::I64 => (quote!(i64), true, quote!()),
     };
     let doc = doc_attrs(Some(&doc));
+    let derive = derive_attr(Derives::Value { copy });
     quote! {
         #doc
-        #[derive(
-            ::core::fmt::Debug,
-            ::core::clone::Clone,
-            #copy
-            ::core::cmp::PartialEq,
-            ::core::cmp::Eq,
-            ::core::hash::Hash,
-            ::core::cmp::PartialOrd,
-            ::core::cmp::Ord,
-            ::esdsl_runtime::__private::serde::Serialize,
-            ::esdsl_runtime::__private::serde::Deserialize,
-        )]
+        #derive
         #[serde(crate = "::esdsl_runtime::__private::serde", transparent)]
         #vis struct #name(pub #inner);
 

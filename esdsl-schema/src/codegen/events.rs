@@ -7,8 +7,8 @@ use quote::{format_ident, quote};
 
 use crate::model::{Conversion, Event, FieldSource, Schema, StepKind, Type, Version};
 
-use super::types::{Scope, fields, value_expr};
-use super::{doc_attrs, serde_attrs};
+use super::doc_attrs;
+use super::types::{Scope, data_struct, value_expr};
 
 pub(crate) fn version_module_ident(number: u32) -> Ident {
     format_ident!("v{}", number)
@@ -62,22 +62,7 @@ fn version_struct(event: &Event, version: &Version) -> TokenStream {
         version.number, event.name.text
     ));
     let docs = doc_attrs(Some(&doc));
-    let serde = serde_attrs();
-    let fields = fields(&version.fields, Scope::Version);
-    quote! {
-        #docs
-        #[derive(
-            ::core::fmt::Debug,
-            ::core::clone::Clone,
-            ::core::cmp::PartialEq,
-            ::esdsl_runtime::__private::serde::Serialize,
-            ::esdsl_runtime::__private::serde::Deserialize,
-        )]
-        #serde
-        pub struct #name {
-            #(#fields,)*
-        }
-    }
+    data_struct(&docs, &name, &version.fields, Scope::Version)
 }
 
 /// Re-exports of each live event's newest version at the root: `pub use self::v3::MoneyDeposited;`.

@@ -1,7 +1,7 @@
 //! Field types, default values, record types and enums.
 
 use heck::ToUpperCamelCase;
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::model::{EnumType, Field, RecordType, Type, Value};
@@ -156,7 +156,7 @@ fn int_literal<T: TryFrom<i128>>(n: i128, make: fn(T) -> Literal) -> TokenStream
     }
 }
 
-pub(crate) fn fields(fields: &[Field], scope: Scope) -> Vec<TokenStream> {
+fn fields(fields: &[Field], scope: Scope) -> Vec<TokenStream> {
     fields
         .iter()
         .map(|field| {
@@ -175,21 +175,69 @@ pub(crate) fn record(record: &RecordType) -> TokenStream {
     let name = format_ident!("{}", record.name.text);
     let default_doc = format!("The `{}` record type.", record.name.text);
     let docs = doc_attrs(Some(record.doc.as_deref().unwrap_or(&default_doc)));
+    data_struct(&docs, &name, &record.fields, Scope::Root)
+}
+
+/// A struct of named fields, as a record type and each event version are generated: `docs`,
+/// the derives of [`Derives::Data`], the serde attributes, then the fields.
+pub(crate) fn data_struct(
+    docs: &TokenStream,
+    name: &Ident,
+    fields: &[Field],
+    scope: Scope,
+) -> TokenStream {
+    let derive = derive_attr(Derives::Data);
     let serde = serde_attrs();
-    let fields = fields(&record.fields, Scope::Root);
+    let fields = self::fields(fields, scope);
     quote! {
         #docs
-        #[derive(
-            ::core::fmt::Debug,
-            ::core::clone::Clone,
-            ::core::cmp::PartialEq,
-            ::esdsl_runtime::__private::serde::Serialize,
-            ::esdsl_runtime::__private::serde::Deserialize,
-        )]
+        #derive
         #serde
         pub struct #name {
             #(#fields,)*
         }
+    }
+}
+
+/// What a generated type derives besides `Debug`, `Clone`, `PartialEq` and serde's
+/// `Serialize` and `Deserialize`.
+#[derive(Clone, Copy)]
+pub(crate) enum Derives {
+    /// A struct of fields (a record, an event version): nothing more.
+    Data,
+    /// A value compared and ordered as a whole (an enum, an aggregate id): `Eq`, `Hash`,
+    /// `PartialOrd` and `Ord`, and `Copy` when `copy` is set.
+    Value {
+        /// Whether the type is `Copy`.
+        copy: bool,
+    },
+}
+
+/// The `#[derive(..)]` attribute of a generated type, with absolute paths.
+pub(crate) fn derive_attr(derives: Derives) -> TokenStream {
+    let (copy, ordered) = match derives {
+        Derives::Data => (false, false),
+        Derives::Value { copy } => (copy, true),
+    };
+    let copy = copy.then(|| quote!(::core::marker::Copy,));
+    let ordered = ordered.then(|| {
+        quote! {
+            ::core::cmp::Eq,
+            ::core::hash::Hash,
+            ::core::cmp::PartialOrd,
+            ::core::cmp::Ord,
+        }
+    });
+    quote! {
+        #[derive(
+            ::core::fmt::Debug,
+            ::core::clone::Clone,
+            #copy
+            ::core::cmp::PartialEq,
+            #ordered
+            ::esdsl_runtime::__private::serde::Serialize,
+            ::esdsl_runtime::__private::serde::Deserialize,
+        )]
     }
 }
 
@@ -211,20 +259,10 @@ pub(crate) fn enumeration(enumeration: &EnumType) -> TokenStream {
         .iter()
         .map(|v| doc_attrs(Some(&format!("Stored as `{v}`."))));
     let count = stored.len();
+    let derive = derive_attr(Derives::Value { copy: true });
     quote! {
         #docs
-        #[derive(
-            ::core::fmt::Debug,
-            ::core::clone::Clone,
-            ::core::marker::Copy,
-            ::core::cmp::PartialEq,
-            ::core::cmp::Eq,
-            ::core::hash::Hash,
-            ::core::cmp::PartialOrd,
-            ::core::cmp::Ord,
-            ::esdsl_runtime::__private::serde::Serialize,
-            ::esdsl_runtime::__private::serde::Deserialize,
-        )]
+        #derive
         #serde
         pub enum #name {
             #(

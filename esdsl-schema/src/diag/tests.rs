@@ -1,40 +1,15 @@
 //! Unit tests of diagnostic rendering: the exact text, and the same text as rendering each
 //! diagnostic against the whole source (what it did before it took only the lines it needs).
 
-use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
+use annotate_snippets::Renderer;
 use proptest::prelude::*;
 
-use super::{Diagnostic, LineIndex, MAX_RENDERED, Report, Severity, Span, clamp, line_col};
+use super::{Diagnostic, LineIndex, MAX_RENDERED, Report, Span, clamp, line_col};
 
-/// A diagnostic rendered with the whole source handed to the renderer: the reference.
+/// A diagnostic rendered with the whole source handed to the renderer, numbered from line 1:
+/// the reference that the excerpts [`Report::render`] hands it must match.
 fn whole_source(report: &Report, diagnostic: &Diagnostic, origin: bool) -> String {
-    let level = match diagnostic.severity {
-        Severity::Error => Level::ERROR,
-        Severity::Warning => Level::WARNING,
-    };
-    let title = level
-        .primary_title(diagnostic.message.as_str())
-        .id(diagnostic.code);
-    let mut group = match diagnostic.span {
-        Some(span) => {
-            let range = clamp(&report.source, span.range());
-            let mut annotation = AnnotationKind::Primary.span(range);
-            if let Some(label) = &diagnostic.label {
-                annotation = annotation.label(label.as_str());
-            }
-            Group::with_title(title).element(
-                Snippet::source(report.source.as_str())
-                    .path(report.path.as_str())
-                    .fold(true)
-                    .annotation(annotation),
-            )
-        }
-        None if origin => Group::with_title(title).element(Origin::path(report.path.as_str())),
-        None => Group::with_title(title),
-    };
-    if let Some(help) = &diagnostic.help {
-        group = group.element(Level::HELP.message(help.as_str()));
-    }
+    let group = report.group(diagnostic, origin, |_| (0..report.source.len(), 1));
     Renderer::plain().render(&[group])
 }
 

@@ -7,7 +7,7 @@ use crate::lock::baseline::{LockedEvent, LockedVersion};
 use crate::lock::canonical;
 use crate::model::{Event, Field, Version};
 
-use super::{Comparison, Finding, list};
+use super::{Comparison, FieldChange, Finding, VersionAt, field_findings, list};
 
 pub(super) fn check(comparison: &mut Comparison<'_>) {
     let mut matched = vec![false; comparison.baseline.events.len()];
@@ -116,6 +116,7 @@ fn new_event(comparison: &mut Comparison<'_>, fi: usize, event: &Event) {
 /// A current event that continues a locked one: each rule on the event, then each locked
 /// version against the current one.
 fn continued(comparison: &mut Comparison<'_>, fi: usize, event: &Event, locked: &LockedEvent) {
+    let files = comparison.files;
     let name = event.name.text.as_str();
     let renumbered = renumbered(event, locked);
     let on_event = moved_aggregate(event, locked)
@@ -139,19 +140,28 @@ fn continued(comparison: &mut Comparison<'_>, fi: usize, event: &Event, locked: 
         {
             continue;
         }
-        match event.version(number) {
-            Some(version) if canonical::fields(&version.fields) == locked_version.fields => {
-                upcast_inputs(comparison, fi, event, version, locked_version);
+        let at = VersionAt {
+            file: &files[fi],
+            event: name,
+            version: number,
+        };
+        let findings = match event.version(number) {
+            Some(version) => {
+                let kept = KeptVersion {
+                    at,
+                    event,
+                    version,
+                    locked: locked_version,
+                };
+                if canonical::fields(&version.fields) == locked_version.fields {
+                    kept.upcast_inputs()
+                } else {
+                    kept.modified()
+                }
             }
-            Some(version) => version_modified(comparison, fi, event, version, locked_version),
-            None => {
-                let finding = comparison
-                    .at(fi, version_removed(event, number))
-                    .event(name)
-                    .version(number);
-                comparison.add(finding);
-            }
-        }
+            None => vec![at.finding(version_removed(event, number))],
+        };
+        comparison.findings.extend(findings);
     }
 }
 
@@ -290,134 +300,114 @@ fn renumbered(event: &Event, locked: &LockedEvent) -> Vec<(u32, u32)> {
     out
 }
 
-/// `version_modified`: a locked version that still exists but whose fields are not as locked.
-fn version_modified(
-    comparison: &mut Comparison<'_>,
-    fi: usize,
-    event: &Event,
-    version: &Version,
-    locked: &LockedVersion,
-) {
-    let name = event.name.text.as_str();
-    let number = version.number;
-    let help = format!(
-        "stored v{number} events were written with the locked fields: undo the change and \
-         declare the new shape as a new version (v{})",
-        event.newest() + 1
-    );
-    let modified = |message: String| Diagnostic::error("version_modified", message);
-    let mut findings = Vec::new();
-    for field in &version.fields {
-        let ty = field.ty.to_string();
-        let diagnostic = match locked.fields.iter().find(|(n, _)| *n == field.name.text) {
-            Some((_, locked_ty)) if *locked_ty == ty => continue,
-            Some((_, locked_ty)) => modified(format!(
-                "field `{}` of locked v{number} of event `{name}` changed type from \
-                 `{locked_ty}` to `{ty}`",
-                field.name
-            ))
-            .at(field.ty_span)
-            .label(format!("locked as `{locked_ty}`")),
-            None => modified(format!(
-                "field `{}` was added to locked v{number} of event `{name}`",
-                field.name
-            ))
-            .at(field.name.span)
-            .label("not in the locked version"),
-        };
-        findings.push(
-            comparison
-                .at(fi, diagnostic.help(help.clone()))
-                .event(name)
-                .version(number)
-                .field(&field.name.text),
-        );
-    }
-    for (locked_name, locked_ty) in &locked.fields {
-        if version.field(locked_name).is_none() {
-            findings.push(
-                comparison
-                    .at(
-                        fi,
-                        modified(format!(
-                            "field `{locked_name}` (`{locked_ty}`) was removed from locked \
-                         v{number} of event `{name}`"
-                        ))
-                        .at(version.span)
-                        .label(format!("locked with `{locked_name}`"))
-                        .help(help.clone()),
-                    )
-                    .event(name)
-                    .version(number)
-                    .field(locked_name),
-            );
-        }
-    }
-    if findings.is_empty() {
-        let locked_order: Vec<&str> = locked.fields.iter().map(|(n, _)| n.as_str()).collect();
-        findings.push(
-            comparison
-                .at(
-                    fi,
-                    modified(format!(
-                        "the fields of locked v{number} of event `{name}` were reordered (locked \
-                     order: {})",
-                        list(&locked_order)
-                    ))
-                    .at(version.span)
-                    .label("reordered")
-                    .help(format!(
-                        "restore the locked order: binary payloads (postcard) store fields by \
-                     position. {help}"
-                    )),
-                )
-                .event(name)
-                .version(number),
-        );
-    }
-    comparison.findings.extend(findings);
+/// A locked version that the schemas still declare, and where findings about it point.
+struct KeptVersion<'a> {
+    at: VersionAt<'a>,
+    event: &'a Event,
+    version: &'a Version,
+    locked: &'a LockedVersion,
 }
 
-/// A locked version as locked: its step from the version before must still fill each field
-/// as it did (`renamed_from_changed`, `default_changed`), or older events read differently.
-fn upcast_inputs(
-    comparison: &mut Comparison<'_>,
-    fi: usize,
-    event: &Event,
-    version: &Version,
-    locked: &LockedVersion,
-) {
-    let name = event.name.text.as_str();
-    let number = version.number;
-    if number == 1 || event.manual_upcasts.contains(&number) {
-        return;
+impl KeptVersion<'_> {
+    /// `version_modified`: the version's fields are not as locked.
+    fn modified(&self) -> Vec<Finding> {
+        let (name, number) = (self.at.event, self.at.version);
+        let help = format!(
+            "stored v{number} events were written with the locked fields: undo the change and \
+             declare the new shape as a new version (v{})",
+            self.event.newest() + 1
+        );
+        let fields = &self.locked.fields;
+        field_findings(
+            &self.at,
+            &self.version.fields,
+            fields,
+            self.version.span,
+            |change| {
+                let (message, label, help) = match change {
+                    FieldChange::Retyped { field, locked, now } => (
+                        format!(
+                            "field `{}` of locked v{number} of event `{name}` changed type \
+                             from `{locked}` to `{now}`",
+                            field.name
+                        ),
+                        format!("locked as `{locked}`"),
+                        help.clone(),
+                    ),
+                    FieldChange::Added(field) => (
+                        format!(
+                            "field `{}` was added to locked v{number} of event `{name}`",
+                            field.name
+                        ),
+                        "not in the locked version".to_owned(),
+                        help.clone(),
+                    ),
+                    FieldChange::Removed { name: field, ty } => (
+                        format!(
+                            "field `{field}` (`{ty}`) was removed from locked v{number} of \
+                             event `{name}`"
+                        ),
+                        format!("locked with `{field}`"),
+                        help.clone(),
+                    ),
+                    FieldChange::Reordered => (
+                        format!(
+                            "the fields of locked v{number} of event `{name}` were reordered \
+                             (locked order: {})",
+                            list(&fields.iter().map(|(n, _)| n).collect::<Vec<_>>())
+                        ),
+                        "reordered".to_owned(),
+                        format!(
+                            "restore the locked order: binary payloads (postcard) store fields \
+                             by position. {help}"
+                        ),
+                    ),
+                };
+                Diagnostic::error("version_modified", message)
+                    .label(label)
+                    .help(help)
+            },
+        )
     }
-    let previous = event.version(number - 1);
-    let current_defaults = canonical::defaults(&version.fields);
-    let current_renames = canonical::renames(&version.fields);
-    for field in &version.fields {
-        let field_name = field.name.text.as_str();
-        let new_rename = lookup(&current_renames, field_name);
-        let old_rename = lookup(&locked.renamed, field_name);
-        // Only a field absent from the version before is filled from its default.
-        let source = new_rename.as_deref().unwrap_or(field_name);
-        let diagnostic = if old_rename != new_rename {
-            renamed_from_changed(name, number, field, old_rename, new_rename)
-        } else if previous.is_some_and(|p| p.field(source).is_some()) {
-            None
-        } else {
-            let old_default = lookup(&locked.defaults, field_name);
-            let new_default = lookup(&current_defaults, field_name);
-            default_changed(name, number, field, old_default, new_default)
-        };
-        if let Some(diagnostic) = diagnostic {
-            let finding = comparison
-                .at(fi, diagnostic)
-                .event(name)
-                .version(number)
-                .field(field_name);
-            comparison.add(finding);
+
+    /// A locked version as locked: its step from the version before must still fill each
+    /// field as it did (`renamed_from_changed`, `default_changed`), or older events read
+    /// differently.
+    fn upcast_inputs(&self) -> Vec<Finding> {
+        let KeptVersion {
+            at,
+            event,
+            version,
+            locked,
+        } = self;
+        let (name, number) = (at.event, at.version);
+        if number == 1 || event.manual_upcasts.contains(&number) {
+            return Vec::new();
         }
+        let previous = event.version(number - 1);
+        let current_defaults = canonical::defaults(&version.fields);
+        let current_renames = canonical::renames(&version.fields);
+        let mut findings = Vec::new();
+        for field in &version.fields {
+            let field_name = field.name.text.as_str();
+            let new_rename = lookup(&current_renames, field_name);
+            let old_rename = lookup(&locked.renamed, field_name);
+            // Only a field absent from the version before is filled from its default.
+            let source = new_rename.as_deref().unwrap_or(field_name);
+            let diagnostic = if old_rename != new_rename {
+                renamed_from_changed(name, number, field, old_rename, new_rename)
+            } else if previous.is_some_and(|p| p.field(source).is_some()) {
+                None
+            } else {
+                let old_default = lookup(&locked.defaults, field_name);
+                let new_default = lookup(&current_defaults, field_name);
+                default_changed(name, number, field, old_default, new_default)
+            };
+            if let Some(diagnostic) = diagnostic {
+                findings.push(at.finding(diagnostic).field(field_name));
+            }
+        }
+        findings
     }
 }
 

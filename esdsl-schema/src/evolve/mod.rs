@@ -27,9 +27,11 @@ mod steps;
 mod store;
 mod types;
 
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Diagnostic, Severity, Span};
 use crate::lock::Lock;
 use crate::lock::baseline::{Baseline, Matches};
+use crate::lock::canonical;
+use crate::model::Field;
 
 pub use crate::schema_file::SchemaFile;
 pub use descriptor::{
@@ -134,6 +136,97 @@ impl Comparison<'_> {
     pub(crate) fn add(&mut self, finding: Finding) {
         self.findings.push(finding);
     }
+}
+
+/// One version of an event in a schema file: where findings about it point.
+#[derive(Clone, Copy)]
+pub(crate) struct VersionAt<'a> {
+    pub(crate) file: &'a SchemaFile,
+    pub(crate) event: &'a str,
+    pub(crate) version: u32,
+}
+
+impl VersionAt<'_> {
+    /// A finding about this version: in its file, naming the event and the version.
+    pub(crate) fn finding(&self, diagnostic: Diagnostic) -> Finding {
+        in_file(self.file, diagnostic)
+            .event(self.event)
+            .version(self.version)
+    }
+}
+
+/// How a list of fields differs from the `(name, type)` list it was locked with.
+#[derive(Debug, PartialEq)]
+pub(crate) enum FieldChange<'a> {
+    /// `field` was locked with type `locked` and now has type `now`.
+    Retyped {
+        field: &'a Field,
+        locked: &'a str,
+        now: String,
+    },
+    /// `field` is not in the locked list.
+    Added(&'a Field),
+    /// The locked field `name`, of type `ty`, is gone.
+    Removed { name: &'a str, ty: &'a str },
+    /// The same names and types as locked, in another order.
+    Reordered,
+}
+
+/// What changed between `fields` and the `locked` list: each field retyped or added, in the
+/// order of `fields`, then each locked field removed, in the locked order; `[Reordered]` when
+/// only the order differs; nothing when they are the same.
+fn field_changes<'a>(fields: &'a [Field], locked: &'a [(String, String)]) -> Vec<FieldChange<'a>> {
+    let mut changes = Vec::new();
+    for field in fields {
+        let now = field.ty.to_string();
+        match locked.iter().find(|(name, _)| *name == field.name.text) {
+            Some((_, ty)) if *ty == now => {}
+            Some((_, ty)) => changes.push(FieldChange::Retyped {
+                field,
+                locked: ty,
+                now,
+            }),
+            None => changes.push(FieldChange::Added(field)),
+        }
+    }
+    for (name, ty) in locked {
+        if !fields.iter().any(|f| f.name.text == *name) {
+            changes.push(FieldChange::Removed { name, ty });
+        }
+    }
+    if changes.is_empty() && canonical::fields(fields) != locked {
+        changes.push(FieldChange::Reordered);
+    }
+    changes
+}
+
+/// A finding for each way `fields` differ from `locked` (see [`field_changes`]): `describe`
+/// words the change (message, label, help); the finding points at the field's type when it was
+/// retyped, at its name when it was added, and at `whole` (the version or type that holds the
+/// fields) when one was removed or they were reordered, and names the field concerned.
+pub(crate) fn field_findings(
+    at: &VersionAt<'_>,
+    fields: &[Field],
+    locked: &[(String, String)],
+    whole: Span,
+    describe: impl Fn(&FieldChange<'_>) -> Diagnostic,
+) -> Vec<Finding> {
+    field_changes(fields, locked)
+        .into_iter()
+        .map(|change| {
+            let (span, field) = match &change {
+                FieldChange::Retyped { field, .. } => (field.ty_span, Some(&*field.name.text)),
+                FieldChange::Added(field) => (field.name.span, Some(&*field.name.text)),
+                FieldChange::Removed { name, .. } => (whole, Some(*name)),
+                FieldChange::Reordered => (whole, None),
+            };
+            let finding = at.finding(describe(&change).at(span));
+            match field {
+                Some(field) => finding.field(field),
+                None => finding,
+            }
+        })
+        .collect()
 }
 
 /// A finding in a schema file; its span is dropped when the schema has no text to point into.

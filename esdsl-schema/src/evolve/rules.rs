@@ -91,13 +91,46 @@ pub fn markdown() -> String {
     out
 }
 
-const DEPOSITED_V1: &str = r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+/// An example schema that opens with an aggregate and one of its events:
+/// `example_schema!(Account.Deposited r#"..."#)` is `[aggregates.Account]`, `[events.Deposited]`
+/// and `aggregate = "Account"`, then the text given (the rest of the event's table and what
+/// follows, as written).
+macro_rules! example_schema {
+    ($aggregate:ident . $event:ident $rest:literal) => {
+        concat!(
+            "\n[aggregates.",
+            stringify!($aggregate),
+            "]\n[events.",
+            stringify!($event),
+            "]\naggregate = \"",
+            stringify!($aggregate),
+            "\"",
+            $rest
+        )
+    };
+}
+
+const DEPOSITED_V1: &str = example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"
-"#;
+"#);
+
+const DEPOSITED_V1_V2: &str = example_schema!(Account.Deposited r#"
+[events.Deposited.v1]
+amount = "i32"
+[events.Deposited.v2]
+amount = "i64"
+"#);
+
+const DEPOSITED_V1_TO_V3: &str = example_schema!(Account.Deposited r#"
+[events.Deposited.v1]
+amount = "i32"
+[events.Deposited.v2]
+amount = "i64"
+[events.Deposited.v3]
+amount = "i64"
+memo = "option<string>"
+"#);
 
 /// Every evolution rule, in the order the docs list them.
 pub const RULES: &[Rule] = &[
@@ -112,24 +145,18 @@ pub const RULES: &[Rule] = &[
               field added in place breaks binary payloads, which have no room for it.",
         example: Some(Example {
             locked: DEPOSITED_V1,
-            bad: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+            bad: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"
 memo = "option<string>"   # added in place: "it is optional, so it is harmless"
-"#,
-            good: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+"#),
+            good: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"            # as locked
 [events.Deposited.v2]
 amount = "i64"
 memo = "option<string>"   # the new shape is a new version: v1 events read `None`
-"#,
+"#),
         }),
         fix: "Undo the change and declare the new shape as a new version. Documentation (`doc`) \
               may change freely; defaults and `renamed_from` have their own rules \
@@ -144,31 +171,12 @@ memo = "option<string>"   # the new shape is a new version: v1 events read `None
               no struct to decode them with, and the program refuses to start on such a store \
               (`Repository::new` checks the catalog).",
         example: Some(Example {
-            locked: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+            locked: DEPOSITED_V1_V2,
+            bad: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i32"
-[events.Deposited.v2]
-amount = "i64"
-"#,
-            bad: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
-[events.Deposited.v1]
-amount = "i32"
-"#,
-            good: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
-[events.Deposited.v1]
-amount = "i32"
-[events.Deposited.v2]
-amount = "i64"
-"#,
+"#),
+            good: DEPOSITED_V1_V2,
         }),
         fix: "Keep every locked version. Old versions cost nothing at run time: they are only \
               decoded when such an event is read, then upcast.",
@@ -182,22 +190,16 @@ amount = "i64"
               fail (`DecodeError::UnknownType`) and the repository refuse to start. A retired \
               event stays known: typed readers skip it (`Decoded::Skipped`).",
         example: Some(Example {
-            locked: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+            locked: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"
 [events.Audited]
 aggregate = "Account"
 [events.Audited.v1]
 note = "string"
-"#,
+"#),
             bad: DEPOSITED_V1,
-            good: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+            good: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"
 [events.Audited]
@@ -205,7 +207,7 @@ aggregate = "Account"
 retired = true            # never written again, skipped when read
 [events.Audited.v1]
 note = "string"
-"#,
+"#),
         }),
         fix: "Keep the event and its versions and add `retired = true`. For a renamed event, \
               keep every former name in `renamed_from`.",
@@ -219,40 +221,15 @@ note = "string"
               with. Deleting a version and moving the later ones down makes stored events \
               decode with the wrong struct.",
         example: Some(Example {
-            locked: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
-[events.Deposited.v1]
-amount = "i32"
-[events.Deposited.v2]
-amount = "i64"
-[events.Deposited.v3]
-amount = "i64"
-memo = "option<string>"
-"#,
-            bad: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+            locked: DEPOSITED_V1_TO_V3,
+            bad: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i32"
 [events.Deposited.v2]      # was v3: v2 "looked unused"
 amount = "i64"
 memo = "option<string>"
-"#,
-            good: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
-[events.Deposited.v1]
-amount = "i32"
-[events.Deposited.v2]
-amount = "i64"
-[events.Deposited.v3]
-amount = "i64"
-memo = "option<string>"
-"#,
+"#),
+            good: DEPOSITED_V1_TO_V3,
         }),
         fix: "Restore the versions with their locked numbers; declare changes as the next \
               version.",
@@ -270,35 +247,26 @@ memo = "option<string>"
               reports a step to a locked version that no longer works, typically because its \
               `manual_upcasts` entry was removed.",
         example: Some(Example {
-            locked: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+            locked: example_schema!(Account.Deposited r#"
 manual_upcasts = [2]
 [events.Deposited.v1]
 amount = "i32"
 [events.Deposited.v2]
 amount_cents = "i64"
-"#,
-            bad: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+"#),
+            bad: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i32"
 [events.Deposited.v2]
 amount_cents = "i64"
-"#,
-            good: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+"#),
+            good: example_schema!(Account.Deposited r#"
 manual_upcasts = [2]      # the step is written in Rust
 [events.Deposited.v1]
 amount = "i32"
 [events.Deposited.v2]
 amount_cents = "i64"
-"#,
+"#),
         }),
         fix: "List the step in `manual_upcasts` and implement \
               `esdsl_runtime::Upcast<v1::Deposited> for v2::Deposited`, or undo the change that \
@@ -312,26 +280,20 @@ amount_cents = "i64"
               to the new version cannot be generated.",
         example: Some(Example {
             locked: DEPOSITED_V1,
-            bad: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+            bad: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"
 [events.Deposited.v2]
 amount = "i64"
 currency = "string"
-"#,
-            good: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+"#),
+            good: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"
 [events.Deposited.v2]
 amount = "i64"
 currency = { type = "string", default = "EUR" }
-"#,
+"#),
         }),
         fix: "Give the field a `default`, make it `option<..>` (old events read `None`), name \
               the field it comes from with `renamed_from`, or write the step by hand \
@@ -347,25 +309,19 @@ currency = { type = "string", default = "EUR" }
               else (narrowing, signedness, `string` -> an enum) needs code.",
         example: Some(Example {
             locked: DEPOSITED_V1,
-            bad: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+            bad: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"
 [events.Deposited.v2]
 amount = "string"
-"#,
-            good: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+"#),
+            good: example_schema!(Account.Deposited r#"
 manual_upcasts = [2]      # implement Upcast<v1::Deposited> for v2::Deposited
 [events.Deposited.v1]
 amount = "i64"
 [events.Deposited.v2]
 amount = "string"
-"#,
+"#),
         }),
         fix: "Keep a type the old one widens to, or write the step by hand.",
     },
@@ -377,25 +333,19 @@ amount = "string"
               rounded when old events are upcast.",
         example: Some(Example {
             locked: DEPOSITED_V1,
-            bad: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+            bad: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"
 [events.Deposited.v2]
 amount = "f64"
-"#,
-            good: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+"#),
+            good: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"
 [events.Deposited.v2]
 amount = "i64"
 rate = "option<f64>"
-"#,
+"#),
         }),
         fix: "Keep an integer type, or accept the rounding (the warning does not fail the \
               check).",
@@ -407,19 +357,13 @@ rate = "option<f64>"
         why: "Its stored values are discarded when old events are upcast. That is often \
               intended, but it is also what a rename without `renamed_from` looks like.",
         example: Some(Example {
-            locked: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+            locked: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"
 memo = "bool"
-"#,
+"#),
             bad: DEPOSITED_V1_V2_DROPS_MEMO,
-            good: r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+            good: example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"
 memo = "bool"
@@ -427,7 +371,7 @@ memo = "bool"
 amount = "i64"
 memo = "bool"
 note = "option<string>"
-"#,
+"#),
         }),
         fix: "Keep the field, or accept that old values are dropped (the warning does not fail \
               the check). A renamed field takes its value with `renamed_from`.",
@@ -440,31 +384,22 @@ note = "option<string>"
         why: "The new field would start empty (or fail the step) while the old field's stored \
               values are dropped: almost always a rename that forgot `renamed_from`.",
         example: Some(Example {
-            locked: r#"
-[aggregates.Account]
-[events.Opened]
-aggregate = "Account"
+            locked: example_schema!(Account.Opened r#"
 [events.Opened.v1]
 title = "string"
-"#,
-            bad: r#"
-[aggregates.Account]
-[events.Opened]
-aggregate = "Account"
+"#),
+            bad: example_schema!(Account.Opened r#"
 [events.Opened.v1]
 title = "string"
 [events.Opened.v2]
 name = "string"
-"#,
-            good: r#"
-[aggregates.Account]
-[events.Opened]
-aggregate = "Account"
+"#),
+            good: example_schema!(Account.Opened r#"
 [events.Opened.v1]
 title = "string"
 [events.Opened.v2]
 name = { type = "string", renamed_from = "title" }
-"#,
+"#),
         }),
         fix: "Add `renamed_from`. If the fields are really unrelated, drop the old one and add \
               the new one in separate versions, or write the step by hand.",
@@ -476,24 +411,18 @@ name = { type = "string", renamed_from = "title" }
         why: "Stored events may hold the variant; without it they no longer decode.",
         example: Some(Example {
             locked: OPENED_WITH_CURRENCY,
-            bad: r#"
-[aggregates.Account]
-[events.Opened]
-aggregate = "Account"
+            bad: example_schema!(Account.Opened r#"
 [events.Opened.v1]
 currency = "Currency"
 [enums.Currency]
 variants = ["eur", "usd"]
-"#,
-            good: r#"
-[aggregates.Account]
-[events.Opened]
-aggregate = "Account"
+"#),
+            good: example_schema!(Account.Opened r#"
 [events.Opened.v1]
 currency = "Currency"
 [enums.Currency]
 variants = ["eur", "usd", "gbp", "chf"]   # new variants go at the end
-"#,
+"#),
         }),
         fix: "Restore the variant. Adding variants at the end is always allowed.",
     },
@@ -507,31 +436,22 @@ variants = ["eur", "usd", "gbp", "chf"]   # new variants go at the end
               so a variant inserted before the end, or reordered, changes what stored events \
               mean. Types no locked version uses may change freely.",
         example: Some(Example {
-            locked: r#"
-[aggregates.Sensor]
-[events.Placed]
-aggregate = "Sensor"
+            locked: example_schema!(Sensor.Placed r#"
 [events.Placed.v1]
 location = "Location"
 [types.Location]
 lat = "f64"
 lon = "f64"
-"#,
-            bad: r#"
-[aggregates.Sensor]
-[events.Placed]
-aggregate = "Sensor"
+"#),
+            bad: example_schema!(Sensor.Placed r#"
 [events.Placed.v1]
 location = "Location"
 [types.Location]
 lat = "f64"
 lon = "f64"
 altitude = "f64"
-"#,
-            good: r#"
-[aggregates.Sensor]
-[events.Placed]
-aggregate = "Sensor"
+"#),
+            good: example_schema!(Sensor.Placed r#"
 [events.Placed.v1]
 location = "Location"
 [events.Placed.v2]
@@ -540,7 +460,7 @@ altitude = "option<f64>"
 [types.Location]
 lat = "f64"
 lon = "f64"
-"#,
+"#),
         }),
         fix: "Leave the type as locked: add the data to a new event version, or declare a new \
               type for new versions.",
@@ -594,25 +514,16 @@ name = "string"
               under an event's former name, would decode as the new event. This also covers \
               declaring a retired event live again: retiring is final.",
         example: Some(Example {
-            locked: r#"
-[aggregates.Account]
-[events.Audited]
-aggregate = "Account"
+            locked: example_schema!(Account.Audited r#"
 retired = true
 [events.Audited.v1]
 note = "string"
-"#,
-            bad: r#"
-[aggregates.Account]
-[events.Audited]
-aggregate = "Account"
+"#),
+            bad: example_schema!(Account.Audited r#"
 [events.Audited.v1]
 note = "string"
-"#,
-            good: r#"
-[aggregates.Account]
-[events.Audited]
-aggregate = "Account"
+"#),
+            good: example_schema!(Account.Audited r#"
 retired = true
 [events.Audited.v1]
 note = "string"
@@ -620,7 +531,7 @@ note = "string"
 aggregate = "Account"
 [events.AuditNoted.v1]
 note = "string"
-"#,
+"#),
         }),
         fix: "Give the new event a name never stored before.",
     },
@@ -633,16 +544,13 @@ note = "string"
               or a surprise.",
         example: Some(Example {
             locked: OPENED_V2_DEFAULT_EUR,
-            bad: r#"
-[aggregates.Account]
-[events.Opened]
-aggregate = "Account"
+            bad: example_schema!(Account.Opened r#"
 [events.Opened.v1]
 owner = "string"
 [events.Opened.v2]
 owner = "string"
 currency = { type = "string", default = "USD" }
-"#,
+"#),
             good: OPENED_V2_DEFAULT_EUR,
         }),
         fix: "Restore the locked default, or keep the change on purpose: `cargo esdsl lock` \
@@ -657,16 +565,13 @@ currency = { type = "string", default = "USD" }
               stored events are upcast; changing it changes what they read as.",
         example: Some(Example {
             locked: OPENED_V2_RENAMED,
-            bad: r#"
-[aggregates.Account]
-[events.Opened]
-aggregate = "Account"
+            bad: example_schema!(Account.Opened r#"
 [events.Opened.v1]
 title = "string"
 label = "string"
 [events.Opened.v2]
 name = { type = "string", renamed_from = "label" }
-"#,
+"#),
             good: OPENED_V2_RENAMED,
         }),
         fix: "Restore the locked `renamed_from`, or keep the change on purpose: `cargo esdsl \
@@ -725,45 +630,33 @@ name = { type = "string", renamed_from = "label" }
     },
 ];
 
-const DEPOSITED_V1_V2_DROPS_MEMO: &str = r#"
-[aggregates.Account]
-[events.Deposited]
-aggregate = "Account"
+const DEPOSITED_V1_V2_DROPS_MEMO: &str = example_schema!(Account.Deposited r#"
 [events.Deposited.v1]
 amount = "i64"
 memo = "bool"
 [events.Deposited.v2]
 amount = "i64"
-"#;
+"#);
 
-const OPENED_WITH_CURRENCY: &str = r#"
-[aggregates.Account]
-[events.Opened]
-aggregate = "Account"
+const OPENED_WITH_CURRENCY: &str = example_schema!(Account.Opened r#"
 [events.Opened.v1]
 currency = "Currency"
 [enums.Currency]
 variants = ["eur", "usd", "gbp"]
-"#;
+"#);
 
-const OPENED_V2_DEFAULT_EUR: &str = r#"
-[aggregates.Account]
-[events.Opened]
-aggregate = "Account"
+const OPENED_V2_DEFAULT_EUR: &str = example_schema!(Account.Opened r#"
 [events.Opened.v1]
 owner = "string"
 [events.Opened.v2]
 owner = "string"
 currency = { type = "string", default = "EUR" }
-"#;
+"#);
 
-const OPENED_V2_RENAMED: &str = r#"
-[aggregates.Account]
-[events.Opened]
-aggregate = "Account"
+const OPENED_V2_RENAMED: &str = example_schema!(Account.Opened r#"
 [events.Opened.v1]
 title = "string"
 label = "string"
 [events.Opened.v2]
 name = { type = "string", renamed_from = "title" }
-"#;
+"#);

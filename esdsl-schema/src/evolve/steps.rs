@@ -15,10 +15,11 @@ use crate::lock::canonical;
 use crate::model::{Conversion, Event, Field, FieldSource, Version};
 use crate::plan::{Blocker, BlockerKind, plan_step};
 
-use super::{Comparison, Finding};
+use super::{Comparison, Finding, VersionAt};
 
 pub(super) fn check(comparison: &mut Comparison<'_>) {
-    for (fi, file) in comparison.files.iter().enumerate() {
+    let files = comparison.files;
+    for (fi, file) in files.iter().enumerate() {
         for (ei, event) in file.schema.events.iter().enumerate() {
             if event.retired {
                 continue;
@@ -39,18 +40,17 @@ pub(super) fn check(comparison: &mut Comparison<'_>) {
                     continue;
                 }
                 let new = next.number > locked_newest;
+                let at = VersionAt {
+                    file: &files[fi],
+                    event: &event.name.text,
+                    version: next.number,
+                };
                 let findings = match plan_step(previous, next) {
-                    Ok(sources) if new => {
-                        automatic_step(comparison, fi, event, previous, next, &sources)
-                    }
+                    Ok(sources) if new => NewStep::new(at, previous, next).automatic(&sources),
                     Ok(_) => Vec::new(),
-                    Err(blockers) if new => {
-                        new_step(comparison, fi, event, previous, next, &blockers)
-                    }
+                    Err(blockers) if new => NewStep::new(at, previous, next).blocked(&blockers),
                     Err(_) if edited(previous) || edited(next) => Vec::new(),
-                    Err(blockers) => {
-                        vec![missing(comparison, fi, event, previous, next, &blockers)]
-                    }
+                    Err(blockers) => vec![missing(at, event, previous, next, &blockers)],
                 };
                 comparison.findings.extend(findings);
             }
@@ -60,232 +60,206 @@ pub(super) fn check(comparison: &mut Comparison<'_>) {
 
 /// A failing step to a locked version: stored events of every version before it are stranded.
 fn missing(
-    comparison: &Comparison<'_>,
-    fi: usize,
+    at: VersionAt<'_>,
     event: &Event,
     previous: &Version,
     next: &Version,
     blockers: &[Blocker],
 ) -> Finding {
-    let name = &event.name.text;
-    let to = next.number;
+    let (name, to) = (at.event, at.version);
     let whys: Vec<&str> = blockers.iter().map(|b| b.why.as_str()).collect();
     let stranded = if previous.number == 1 {
         "stored v1 events".to_owned()
     } else {
         format!("stored v1 to v{} events", previous.number)
     };
-    let mut finding = comparison
-        .at(
-            fi,
-            Diagnostic::error(
-                "upcast_missing",
-                format!(
-                    "event `{name}` cannot be upcast from v{} to locked v{to}: {}; {stranded} \
-                     cannot reach v{}",
-                    previous.number,
-                    whys.join("; "),
-                    event.newest()
-                ),
-            )
-            .at(next.span)
-            .label("no automatic or hand-written step")
-            .help(format!(
-                "list the step with `manual_upcasts = [{to}]` and implement \
-                 `esdsl_runtime::Upcast<v{}::{name}>` for `v{to}::{name}`, or undo the change \
-                 that broke it",
-                previous.number
-            )),
+    let mut finding = at.finding(
+        Diagnostic::error(
+            "upcast_missing",
+            format!(
+                "event `{name}` cannot be upcast from v{} to locked v{to}: {}; {stranded} \
+                 cannot reach v{}",
+                previous.number,
+                whys.join("; "),
+                event.newest()
+            ),
         )
-        .event(name)
-        .version(to);
+        .at(next.span)
+        .label("no automatic or hand-written step")
+        .help(format!(
+            "list the step with `manual_upcasts = [{to}]` and implement \
+             `esdsl_runtime::Upcast<v{}::{name}>` for `v{to}::{name}`, or undo the change \
+             that broke it",
+            previous.number
+        )),
+    );
     finding.field = blockers.first().map(|b| b.field.clone());
     finding
 }
 
-/// A new step that cannot be generated: one finding per field in the way.
-fn new_step(
-    comparison: &Comparison<'_>,
-    fi: usize,
-    event: &Event,
-    previous: &Version,
-    next: &Version,
-    blockers: &[Blocker],
-) -> Vec<Finding> {
-    let name = &event.name.text;
-    let to = next.number;
-    let from = previous.number;
-    let mut dropped = dropped(previous, next);
-    let manual = format!("or write the step by hand with `manual_upcasts = [{to}]`");
-    let mut out = Vec::new();
-    for blocker in blockers {
-        let Some(field) = next.field(&blocker.field) else {
-            continue;
-        };
-        let diagnostic = match blocker.kind {
-            BlockerKind::NoSource => continue,
-            BlockerKind::TypeChange => {
-                let old = previous
-                    .field(
-                        field
-                            .renamed_from
-                            .as_ref()
-                            .map_or(&field.name.text, |r| &r.text),
-                    )
-                    .map_or_else(String::new, |f| f.ty.to_string());
-                Diagnostic::error(
-                    "field_type_incompatible",
-                    format!(
-                        "field `{}` of event `{name}` changes type from `{old}` to `{}` in \
-                         v{to}, which is not a widening",
-                        field.name, field.ty
-                    ),
-                )
-                .at(field.ty_span)
-                .label(format!("`{old}` does not convert to this"))
-                .help(format!(
-                    "keep a type `{old}` widens to (see the widening table in \
-                     docs/schema.md), {manual}"
-                ))
-            }
-            BlockerKind::NewRequired => match take_pair(&mut dropped, field) {
-                Some(old) => renamed_without_alias(name, from, to, field, old, &manual),
-                None => Diagnostic::error(
-                    "field_added_without_default",
-                    format!(
-                        "field `{}` is new in v{to} of event `{name}`, required and has no \
-                         default",
-                        field.name
-                    ),
-                )
-                .at(field.name.span)
-                .label(format!("stored v{from} events have no value for it"))
-                .help(format!(
-                    "give it a `default`, make it an `option<..>`, name the field it comes from \
-                     with `renamed_from`, {manual}"
-                )),
-            },
-        };
-        out.push(
-            comparison
-                .at(fi, diagnostic)
-                .event(name)
-                .version(to)
-                .field(&field.name.text),
-        );
-    }
-    out
+/// A step to a version that is not locked yet: its findings are reported field by field, at
+/// the version it leads to.
+struct NewStep<'a> {
+    at: VersionAt<'a>,
+    previous: &'a Version,
+    next: &'a Version,
+    /// The fields of `previous` that no field of `next` takes its value from, less those
+    /// already paired with a new field as a likely rename.
+    dropped: Vec<&'a Field>,
+    /// The last resort every fix names.
+    manual: String,
 }
 
-/// A new automatic step: lossy widenings, fields that look renamed, fields dropped.
-fn automatic_step(
-    comparison: &Comparison<'_>,
-    fi: usize,
-    event: &Event,
-    previous: &Version,
-    next: &Version,
-    sources: &[FieldSource],
-) -> Vec<Finding> {
-    let name = &event.name.text;
-    let to = next.number;
-    let from = previous.number;
-    let mut dropped = dropped(previous, next);
-    let manual = format!("or write the step by hand with `manual_upcasts = [{to}]`");
-    let mut out = Vec::new();
-    for (field, source) in next.fields.iter().zip(sources) {
-        match source {
-            FieldSource::Previous {
-                field: old,
-                conversion,
-            } if conversion.is_lossy() => {
-                let old_ty = previous
-                    .field(old)
-                    .map_or_else(String::new, |f| f.ty.to_string());
-                out.push(
-                    comparison.at(
-                        fi,
-                        Diagnostic::warning(
-                            "field_type_lossy",
-                            format!(
-                                "field `{}` of event `{name}` widens `{old_ty}` to `{}` in v{to}, \
-                                 which can lose precision",
-                                field.name, field.ty
-                            ),
-                        )
-                        .at(field.ty_span)
-                        .label("not every 64-bit integer is an `f64`")
-                        .help(format!(
-                            "integers beyond 2^53 are rounded when stored v{from} events are \
-                             upcast; keep an integer type unless that is acceptable"
-                        )),
-                    )
-                    .event(name)
-                    .version(to)
-                    .field(&field.name.text),
-                );
-            }
-            FieldSource::None => {
-                if let Some(old) = take_pair(&mut dropped, field) {
-                    let diagnostic = renamed_without_alias(name, from, to, field, old, &manual);
-                    out.push(
-                        comparison
-                            .at(fi, diagnostic)
-                            .event(name)
-                            .version(to)
-                            .field(&field.name.text),
-                    );
-                }
-            }
-            _ => {}
+impl<'a> NewStep<'a> {
+    fn new(at: VersionAt<'a>, previous: &'a Version, next: &'a Version) -> NewStep<'a> {
+        NewStep {
+            at,
+            previous,
+            next,
+            dropped: dropped(previous, next),
+            manual: format!(
+                "or write the step by hand with `manual_upcasts = [{}]`",
+                next.number
+            ),
         }
     }
-    for old in dropped {
-        out.push(
-            comparison.at(
-                fi,
-                Diagnostic::warning(
-                    "field_removed",
-                    format!("field `{}` of event `{name}` is dropped in v{to}", old.name),
-                )
-                .at(next.span)
-                .label(format!("no field here takes the value of `{}`", old.name))
-                .help(format!(
-                    "stored values of `{}` are discarded when v{from} events are upcast; if the \
-                     field was renamed, declare the new one with `renamed_from = \"{}\"`",
-                    old.name, old.name
-                )),
-            )
-            .event(name)
-            .version(to)
-            .field(&old.name.text),
-        );
+
+    /// A step that cannot be generated: one finding per field in the way.
+    fn blocked(mut self, blockers: &[Blocker]) -> Vec<Finding> {
+        let (name, from, to) = (self.at.event, self.previous.number, self.at.version);
+        let mut out = Vec::new();
+        for blocker in blockers {
+            let Some(field) = self.next.field(&blocker.field) else {
+                continue;
+            };
+            let diagnostic = match blocker.kind {
+                BlockerKind::NoSource => continue,
+                BlockerKind::TypeChange => {
+                    let old = self
+                        .previous
+                        .field(source_name(field))
+                        .map_or_else(String::new, |f| f.ty.to_string());
+                    Diagnostic::error(
+                        "field_type_incompatible",
+                        format!(
+                            "field `{}` of event `{name}` changes type from `{old}` to `{}` in \
+                             v{to}, which is not a widening",
+                            field.name, field.ty
+                        ),
+                    )
+                    .at(field.ty_span)
+                    .label(format!("`{old}` does not convert to this"))
+                    .help(format!(
+                        "keep a type `{old}` widens to (see the widening table in \
+                         docs/schema.md), {}",
+                        self.manual
+                    ))
+                }
+                BlockerKind::NewRequired => match take_pair(&mut self.dropped, field) {
+                    Some(old) => self.renamed_without_alias(field, old),
+                    None => Diagnostic::error(
+                        "field_added_without_default",
+                        format!(
+                            "field `{}` is new in v{to} of event `{name}`, required and has no \
+                             default",
+                            field.name
+                        ),
+                    )
+                    .at(field.name.span)
+                    .label(format!("stored v{from} events have no value for it"))
+                    .help(format!(
+                        "give it a `default`, make it an `option<..>`, name the field it comes \
+                         from with `renamed_from`, {}",
+                        self.manual
+                    )),
+                },
+            };
+            out.push(self.at.finding(diagnostic).field(&field.name.text));
+        }
+        out
     }
-    out
+
+    /// A step that is generated: lossy widenings, fields that look renamed, fields dropped.
+    fn automatic(mut self, sources: &[FieldSource]) -> Vec<Finding> {
+        let (name, from, to) = (self.at.event, self.previous.number, self.at.version);
+        let mut out = Vec::new();
+        for (field, source) in self.next.fields.iter().zip(sources) {
+            let diagnostic = match source {
+                FieldSource::Previous {
+                    field: old,
+                    conversion,
+                } if conversion.is_lossy() => {
+                    let old_ty = self
+                        .previous
+                        .field(old)
+                        .map_or_else(String::new, |f| f.ty.to_string());
+                    Diagnostic::warning(
+                        "field_type_lossy",
+                        format!(
+                            "field `{}` of event `{name}` widens `{old_ty}` to `{}` in v{to}, \
+                             which can lose precision",
+                            field.name, field.ty
+                        ),
+                    )
+                    .at(field.ty_span)
+                    .label("not every 64-bit integer is an `f64`")
+                    .help(format!(
+                        "integers beyond 2^53 are rounded when stored v{from} events are \
+                         upcast; keep an integer type unless that is acceptable"
+                    ))
+                }
+                FieldSource::None => match take_pair(&mut self.dropped, field) {
+                    Some(old) => self.renamed_without_alias(field, old),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            out.push(self.at.finding(diagnostic).field(&field.name.text));
+        }
+        for old in &self.dropped {
+            let diagnostic = Diagnostic::warning(
+                "field_removed",
+                format!("field `{}` of event `{name}` is dropped in v{to}", old.name),
+            )
+            .at(self.next.span)
+            .label(format!("no field here takes the value of `{}`", old.name))
+            .help(format!(
+                "stored values of `{}` are discarded when v{from} events are upcast; if the \
+                 field was renamed, declare the new one with `renamed_from = \"{}\"`",
+                old.name, old.name
+            ));
+            out.push(self.at.finding(diagnostic).field(&old.name.text));
+        }
+        out
+    }
+
+    /// `field_renamed_without_alias`: `field` is new and `old`, dropped, looks like its source.
+    fn renamed_without_alias(&self, field: &Field, old: &Field) -> Diagnostic {
+        let (event, from, to) = (self.at.event, self.previous.number, self.at.version);
+        Diagnostic::error(
+            "field_renamed_without_alias",
+            format!(
+                "field `{}` of event `{event}` replaces `{}` of v{from} in v{to} without \
+                 `renamed_from`: stored values of `{}` would be lost",
+                field.name, old.name, old.name
+            ),
+        )
+        .at(field.name.span)
+        .label(format!("looks like `{}` renamed", old.name))
+        .help(format!(
+            "if it is a rename, write `{} = {{ type = \"{}\", renamed_from = \"{}\" }}`; if it \
+             is not, drop `{}` and add `{}` in separate versions, {}",
+            field.name, field.ty, old.name, old.name, field.name, self.manual
+        ))
+    }
 }
 
-fn renamed_without_alias(
-    event: &str,
-    from: u32,
-    to: u32,
-    field: &Field,
-    old: &Field,
-    manual: &str,
-) -> Diagnostic {
-    Diagnostic::error(
-        "field_renamed_without_alias",
-        format!(
-            "field `{}` of event `{event}` replaces `{}` of v{from} in v{to} without \
-             `renamed_from`: stored values of `{}` would be lost",
-            field.name, old.name, old.name
-        ),
-    )
-    .at(field.name.span)
-    .label(format!("looks like `{}` renamed", old.name))
-    .help(format!(
-        "if it is a rename, write `{} = {{ type = \"{}\", renamed_from = \"{}\" }}`; if it is \
-         not, drop `{}` and add `{}` in separate versions, {manual}",
-        field.name, field.ty, old.name, old.name, field.name
-    ))
+/// The name of the field of the version before that `field` takes its value from.
+fn source_name(field: &Field) -> &str {
+    field
+        .renamed_from
+        .as_ref()
+        .map_or(&field.name.text, |r| &r.text)
 }
 
 /// The fields of `previous` that no field of `next` takes its value from.
@@ -293,11 +267,7 @@ fn dropped<'v>(previous: &'v Version, next: &Version) -> Vec<&'v Field> {
     previous
         .fields
         .iter()
-        .filter(|old| {
-            !next.fields.iter().any(|f| {
-                f.renamed_from.as_ref().map_or(&f.name.text, |r| &r.text) == &old.name.text
-            })
-        })
+        .filter(|old| !next.fields.iter().any(|f| source_name(f) == old.name.text))
         .collect()
 }
 

@@ -382,6 +382,56 @@ variants = ["x", "y"]
 }
 
 #[test]
+fn a_used_record_reports_each_field_change_like_a_locked_version() {
+    let locked = r#"[aggregates.Sensor]
+[events.Placed]
+aggregate = "Sensor"
+[events.Placed.v1]
+at = "Location"
+[types.Location]
+lat = "f64"
+lon = "f64"
+label = "string"
+"#;
+    let current = locked
+        .replace("lon = \"f64\"", "lon = \"i64\"")
+        .replace("label = \"string\"", "name = \"string\"");
+    assert_eq!(
+        evolve(locked, &current),
+        [
+            f(
+                "type_modified",
+                "6:8",
+                "type `Location` changed: field `label` was removed; locked v1 of event `Placed` \
+                 uses it"
+            ),
+            f(
+                "type_modified",
+                "8:7",
+                "type `Location` changed: field `lon` changed type from `f64` to `i64`; locked \
+                 v1 of event `Placed` uses it"
+            ),
+            f(
+                "type_modified",
+                "9:1",
+                "type `Location` changed: field `name` was added; locked v1 of event `Placed` \
+                 uses it"
+            ),
+        ]
+    );
+    let reordered = locked.replace("lat = \"f64\"\nlon", "lon = \"f64\"\nlat");
+    assert_eq!(
+        evolve(locked, &reordered),
+        [f(
+            "type_modified",
+            "6:8",
+            "type `Location` changed: its fields were reordered (locked order: `lat`, `lon` and \
+             `label`); locked v1 of event `Placed` uses it"
+        )]
+    );
+}
+
+#[test]
 fn defaults_and_renames_of_locked_versions_warn() {
     let locked = r#"[aggregates.Account]
 [events.Opened]

@@ -8,31 +8,14 @@
 
 use crate::diag::Diagnostic;
 use crate::lock::baseline::{LockedEnum, LockedRecord};
-use crate::lock::canonical;
 use crate::model::{EnumType, RecordType};
 
-use super::{Comparison, Finding, list};
+use super::{Comparison, FieldChange, Finding, VersionAt, field_findings, list};
 
-/// The first locked version that uses a type: stored events of it hold the type as locked.
-struct User<'a> {
-    fi: usize,
-    event: &'a str,
-    version: u32,
-}
-
-impl User<'_> {
-    /// "locked v2 of event `X` uses it", for messages.
-    fn describe(&self) -> String {
-        format!("locked v{} of event `{}` uses it", self.version, self.event)
-    }
-
-    /// A finding about the type, in the user's file, naming the user.
-    fn finding(&self, comparison: &Comparison<'_>, diagnostic: Diagnostic) -> Finding {
-        comparison
-            .at(self.fi, diagnostic)
-            .event(self.event)
-            .version(self.version)
-    }
+/// "locked v2 of event `X` uses it", for messages about a type; `user` is the first locked
+/// version that uses it: stored events of it hold the type as locked.
+fn uses_it(user: &VersionAt<'_>) -> String {
+    format!("locked v{} of event `{}` uses it", user.version, user.event)
 }
 
 pub(super) fn check(comparison: &mut Comparison<'_>) {
@@ -42,8 +25,8 @@ pub(super) fn check(comparison: &mut Comparison<'_>) {
     let mut findings = Vec::new();
     for (fi, file) in comparison.files.iter().enumerate() {
         let user_of = |name: &str| {
-            used[fi].get(name).map(|(event, version)| User {
-                fi,
+            used[fi].get(name).map(|(event, version)| VersionAt {
+                file,
                 event,
                 version: *version,
             })
@@ -52,7 +35,7 @@ pub(super) fn check(comparison: &mut Comparison<'_>) {
             let locked =
                 comparison.matches.records[fi][i].map(|li| &comparison.baseline.records[li]);
             if let (Some(locked), Some(user)) = (locked, user_of(&record.name.text)) {
-                findings.extend(record_modified(comparison, &user, record, locked));
+                findings.extend(record_modified(&user, record, locked));
             }
         }
         for (i, enumeration) in file.schema.enums.iter().enumerate() {
@@ -60,9 +43,9 @@ pub(super) fn check(comparison: &mut Comparison<'_>) {
             let (Some(locked), Some(user)) = (locked, user_of(&enumeration.name.text)) else {
                 continue;
             };
-            let removed = enum_variant_removed(comparison, &user, enumeration, locked);
+            let removed = enum_variant_removed(&user, enumeration, locked);
             if removed.is_empty() {
-                findings.extend(enum_reordered(comparison, &user, enumeration, locked));
+                findings.extend(enum_reordered(&user, enumeration, locked));
             }
             findings.extend(removed);
         }
@@ -72,81 +55,66 @@ pub(super) fn check(comparison: &mut Comparison<'_>) {
 
 /// `type_modified` on a record: a field added, removed, retyped, or the fields reordered.
 fn record_modified(
-    comparison: &Comparison<'_>,
-    user: &User<'_>,
+    user: &VersionAt<'_>,
     record: &RecordType,
     locked: &LockedRecord,
 ) -> Vec<Finding> {
-    if canonical::fields(&record.fields) == locked.fields {
-        return Vec::new();
-    }
     let name = &record.name.text;
-    let used = user.describe();
+    let used = uses_it(user);
     let help = format!(
         "stored events hold `{name}` as locked: undo the change and declare a new type for new \
          versions"
     );
-    let modified = |what: String| {
+    let fields = &locked.fields;
+    field_findings(user, &record.fields, fields, record.name.span, |change| {
+        let (what, label, help) = match change {
+            FieldChange::Retyped { field, locked, now } => (
+                format!(
+                    "field `{}` changed type from `{locked}` to `{now}`",
+                    field.name
+                ),
+                "not as locked".to_owned(),
+                help.clone(),
+            ),
+            FieldChange::Added(field) => (
+                format!("field `{}` was added", field.name),
+                "not as locked".to_owned(),
+                help.clone(),
+            ),
+            FieldChange::Removed { name: field, .. } => (
+                format!("field `{field}` was removed"),
+                format!("locked with `{field}`"),
+                help.clone(),
+            ),
+            FieldChange::Reordered => (
+                format!(
+                    "its fields were reordered (locked order: {})",
+                    list(&fields.iter().map(|(n, _)| n).collect::<Vec<_>>())
+                ),
+                "reordered".to_owned(),
+                format!(
+                    "restore the locked order: binary payloads (postcard) store fields by \
+                     position. {help}"
+                ),
+            ),
+        };
         Diagnostic::error(
             "type_modified",
             format!("type `{name}` changed: {what}; {used}"),
         )
-    };
-    let mut findings = Vec::new();
-    for field in &record.fields {
-        let ty = field.ty.to_string();
-        let (what, at) = match locked.fields.iter().find(|(n, _)| *n == field.name.text) {
-            Some((_, locked_ty)) if *locked_ty == ty => continue,
-            Some((_, locked_ty)) => (
-                format!(
-                    "field `{}` changed type from `{locked_ty}` to `{ty}`",
-                    field.name
-                ),
-                field.ty_span,
-            ),
-            None => (format!("field `{}` was added", field.name), field.name.span),
-        };
-        let diagnostic = modified(what)
-            .at(at)
-            .label("not as locked")
-            .help(help.clone());
-        findings.push(user.finding(comparison, diagnostic).field(&field.name.text));
-    }
-    for (locked_name, _) in &locked.fields {
-        if !record.fields.iter().any(|f| f.name.text == *locked_name) {
-            let diagnostic = modified(format!("field `{locked_name}` was removed"))
-                .at(record.name.span)
-                .label(format!("locked with `{locked_name}`"))
-                .help(help.clone());
-            findings.push(user.finding(comparison, diagnostic).field(locked_name));
-        }
-    }
-    if findings.is_empty() {
-        let order: Vec<&str> = locked.fields.iter().map(|(n, _)| n.as_str()).collect();
-        let diagnostic = modified(format!(
-            "its fields were reordered (locked order: {})",
-            list(&order)
-        ))
-        .at(record.name.span)
-        .label("reordered")
-        .help(format!(
-            "restore the locked order: binary payloads (postcard) store fields by position. \
-             {help}"
-        ));
-        findings.push(user.finding(comparison, diagnostic));
-    }
-    findings
+        .label(label)
+        .help(help)
+    })
 }
 
 /// `enum_variant_removed`: a locked variant is gone, so stored events holding it cannot decode.
 fn enum_variant_removed(
-    comparison: &Comparison<'_>,
-    user: &User<'_>,
+    user: &VersionAt<'_>,
     enumeration: &EnumType,
     locked: &LockedEnum,
 ) -> Vec<Finding> {
     let name = &enumeration.name.text;
-    let used = user.describe();
+    let used = uses_it(user);
     locked
         .variants
         .iter()
@@ -162,15 +130,14 @@ fn enum_variant_removed(
                 "restore \"{variant}\" in `variants`: stored events may hold it (add new \
                  variants at the end instead)"
             ));
-            user.finding(comparison, diagnostic).field(variant)
+            user.finding(diagnostic).field(variant)
         })
         .collect()
 }
 
 /// `type_modified` on an enum: every locked variant is there, but not in the locked order.
 fn enum_reordered(
-    comparison: &Comparison<'_>,
-    user: &User<'_>,
+    user: &VersionAt<'_>,
     enumeration: &EnumType,
     locked: &LockedEnum,
 ) -> Option<Finding> {
@@ -185,7 +152,7 @@ fn enum_reordered(
             "enum `{}` changed: variant `{}` stands where `{expected}` was locked; {}",
             enumeration.name,
             now.text,
-            user.describe()
+            uses_it(user)
         ),
     )
     .at(now.span)
@@ -195,5 +162,5 @@ fn enum_reordered(
          payloads (postcard) store a variant by its position",
         list(&locked.variants)
     ));
-    Some(user.finding(comparison, diagnostic).field(&now.text))
+    Some(user.finding(diagnostic).field(&now.text))
 }
