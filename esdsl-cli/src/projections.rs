@@ -150,9 +150,6 @@ impl Rates {
 
 /// The status of the store in `dir`, named `shown` in messages.
 fn read(dir: &Path, shown: &Path) -> Result<StoreStatus> {
-    if !dir.join("data.mdb").is_file() {
-        anyhow::bail!("`{}` is not an esdsl store (no data.mdb)", shown.display());
-    }
     LmdbStore::read_only_status(dir)
         .with_context(|| format!("cannot read the projections of `{}`", shown.display()))
 }

@@ -5,6 +5,7 @@ mod bad_input;
 mod bank;
 mod concurrency;
 mod crash;
+mod damage;
 mod damaged;
 mod projections;
 mod regressions;
