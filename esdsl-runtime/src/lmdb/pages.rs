@@ -288,11 +288,13 @@ impl DataFile {
             .saturating_add(1)
             .saturating_mul(current.page_size);
         if self.len < needed {
+            // The first page the file does not hold whole.
+            let cut = self.len / current.page_size;
             return Err(self.damaged(
-                Some(current.last_page),
-                Some(self.len),
+                Some(cut),
+                Some(cut * current.page_size),
                 format!(
-                    "the file is {} bytes long, but meta page {} (transaction {}) uses pages up \
+                    "the file ends at byte {}, but meta page {} (transaction {}) uses pages up \
                      to {}, which need {needed} bytes: the file was truncated",
                     self.len, current.page, current.txnid, current.last_page
                 ),

@@ -8,6 +8,7 @@ mod crash;
 mod damage;
 mod damaged;
 mod projections;
+mod read_only;
 mod regressions;
 mod reliability;
 mod repository;
