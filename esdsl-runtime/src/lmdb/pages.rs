@@ -152,10 +152,31 @@ impl DataFile {
         self.file.read_exact(buf)
     }
 
+    /// The bytes of both meta pages' headers and fields as they are now (the second at the
+    /// page size the first names, or 4096), to tell whether a writer committed meanwhile.
+    fn meta_bytes(&mut self) -> Vec<u8> {
+        let mut bytes = vec![0u8; 2 * META_BYTES];
+        let (first, second) = bytes.split_at_mut(META_BYTES);
+        if self.read_at(0, first).is_err() {
+            return Vec::new();
+        }
+        let size = u32_at(first, 40)
+            .map(u64::from)
+            .filter(|size| size.is_power_of_two() && (256..=65_536).contains(size))
+            .unwrap_or(4096);
+        if self.read_at(size, second).is_err() {
+            return Vec::new();
+        }
+        bytes
+    }
+
     /// The two meta pages, each checked on its own and both against each other.
     fn metas(&mut self) -> Result<[Meta; 2]> {
         let first = self.meta(0, None)?;
         let second = self.meta(1, Some(first.page_size))?;
+        // The length after the meta pages were read: a writer of another process grows the
+        // file before it commits a meta page that uses the new pages.
+        self.len = self.file.metadata()?.len();
         if second.page_size != first.page_size {
             return Err(self.damaged(
                 Some(1),
@@ -322,15 +343,34 @@ pub(crate) enum FileState {
 ///
 /// [`Error::Damaged`] naming the file, page, byte offset and problem; I/O errors.
 pub(crate) fn check_before_open(dir: &Path) -> Result<FileState> {
-    let Some(mut file) = open(dir)? else {
-        return Ok(FileState::Missing);
-    };
-    if file.len == 0 {
-        return Ok(FileState::Empty);
+    checked(dir, |file| {
+        if file.len == 0 {
+            return Ok(FileState::Empty);
+        }
+        let metas = file.metas()?;
+        file.current(&metas)?;
+        Ok(FileState::Lmdb)
+    })
+    .map(|state| state.unwrap_or(FileState::Missing))
+}
+
+/// Runs `f` on the data file in `dir` (`None` when there is none). When `f` finds damage and
+/// the meta pages changed meanwhile (a writer, perhaps of another process, committed while
+/// they were read), runs it again on the new state, at most three times.
+fn checked<T>(dir: &Path, mut f: impl FnMut(&mut DataFile) -> Result<T>) -> Result<Option<T>> {
+    let mut attempts = 0;
+    loop {
+        let Some(mut file) = open(dir)? else {
+            return Ok(None);
+        };
+        let before = file.meta_bytes();
+        match f(&mut file) {
+            Err(Error::Damaged { .. }) if attempts < 3 && file.meta_bytes() != before => {
+                attempts += 1;
+            }
+            other => return other.map(Some),
+        }
     }
-    let metas = file.metas()?;
-    file.current(&metas)?;
-    Ok(FileState::Lmdb)
 }
 
 /// Checks that `dir` holds a store that exists (not a new or empty one), then
@@ -359,11 +399,14 @@ pub(crate) fn check_existing(dir: &Path) -> Result<()> {
 /// it says it is the page it is and the kind its place in the tree needs, its free-space bounds
 /// and node offsets lie inside it, every key and value fits, overflow runs lie inside the file,
 /// keys are in order, leaves sit at the recorded depth (at most 32), and each tree's page and
-/// entry counts equal its database record's.
+/// entry counts equal its database record's. Each snapshot's free-page lists hold pages of the
+/// snapshot in order, none also in use, and its newest entry is its own transaction's (which a
+/// damaged transaction id in a meta page contradicts).
 ///
 /// Run with a read transaction open on the store, so no page reachable from either meta page
-/// is reused meanwhile. When the walk finds damage and the meta pages changed while it ran (a
-/// writer committed), it walks again, at most three times.
+/// is reused meanwhile (a reader pins what the transaction before its snapshot freed too).
+/// When the walk finds damage and the meta pages changed while it ran (a writer committed), it
+/// walks again, at most three times.
 ///
 /// # Errors
 ///
@@ -371,35 +414,23 @@ pub(crate) fn check_existing(dir: &Path) -> Result<()> {
 /// damage found, with its page and byte offset; I/O errors.
 pub(crate) fn walk(dir: &Path) -> Result<Walk> {
     check_existing(dir)?;
-    let mut attempts = 0;
-    loop {
-        let Some(mut file) = open(dir)? else {
-            return Err(Error::NoStore {
-                path: dir.display().to_string(),
-                reason: "no data.mdb".into(),
-            });
-        };
+    checked(dir, |file| {
         let metas = file.metas()?;
-        let result = walk_snapshots(&mut file, &metas);
-        match result {
-            Err(Error::Damaged { .. }) if attempts < 3 => {
-                let again = file.metas().ok();
-                if again.is_some_and(|again| again == metas) {
-                    return result;
-                }
-                attempts += 1;
-            }
-            other => return other,
-        }
-    }
+        walk_snapshots(file, &metas)
+    })?
+    .ok_or_else(|| Error::NoStore {
+        path: dir.display().to_string(),
+        reason: "no data.mdb".into(),
+    })
 }
 
 fn walk_snapshots(file: &mut DataFile, metas: &[Meta; 2]) -> Result<Walk> {
     let current = file.current(metas)?;
     let mut walk = Walk::default();
     let mut distinct = std::collections::HashSet::new();
-    // The snapshot before the current one first: pages they share are read twice but are
-    // reported once, under the current snapshot's walk.
+    // Both snapshots LMDB keeps: it reads the current one, and the previous one is what a
+    // reader that began before the last commit still sees. A page they share is read by both
+    // walks and counted once.
     let previous = if current.page == 0 {
         metas[1]
     } else {
@@ -569,21 +600,14 @@ impl Snapshot<'_> {
     ) -> Result<()> {
         let at_root = record.root;
         if record.root == NO_PAGE {
-            let empty = DbRecord {
-                pad: record.pad,
-                flags: record.flags,
-                ..DbRecord {
-                    pad: 0,
-                    flags: 0,
-                    depth: 0,
-                    branch_pages: 0,
-                    leaf_pages: 0,
-                    overflow_pages: 0,
-                    entries: 0,
-                    root: NO_PAGE,
-                }
-            };
-            if record != empty {
+            let counts = [
+                u64::from(record.depth),
+                record.branch_pages,
+                record.leaf_pages,
+                record.overflow_pages,
+                record.entries,
+            ];
+            if counts != [0; 5] {
                 return Err(self.file.damaged(
                     None,
                     None,
@@ -635,7 +659,11 @@ impl Snapshot<'_> {
                 return Err(self.damaged(page, "page header cut short".into()));
             };
             let (lower, upper) = (usize::from(lower), usize::from(upper));
-            if lower < HEADER || lower > upper || upper > page_size || (lower - HEADER) % 2 != 0 {
+            if lower < HEADER
+                || lower > upper
+                || upper > page_size
+                || !(lower - HEADER).is_multiple_of(2)
+            {
                 return Err(self.damaged(
                     page,
                     format!(
