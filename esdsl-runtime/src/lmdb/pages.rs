@@ -1012,3 +1012,172 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
     let slice = bytes.get(at..at.checked_add(8)?)?;
     Some(u64::from_ne_bytes(slice.try_into().ok()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lmdb::LmdbStore;
+    use crate::store::{EventStore, ExpectedVersion, Metadata, NewEvent};
+
+    /// A closed store of `events` events in `dir`; its data file's bytes.
+    fn store(dir: &Path, events: u64) -> Vec<u8> {
+        let store = LmdbStore::open(dir).expect("opens");
+        for n in 0..events {
+            let event = NewEvent {
+                event_type: "Happened".into(),
+                schema_version: 1,
+                codec: crate::Codec::Json,
+                payload: format!(r#"{{"n":{n}}}"#).into_bytes(),
+            };
+            store
+                .append(
+                    "Thing-1",
+                    ExpectedVersion::Any,
+                    vec![event],
+                    &Metadata::default(),
+                )
+                .expect("appends");
+        }
+        drop(store);
+        std::fs::read(dir.join(DATA_FILE)).expect("reads")
+    }
+
+    fn damaged(dir: &Path, bytes: &[u8]) -> String {
+        std::fs::write(dir.join(DATA_FILE), bytes).expect("writes");
+        match walk(dir) {
+            Err(error @ Error::Damaged { .. }) => {
+                error.to_string().replace(&dir.display().to_string(), "DIR")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn txnid(bytes: &[u8], page: usize) -> u64 {
+        u64_at(bytes, page * 4096 + 144).expect("a meta page")
+    }
+
+    #[test]
+    fn a_store_and_its_compacted_copy_walk_clean() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        store(&dir.path().join("live"), 50);
+        let walked = walk(&dir.path().join("live")).expect("walks");
+        let mut names = DATABASES.map(str::to_owned).to_vec();
+        names.sort();
+        assert_eq!(walked.databases, names);
+        assert!(walked.pages > 2 + names.len() as u64, "{walked:?}");
+        let copy = dir.path().join("copy");
+        LmdbStore::backup_read_only(dir.path().join("live"), &copy, &Default::default())
+            .expect("backs up");
+        assert_eq!(walk(&copy).expect("walks").databases, names);
+    }
+
+    #[test]
+    fn a_new_or_empty_file_is_a_new_store_before_open_and_no_store_for_a_walk() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert!(matches!(
+            check_before_open(dir.path()),
+            Ok(FileState::Missing)
+        ));
+        std::fs::write(dir.path().join(DATA_FILE), b"").expect("writes");
+        assert!(matches!(
+            check_before_open(dir.path()),
+            Ok(FileState::Empty)
+        ));
+        assert!(matches!(walk(dir.path()), Err(Error::NoStore { .. })));
+    }
+
+    #[test]
+    fn damaged_meta_pages_are_named_with_their_page_and_offset() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let original = store(dir.path(), 20);
+
+        let mut bytes = original.clone();
+        bytes[16] ^= 0x01;
+        assert_eq!(
+            damaged(dir.path(), &bytes),
+            "damaged store file `DIR/data.mdb` at page 0 (byte 0): no LMDB magic number in meta \
+             page 0 (found 0xbeefc0df, expected 0xbeefc0de): not an LMDB data file, or a damaged \
+             one"
+        );
+
+        // The current meta page's transaction id lowered by two: same parity, still
+        // consecutive with the other page, but its trees are a later snapshot's.
+        let current = if txnid(&original, 1) > txnid(&original, 0) {
+            1
+        } else {
+            0
+        };
+        let id = txnid(&original, current);
+        let mut bytes = original.clone();
+        bytes[current * 4096 + 144..current * 4096 + 152].copy_from_slice(&(id - 2).to_ne_bytes());
+        assert_eq!(
+            damaged(dir.path(), &bytes),
+            format!(
+                "damaged store file `DIR/data.mdb` at page {current} (byte {}): meta page \
+                 {current} names transaction {}, but its free-page database's newest entry is \
+                 from transaction {id}",
+                current * 4096,
+                id - 2
+            )
+        );
+
+        let mut bytes = original.clone();
+        bytes[current * 4096 + 144..current * 4096 + 152].copy_from_slice(&(id + 4).to_ne_bytes());
+        assert_eq!(
+            damaged(dir.path(), &bytes),
+            format!(
+                "damaged store file `DIR/data.mdb` at page 0 (byte 0): the meta pages hold \
+                 transactions {} and {}, which are not consecutive",
+                txnid(&bytes, 0),
+                txnid(&bytes, 1)
+            )
+        );
+    }
+
+    #[test]
+    fn a_truncated_file_names_its_first_missing_page() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let original = store(dir.path(), 20);
+        let cut = original.len() - 4096 - 100;
+        let message = damaged(dir.path(), &original[..cut]);
+        let page = cut / 4096;
+        assert!(
+            message.starts_with(&format!(
+                "damaged store file `DIR/data.mdb` at page {page} (byte {}): the file ends at \
+                 byte {cut}, but meta page ",
+                page * 4096
+            )),
+            "{message}"
+        );
+        assert!(message.ends_with(": the file was truncated"), "{message}");
+        assert!(matches!(
+            check_before_open(dir.path()),
+            Err(Error::Damaged { .. })
+        ));
+    }
+
+    #[test]
+    fn a_leaf_page_that_is_not_where_it_says_is_damage() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let original = store(dir.path(), 20);
+        let current = if txnid(&original, 1) > txnid(&original, 0) {
+            1
+        } else {
+            0
+        };
+        // The main database's root: a leaf holding the named databases.
+        let root = u64_at(&original, current * 4096 + 128).expect("root");
+        let at = usize::try_from(root).expect("small") * 4096;
+        let mut bytes = original.clone();
+        bytes[at] ^= 0x40;
+        let message = damaged(dir.path(), &bytes);
+        assert!(
+            message.starts_with(&format!(
+                "damaged store file `DIR/data.mdb` at page {root} (byte {at}): page of the main \
+                 database is marked as page {}",
+                root ^ 0x40
+            )),
+            "{message}"
+        );
+    }
+}
