@@ -94,6 +94,7 @@ pub(crate) fn run(
             let display = context.display(store);
             against.push_str(&format!(" and store `{display}`"));
             let stored = catalog(store, &display)?;
+            crate::store::warn_unknown_in(store, &display, stderr)?;
             findings.extend(evolve::check_store(&loaded.files, &stored, &display));
         }
     } else {

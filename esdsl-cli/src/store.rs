@@ -79,12 +79,7 @@ pub(crate) fn run(
                 .with_context(|| format!("cannot verify `{display}`"))?;
             match format {
                 Format::Human => {
-                    for name in &report.unknown_databases {
-                        writeln!(
-                            stderr,
-                            "warning: `{display}` holds a database esdsl does not use: `{name}`"
-                        )?;
-                    }
+                    warn_unknown(&display, &report.unknown_databases, stderr)?;
                     for violation in &report.violations {
                         writeln!(
                             stderr,
@@ -141,6 +136,7 @@ pub(crate) fn run(
             let options = BackupOptions::new().verify(!no_verify);
             let report = LmdbStore::backup_read_only(dir, dest, &options)
                 .with_context(|| format!("cannot back up `{display}` to `{dest_display}`"))?;
+            warn_unknown(&display, &report.unknown_databases, stderr)?;
             if !context.quiet() {
                 writeln!(
                     stdout,
@@ -152,4 +148,26 @@ pub(crate) fn run(
             Ok(Outcome::Success)
         }
     }
+}
+
+/// A warning on stderr for each database of the store `display` that esdsl does not use.
+pub(crate) fn warn_unknown(display: &str, names: &[String], stderr: &mut dyn Write) -> Result<()> {
+    for name in names {
+        writeln!(
+            stderr,
+            "warning: `{display}` holds a database esdsl does not use: `{name}`"
+        )?;
+    }
+    Ok(())
+}
+
+/// [`warn_unknown`] for the store in `dir`, opened read-only.
+pub(crate) fn warn_unknown_in(
+    dir: &std::path::Path,
+    display: &str,
+    stderr: &mut dyn Write,
+) -> Result<()> {
+    let names = LmdbStore::read_only_unknown_databases(dir)
+        .with_context(|| format!("cannot read the databases of `{display}`"))?;
+    warn_unknown(display, &names, stderr)
 }

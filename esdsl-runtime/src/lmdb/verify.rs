@@ -67,6 +67,9 @@ pub struct BackupReport {
     pub head: u64,
     /// The size of the copied data file, in bytes.
     pub bytes: u64,
+    /// Databases in the source that esdsl does not use (another program's), by name; the copy
+    /// holds them too.
+    pub unknown_databases: Vec<String>,
 }
 
 /// The record-level checks of [`LmdbStore::verify`], in one read transaction, after the walk
@@ -74,12 +77,7 @@ pub struct BackupReport {
 fn check_records(txn: &RoTxn<'_, WithoutTls>, dbs: &Dbs, walk: &Walk) -> Result<VerifyReport> {
     let mut report = VerifyReport {
         pages: walk.pages,
-        unknown_databases: walk
-            .databases
-            .iter()
-            .filter(|name| !DATABASES.contains(&name.as_str()))
-            .cloned()
-            .collect(),
+        unknown_databases: unknown_databases(walk),
         ..VerifyReport::default()
     };
     // stream name -> (record versions seen, in position order)
@@ -354,13 +352,19 @@ impl LmdbStore {
     ) -> Result<BackupReport> {
         let (dir, dest) = (self.shared().path(), dest.as_ref());
         outside_store(dir, dest)?;
-        if options.verify {
-            refuse_violations(dir, &self.verify()?)?;
+        let unknown = if options.verify {
+            let report = self.verify()?;
+            refuse_violations(dir, &report)?;
+            report.unknown_databases
         } else {
-            self.shared().read(|_, _| pages::walk(dir))?;
-        }
-        copy(&self.shared().env, dest, || {
+            unknown_databases(&self.shared().read(|_, _| pages::walk(dir))?)
+        };
+        let report = copy(&self.shared().env, dest, || {
             self.shared().gate.read().unwrap_or_else(|p| p.into_inner())
+        })?;
+        Ok(BackupReport {
+            unknown_databases: unknown,
+            ..report
         })
     }
 
@@ -385,9 +389,32 @@ impl LmdbStore {
                 let report = store.in_txn(|txn, dbs| check_records(txn, dbs, store.walk()))?;
                 refuse_violations(dir, &report)?;
             }
-            copy(store.env(), dest, || ())
+            let report = copy(store.env(), dest, || ())?;
+            Ok(BackupReport {
+                unknown_databases: unknown_databases(store.walk()),
+                ..report
+            })
         })
     }
+
+    /// The databases in the store in `dir` that esdsl does not use (another program's), by
+    /// name, read with the store opened read-only (after the walk of its data file).
+    ///
+    /// # Errors
+    ///
+    /// As [`LmdbStore::read_only_catalog`].
+    pub fn read_only_unknown_databases(dir: impl AsRef<Path>) -> Result<Vec<String>> {
+        ReadOnly::with(dir.as_ref(), |store| Ok(unknown_databases(store.walk())))
+    }
+}
+
+/// The databases a walk found that esdsl does not use.
+fn unknown_databases(walk: &Walk) -> Vec<String> {
+    walk.databases
+        .iter()
+        .filter(|name| !DATABASES.contains(&name.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// How [`LmdbStore::backup_with`] backs up.
@@ -529,5 +556,9 @@ fn copy<G>(env: &Env<WithoutTls>, dest: &Path, guard: impl FnOnce() -> G) -> Res
     // The copy holds the snapshot LMDB took when the copy started, which may be later than any
     // head read before it: read the head from the copy.
     let head = ReadOnly::read(dest, |txn, dbs| last_position(txn, dbs))?;
-    Ok(BackupReport { head, bytes })
+    Ok(BackupReport {
+        head,
+        bytes,
+        unknown_databases: Vec::new(),
+    })
 }

@@ -97,6 +97,11 @@ fn the_read_only_tools_leave_a_read_only_store_byte_identical() {
     let backup = LmdbStore::backup_read_only(&dir, root.path().join("copy"), &BackupOptions::new())
         .expect("backs up");
     assert_eq!(backup.head, 30);
+    assert_eq!(backup.unknown_databases, ["someone-else"]);
+    assert_eq!(
+        LmdbStore::read_only_unknown_databases(&dir).expect("reads"),
+        ["someone-else"]
+    );
     assert!(
         LmdbStore::verify_read_only(root.path().join("copy"))
             .expect("verifies")

@@ -169,3 +169,40 @@ fn backup_refuses_a_store_that_does_not_verify_unless_told_and_never_writes_insi
         "the source is not written"
     );
 }
+
+#[test]
+fn every_read_only_command_warns_of_databases_esdsl_does_not_use() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store_dir = dir.path().join("store");
+    drop(esdsl_runtime::lmdb::LmdbStore::open(&store_dir).expect("opens"));
+    {
+        // SAFETY: a closed store, in a temp dir nothing else maps.
+        #[allow(unsafe_code)]
+        let env =
+            unsafe { heed::EnvOpenOptions::new().max_dbs(16).open(&store_dir) }.expect("opens raw");
+        env.create_databases_and_commit(env.write_txn().expect("txn"), |opener, txn| {
+            opener
+                .create_database::<heed::types::Bytes, heed::types::Bytes>(txn, Some("mine"))
+                .map(heed::CommitOrAbort::<_, ()>::Commit)
+        })
+        .expect("creates");
+    }
+    let arg = store_dir.to_str().expect("utf-8 path");
+    let schemas = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas");
+    let copy = dir.path().join("copy");
+    let warning = format!("warning: `{arg}` holds a database esdsl does not use: `mine`\n");
+    for args in [
+        &["store", "verify", arg][..],
+        &["store", "backup", arg, copy.to_str().expect("utf-8 path")],
+        &["projections", arg],
+        &["check", schemas, "--against-store", arg],
+    ] {
+        let (code, stdout, stderr) = cli(args);
+        assert_eq!(code, 0, "{args:?}: {stdout}{stderr}");
+        assert_eq!(stderr, warning, "{args:?}");
+    }
+    let (code, stdout, _) = cli(&["store", "verify", arg, "--format", "json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(json["unknown_databases"], serde_json::json!(["mine"]));
+}
