@@ -32,7 +32,7 @@ impl Rng {
     }
 }
 
-/// A store of 400-odd events in 40 streams over about 150 commits (so the file holds pages freed
+/// A store of 400-odd events in 40 streams in 130 commits (so the file holds pages freed
 /// by earlier commits), some with payloads big enough for overflow pages; returns its events.
 fn build(dir: &Path) -> Vec<RecordedEvent> {
     let store = LmdbStore::open_with(dir, StoreOptions::default().durability(Durability::NoSync))
