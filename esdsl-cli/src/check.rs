@@ -94,6 +94,7 @@ pub(crate) fn run(
             let display = context.display(store);
             against.push_str(&format!(" and store `{display}`"));
             let stored = catalog(store, &display)?;
+            crate::store::warn_unknown_in(store, &display, stderr)?;
             findings.extend(evolve::check_store(&loaded.files, &stored, &display));
         }
     } else {
@@ -265,18 +266,8 @@ fn against_ref(
 
 /// The catalog of the LMDB store in `dir`: what it holds, by (aggregate, type, version).
 fn catalog(dir: &std::path::Path, display: &str) -> Result<Vec<StoredVersion>> {
-    use esdsl_runtime::store::EventStore as _;
-    // `LmdbStore::open` creates a missing store: refuse anything that is not one already.
-    if !dir.is_dir() {
-        bail!("`{display}` is not a directory holding an esdsl store");
-    }
-    if !dir.join("data.mdb").is_file() {
-        bail!("`{display}` holds no esdsl store (no `data.mdb`)");
-    }
-    let store = esdsl_runtime::lmdb::LmdbStore::open(dir)
-        .with_context(|| format!("cannot open the store `{display}`"))?;
-    let entries = store
-        .catalog()
+    // Read-only: nothing is written, a missing store is not created, a damaged one is an error.
+    let entries = esdsl_runtime::lmdb::LmdbStore::read_only_catalog(dir)
         .with_context(|| format!("cannot read the catalog of `{display}`"))?;
     Ok(entries
         .into_iter()

@@ -187,7 +187,7 @@ where
         Command::Check(args) => check::run(args, &context, stdout, stderr),
         Command::Lock(args) => lock::run(args, &context, stdout, stderr),
         Command::Store(args) => store::run(args, &context, stdout, stderr),
-        Command::Projections(args) => projections::run(args, &context, stdout),
+        Command::Projections(args) => projections::run(args, &context, stdout, stderr),
         Command::Completions { shell } => {
             let mut command = EsdslCli::augment_args(clap::Command::new("cargo-esdsl"));
             // Into a buffer first: `generate` panics when its writer fails (a closed pipe).

@@ -39,10 +39,12 @@ pub(crate) fn run(
     args: &ProjectionsArgs,
     context: &Context,
     stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
 ) -> Result<Outcome> {
     let shown = PathBuf::from(context.display(&args.dir));
     let Some(every) = args.watch else {
         let status = read(&args.dir, &shown)?;
+        crate::store::warn_unknown_in(&args.dir, &shown.display().to_string(), stderr)?;
         match args.format {
             Format::Human => human(&shown, &status, None, stdout)?,
             Format::Json => {
@@ -60,6 +62,9 @@ pub(crate) fn run(
     let mut looks = 0;
     loop {
         let status = read(&args.dir, &shown)?;
+        if looks == 0 {
+            crate::store::warn_unknown_in(&args.dir, &shown.display().to_string(), stderr)?;
+        }
         let now = Instant::now();
         let rates = previous
             .as_ref()
@@ -150,9 +155,6 @@ impl Rates {
 
 /// The status of the store in `dir`, named `shown` in messages.
 fn read(dir: &Path, shown: &Path) -> Result<StoreStatus> {
-    if !dir.join("data.mdb").is_file() {
-        anyhow::bail!("`{}` is not an esdsl store (no data.mdb)", shown.display());
-    }
     LmdbStore::read_only_status(dir)
         .with_context(|| format!("cannot read the projections of `{}`", shown.display()))
 }

@@ -1,10 +1,11 @@
 //! `cargo esdsl store verify` and `cargo esdsl store backup`: integrity check and hot backup of
-//! an LMDB store.
+//! an LMDB store, opened read-only.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
+use esdsl_runtime::lmdb::{BackupOptions, LmdbStore};
 
 use crate::Outcome;
 use crate::context::Context;
@@ -17,7 +18,8 @@ pub(crate) struct StoreArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum StoreCommand {
-    /// Check the store's invariants; exit 1 and list every violation when one is broken.
+    /// Check the store, read-only: LMDB's pages (exit 2 naming the page when damaged), then
+    /// its invariants (exit 1 listing every violation when one is broken).
     Verify {
         /// The store directory (holding `data.mdb`).
         dir: PathBuf,
@@ -26,12 +28,16 @@ enum StoreCommand {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
-    /// Write a consistent, compacted copy of the store to a new directory, while writers run.
+    /// Write a consistent, compacted copy of the store to a new directory, while writers run;
+    /// the store is verified first and a damaged one refused.
     Backup {
         /// The store directory (holding `data.mdb`).
         dir: PathBuf,
-        /// The new, empty directory to write the copy to.
+        /// The new, empty directory to write the copy to (not inside the store directory).
         dest: PathBuf,
+        /// Copy a store whose invariants are broken (LMDB's pages must still be sound).
+        #[arg(long)]
+        no_verify: bool,
     },
 }
 
@@ -48,6 +54,8 @@ struct JsonReport<'a> {
     events: u64,
     streams: u64,
     json_payloads: u64,
+    pages: u64,
+    unknown_databases: &'a [String],
     violations: Vec<JsonViolation<'a>>,
 }
 
@@ -67,12 +75,11 @@ pub(crate) fn run(
     match &args.command {
         StoreCommand::Verify { dir, format } => {
             let display = context.display(dir);
-            let store = open_existing(dir, &display)?;
-            let report = store
-                .verify()
+            let report = LmdbStore::verify_read_only(dir)
                 .with_context(|| format!("cannot verify `{display}`"))?;
             match format {
                 Format::Human => {
+                    warn_unknown(&display, &report.unknown_databases, stderr)?;
                     for violation in &report.violations {
                         writeln!(
                             stderr,
@@ -98,6 +105,8 @@ pub(crate) fn run(
                         events: report.events,
                         streams: report.streams,
                         json_payloads: report.json_payloads,
+                        pages: report.pages,
+                        unknown_databases: &report.unknown_databases,
                         violations: report
                             .violations
                             .iter()
@@ -118,12 +127,16 @@ pub(crate) fn run(
                 Outcome::Problems
             })
         }
-        StoreCommand::Backup { dir, dest } => {
+        StoreCommand::Backup {
+            dir,
+            dest,
+            no_verify,
+        } => {
             let (display, dest_display) = (context.display(dir), context.display(dest));
-            let store = open_existing(dir, &display)?;
-            let report = store
-                .backup(dest)
+            let options = BackupOptions::new().verify(!no_verify);
+            let report = LmdbStore::backup_read_only(dir, dest, &options)
                 .with_context(|| format!("cannot back up `{display}` to `{dest_display}`"))?;
+            warn_unknown(&display, &report.unknown_databases, stderr)?;
             if !context.quiet() {
                 writeln!(
                     stdout,
@@ -137,11 +150,24 @@ pub(crate) fn run(
     }
 }
 
-/// Opens a store that exists: `LmdbStore::open` would create a missing one.
-pub(crate) fn open_existing(dir: &Path, display: &str) -> Result<esdsl_runtime::lmdb::LmdbStore> {
-    if !dir.join("data.mdb").is_file() {
-        bail!("`{display}` is not an esdsl store (no data.mdb)");
+/// A warning on stderr for each database of the store `display` that esdsl does not use.
+pub(crate) fn warn_unknown(display: &str, names: &[String], stderr: &mut dyn Write) -> Result<()> {
+    for name in names {
+        writeln!(
+            stderr,
+            "warning: `{display}` holds a database esdsl does not use: `{name}`"
+        )?;
     }
-    esdsl_runtime::lmdb::LmdbStore::open(dir)
-        .with_context(|| format!("cannot open the store `{display}`"))
+    Ok(())
+}
+
+/// [`warn_unknown`] for the store in `dir`, opened read-only.
+pub(crate) fn warn_unknown_in(
+    dir: &std::path::Path,
+    display: &str,
+    stderr: &mut dyn Write,
+) -> Result<()> {
+    let names = LmdbStore::read_only_unknown_databases(dir)
+        .with_context(|| format!("cannot read the databases of `{display}`"))?;
+    warn_unknown(display, &names, stderr)
 }

@@ -185,3 +185,94 @@ fn explain_works_with_no_docs_folder_anywhere() {
         "{stdout}"
     );
 }
+
+/// `cargo-esdsl ARGS` in `dir`: its exit code, which must be one (a signal has none), and
+/// stderr.
+fn exit_code(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_cargo-esdsl"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        assert_eq!(output.status.signal(), None, "{args:?} died of a signal");
+    }
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn damaged_stores_exit_2_naming_the_page_never_a_signal() {
+    use esdsl_runtime::store::{EventStore as _, ExpectedVersion, Metadata, NewEvent};
+    let (_dir, root) = package();
+    let healthy = root.join("healthy");
+    {
+        let store = esdsl_runtime::lmdb::LmdbStore::open(&healthy).expect("opens");
+        for n in 0..200 {
+            let event = NewEvent {
+                event_type: "Opened".into(),
+                schema_version: 1,
+                codec: esdsl_runtime::Codec::Json,
+                payload: format!(r#"{{"owner":"owner {n}"}}"#).into_bytes(),
+            };
+            store
+                .append(
+                    &format!("Account-{}", n % 7),
+                    ExpectedVersion::Any,
+                    vec![event],
+                    &Metadata::default(),
+                )
+                .expect("appends");
+        }
+    }
+    let original = std::fs::read(healthy.join("data.mdb")).expect("reads");
+    let store_with = |name: &str, bytes: &[u8]| {
+        let dir = root.join(name);
+        std::fs::create_dir(&dir).expect("creates");
+        std::fs::write(dir.join("data.mdb"), bytes).expect("writes");
+    };
+    store_with("half", &original[..original.len() / 2]);
+    store_with("eight-kib", &original[..8 * 1024]);
+    // A flipped bit in the page number of every leaf page (the current snapshot's among
+    // them), and one in the first meta page's magic number.
+    let mut leaves = original.clone();
+    for page in leaves.chunks_mut(4096).skip(2) {
+        if u16::from_ne_bytes([page[10], page[11]]) & 0x02 != 0 {
+            page[0] ^= 0x10;
+        }
+    }
+    store_with("flipped-leaves", &leaves);
+    let mut meta = original.clone();
+    meta[17] ^= 0x04;
+    store_with("flipped-meta", &meta);
+
+    let (code, stderr) = exit_code(&root, &["esdsl", "store", "verify", "healthy"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    for (store, place) in [
+        ("half", "truncated"),
+        ("eight-kib", "truncated"),
+        ("flipped-leaves", "is marked as page"),
+        ("flipped-meta", "no LMDB magic number"),
+    ] {
+        for command in [
+            &["esdsl", "store", "verify", store][..],
+            &["esdsl", "store", "backup", store, "copy"],
+            &["esdsl", "projections", store],
+            &["esdsl", "check", "--against-store", store],
+        ] {
+            let (code, stderr) = exit_code(&root, command);
+            assert_eq!(code, Some(2), "{command:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("damaged store file `{store}/data.mdb` at page "))
+                    && stderr.contains(place),
+                "{command:?}: {stderr}"
+            );
+        }
+        assert!(!root.join("copy").exists(), "no backup of a damaged store");
+    }
+}

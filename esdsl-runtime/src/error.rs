@@ -73,6 +73,32 @@ pub enum Error {
         reason: String,
     },
 
+    /// The store's data file is damaged where LMDB's own structure lives (meta pages, B-tree
+    /// pages, overflow runs) or is shorter than its meta page says: found by reading the file
+    /// before LMDB maps it, so the damage is this error instead of a `SIGBUS` or `SIGSEGV`.
+    /// Also returned by a backup that refuses a store with broken invariants.
+    #[error("damaged store file `{file}`{}: {problem}", display_place(*page, *offset))]
+    Damaged {
+        /// The damaged file (the store's `data.mdb`).
+        file: String,
+        /// The page the damage was found on, when it is on one.
+        page: Option<u64>,
+        /// The byte offset in the file where that page (or the cut) starts.
+        offset: Option<u64>,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// No store here: the directory is missing, or holds no `data.mdb`, or an empty one. Only
+    /// opens that never create a store (the read-only ones) return it.
+    #[error("no store here: `{path}` is not an esdsl store ({reason})")]
+    NoStore {
+        /// The directory.
+        path: String,
+        /// What is missing.
+        reason: String,
+    },
+
     /// The store holds events that the program's schema cannot decode.
     #[error(
         "the store holds events of `{aggregate}` that this program cannot decode: {}",
@@ -166,6 +192,15 @@ fn display_version(version: Option<u64>) -> String {
     match version {
         None => "no stream".to_owned(),
         Some(v) => v.to_string(),
+    }
+}
+
+fn display_place(page: Option<u64>, offset: Option<u64>) -> String {
+    match (page, offset) {
+        (Some(page), Some(offset)) => format!(" at page {page} (byte {offset})"),
+        (Some(page), None) => format!(" at page {page}"),
+        (None, Some(offset)) => format!(" at byte {offset}"),
+        (None, None) => String::new(),
     }
 }
 

@@ -10,6 +10,7 @@ use heed::types::Bytes;
 use heed::{Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
 use super::options::{Durability, StoreOptions};
+use super::pages::{self, Walk};
 use super::tables::lmdb;
 use super::tables::{DATABASES, Dbs, corrupt, is_mdb, last_position};
 use super::upgrade;
@@ -242,6 +243,7 @@ impl Shared {
     /// Opens (creating if needed) the environment in `dir`: its databases, and the format
     /// checked (and a format 1 store upgraded in place).
     pub(crate) fn open(dir: &Path, options: &StoreOptions) -> Result<Shared> {
+        pages::check_before_open(dir)?;
         create_dir(dir, options.dir_mode)?;
         let mut env_options = EnvOpenOptions::new().read_txn_without_tls();
         let page = page_size();
@@ -345,13 +347,18 @@ fn already_open(dir: &Path, error: heed::Error) -> Error {
     }
 }
 
-/// A store opened read-only, for one short read transaction: nothing is written (not even the
-/// map size), no write lock is taken and no writer started, so processes running the store
-/// are not disturbed. LMDB readers of several processes coexist with the writer; this one
-/// registers in the lock file like any reader.
+/// A store opened read-only: nothing is written (not even the map size), no write lock is taken
+/// and no writer started, so processes running the store are not disturbed. LMDB readers of
+/// several processes coexist with the writer; this one registers in the lock file like any
+/// reader.
+///
+/// Before LMDB reads anything but the meta pages, the data file is checked and walked with
+/// plain reads ([`pages::walk`]), so a damaged store is an [`Error::Damaged`], never a signal;
+/// only the databases that exist are opened.
 pub(crate) struct ReadOnly {
     env: Env<WithoutTls>,
     dbs: Dbs,
+    walk: Walk,
 }
 
 impl ReadOnly {
@@ -361,13 +368,15 @@ impl ReadOnly {
         dir: &Path,
         mut f: impl FnMut(&RoTxn<'_, WithoutTls>, &Dbs) -> Result<T>,
     ) -> Result<T> {
+        ReadOnly::with(dir, |store| store.in_txn(&mut f))
+    }
+
+    /// Opens the store in `dir` read-only and runs `f` on it, opening again (up to three
+    /// times) when another process grew the map meanwhile.
+    pub(crate) fn with<T>(dir: &Path, mut f: impl FnMut(&ReadOnly) -> Result<T>) -> Result<T> {
         let mut attempts = 0;
         loop {
-            let result = ReadOnly::open(dir).and_then(|store| {
-                let txn = store.env.read_txn().map_err(lmdb)?;
-                f(&txn, &store.dbs)
-            });
-            match result {
+            match ReadOnly::open(dir).and_then(|store| f(&store)) {
                 Err(error) if is_mdb(&error, MdbError::MapResized) && attempts < 3 => {
                     attempts += 1;
                 }
@@ -376,13 +385,27 @@ impl ReadOnly {
         }
     }
 
-    fn open(dir: &Path) -> Result<ReadOnly> {
-        if !dir.join("data.mdb").is_file() {
-            return Err(Error::InvalidInput(format!(
-                "`{}` is not an esdsl store (no data.mdb)",
-                dir.display()
-            )));
-        }
+    /// Runs `f` in one read transaction.
+    pub(crate) fn in_txn<T>(
+        &self,
+        f: impl FnOnce(&RoTxn<'_, WithoutTls>, &Dbs) -> Result<T>,
+    ) -> Result<T> {
+        let txn = self.env.read_txn().map_err(lmdb)?;
+        f(&txn, &self.dbs)
+    }
+
+    /// What the walk of the data file found when the store was opened.
+    pub(crate) fn walk(&self) -> &Walk {
+        &self.walk
+    }
+
+    /// The environment, for a copy.
+    pub(crate) fn env(&self) -> &Env<WithoutTls> {
+        &self.env
+    }
+
+    pub(crate) fn open(dir: &Path) -> Result<ReadOnly> {
+        pages::check_existing(dir)?;
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options.max_dbs(16);
         // SAFETY: `READ_ONLY` is none of the flags heed calls unsafe (`NO_SYNC`,
@@ -395,6 +418,23 @@ impl ReadOnly {
             options.open(dir)
         }
         .map_err(|e| already_open(dir, e))?;
+        // The walk runs with a read transaction open, so no page it reads is reused by a
+        // writer meanwhile; LMDB itself has read nothing but the meta pages yet.
+        let walk = {
+            let pin = env.read_txn().map_err(lmdb)?;
+            let walk = pages::walk(dir)?;
+            drop(pin);
+            walk
+        };
+        let mut missing = DATABASES
+            .into_iter()
+            .filter(|name| !walk.databases.iter().any(|found| found == name));
+        if let Some(name) = missing.next() {
+            return Err(Error::InvalidInput(format!(
+                "`{}` is not an esdsl store (no `{name}` database)",
+                dir.display()
+            )));
+        }
         let found = env
             .open_databases_and_commit(env.read_txn().map_err(lmdb)?, |opener, txn| {
                 let mut found = [None; DATABASES.len()];
@@ -425,7 +465,7 @@ impl ReadOnly {
             // Every format this version opens reads the same for reads.
             check_format(format)?;
         }
-        Ok(ReadOnly { env, dbs })
+        Ok(ReadOnly { env, dbs, walk })
     }
 }
 

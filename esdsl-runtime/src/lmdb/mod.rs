@@ -8,6 +8,8 @@
 //!
 //! - `env`: opening the environment (databases, format check and upgrade, read-only opens)
 //!   and the read, write and wait primitives every handle shares;
+//! - `pages`: the data file checked with plain reads before LMDB maps it (meta pages, length,
+//!   a bounds-checked walk of every B-tree);
 //! - `tables`: the databases, their key encodings and the lookups on them;
 //! - `record`: the stored record (envelope, payload, checksum) and its bounds-checked parser;
 //! - `store`: [`LmdbStore`] and its `EventStore` implementation (snapshots included);
@@ -21,6 +23,7 @@
 mod catalog;
 pub(crate) mod env;
 mod options;
+mod pages;
 mod projection;
 pub(crate) mod reads;
 pub(crate) mod record;
@@ -32,7 +35,7 @@ mod writer;
 
 pub use options::{Durability, StoreOptions};
 pub use store::LmdbStore;
-pub use verify::{BackupReport, VerifyReport, Violation};
+pub use verify::{BackupOptions, BackupReport, VerifyReport, Violation};
 
 /// Not public API: the record parser, for the fuzz targets in `fuzz/` (feature `testing`).
 #[cfg(feature = "testing")]

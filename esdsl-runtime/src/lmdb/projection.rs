@@ -657,9 +657,10 @@ impl LmdbStore {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] when `dir` holds no store; [`Error::AlreadyOpen`] when this
-    /// process has the store open; [`Error::FormatVersion`] for a store of another format;
-    /// storage errors.
+    /// [`Error::NoStore`] when `dir` holds no store (no `data.mdb`, or an empty one);
+    /// [`Error::Damaged`] when LMDB's structure is damaged (the data file is walked with plain
+    /// reads first); [`Error::AlreadyOpen`] when this process has the store open;
+    /// [`Error::FormatVersion`] for a store of another format; storage errors.
     pub fn read_only_status(dir: impl AsRef<Path>) -> Result<StoreStatus> {
         ReadOnly::read(dir.as_ref(), |txn, dbs| {
             StoreStatus::from_read(&Reader { txn, dbs })

@@ -7,7 +7,7 @@ use std::sync::{Arc, TryLockError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::env::{CROSS_PROCESS_POLL, Shared, refuse_inside_write};
+use super::env::{CROSS_PROCESS_POLL, ReadOnly, Shared, refuse_inside_write};
 use super::options::StoreOptions;
 use super::reads::{AllIter, StreamIter, replay_log_page, replay_page};
 use super::tables::lmdb;
@@ -157,6 +157,19 @@ impl LmdbStore {
     /// The store's directory.
     pub fn path(&self) -> &Path {
         self.inner.shared.path()
+    }
+
+    /// The catalog ([`EventStore::catalog`]) of the store in `dir`, opened read-only: nothing
+    /// is written, no database created, and the data file is walked first, so a damaged store
+    /// is an error, not a crash (`cargo esdsl check --against-store`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoStore`] when `dir` holds no store; [`Error::Damaged`] when LMDB's structure
+    /// is damaged; [`Error::AlreadyOpen`] when this process has the store open;
+    /// [`Error::FormatVersion`] for a store of another format; storage errors.
+    pub fn read_only_catalog(dir: impl AsRef<Path>) -> Result<Vec<CatalogEntry>> {
+        ReadOnly::read(dir.as_ref(), |txn, dbs| super::catalog::entries(txn, dbs))
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {

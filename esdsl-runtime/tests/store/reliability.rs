@@ -488,6 +488,7 @@ fn a_hot_backup_taken_during_appends_restores_and_verifies() {
     let verify = restored.verify().expect("verifies");
     assert!(verify.is_ok(), "{:?}", verify.violations);
     let head = restored.head_position().expect("reads");
+    assert_eq!(head, report.head, "the report names the copy's own head");
     assert!(
         head >= acknowledged,
         "backup holds {head}, {acknowledged} were acknowledged before it"

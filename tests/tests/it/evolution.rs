@@ -572,11 +572,11 @@ fn the_check_exits_2_when_it_cannot_run() {
                 "--against-store".into(),
                 path_str(&root.join("nothing")).into(),
             ],
-            "is not a directory holding an esdsl store",
+            "is not an esdsl store (no such directory)",
         ),
         (
             vec!["--against-store".into(), path_str(&schemas).into()],
-            "holds no esdsl store (no `data.mdb`)",
+            "is not an esdsl store (no data.mdb)",
         ),
         (vec!["--format".into(), "xml".into()], "invalid value 'xml'"),
         (
