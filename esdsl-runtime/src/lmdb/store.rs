@@ -444,3 +444,17 @@ impl EventStore for LmdbStore {
             .read(|txn, dbs| super::catalog::entries(txn, dbs))
     }
 }
+
+/// Appends await the group commit without a thread; the rest runs on tokio's blocking pool.
+#[cfg(feature = "tokio")]
+impl crate::store::AsyncEventStore for LmdbStore {
+    fn append_async(
+        &self,
+        stream: &str,
+        expected: crate::store::ExpectedVersion,
+        events: Vec<crate::store::NewEvent>,
+        metadata: &Metadata,
+    ) -> impl std::future::Future<Output = Result<AppendResult>> + Send {
+        LmdbStore::append_async(self, stream, expected, events, metadata)
+    }
+}

@@ -2,6 +2,8 @@
 
 mod bad_data;
 mod bad_input;
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod bank;
 mod concurrency;
 mod crash;
