@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use super::{Aggregate, Loaded};
 use crate::error::Result;
 use crate::event::Decoded;
-use crate::store::{AppendResult, EventRef, EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot};
+use crate::store::{
+    AppendResult, EventRef, EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot,
+};
 
 /// A replay in progress: the state, and how many events it applied.
 pub(super) struct Fold<A> {
@@ -33,10 +35,7 @@ impl<A: Aggregate> Fold<A> {
     /// Applies one event where it lies in the store; `apply` is pure, so running it inside the
     /// store's read transaction is fine.
     pub(super) fn visit(&mut self, recorded: EventRef<'_>) -> Result<ControlFlow<()>> {
-        if self
-            .as_of
-            .is_some_and(|time| recorded.recorded_at() > time)
-        {
+        if self.as_of.is_some_and(|time| recorded.recorded_at() > time) {
             return Ok(ControlFlow::Break(()));
         }
         if let Decoded::Event(event) = recorded.decode::<A::Event>()? {
@@ -51,12 +50,19 @@ impl<A: Aggregate> Fold<A> {
 /// What a repository asks of its store, as futures.
 pub(super) trait Io<A: Aggregate> {
     /// The newest snapshot of `stream` at or below `up_to`.
-    fn load_snapshot(&self, stream: &str, up_to: u64)
-    -> impl Future<Output = Result<Option<Snapshot>>>;
+    fn load_snapshot(
+        &self,
+        stream: &str,
+        up_to: u64,
+    ) -> impl Future<Output = Result<Option<Snapshot>>>;
 
     /// Replays at most `limit` events of `stream` after the fold's version into it.
-    fn replay(&self, stream: &str, fold: Fold<A>, limit: usize)
-    -> impl Future<Output = Result<Fold<A>>>;
+    fn replay(
+        &self,
+        stream: &str,
+        fold: Fold<A>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Fold<A>>>;
 
     /// Appends `events` expecting the stream at `version`.
     fn append(
@@ -78,11 +84,20 @@ pub(super) trait Io<A: Aggregate> {
 pub(super) struct Blocking<'s, S>(pub(super) &'s S);
 
 impl<A: Aggregate, S: EventStore> Io<A> for Blocking<'_, S> {
-    fn load_snapshot(&self, stream: &str, up_to: u64) -> impl Future<Output = Result<Option<Snapshot>>> {
+    fn load_snapshot(
+        &self,
+        stream: &str,
+        up_to: u64,
+    ) -> impl Future<Output = Result<Option<Snapshot>>> {
         ready(self.0.load_snapshot(stream, up_to))
     }
 
-    fn replay(&self, stream: &str, mut fold: Fold<A>, limit: usize) -> impl Future<Output = Result<Fold<A>>> {
+    fn replay(
+        &self,
+        stream: &str,
+        mut fold: Fold<A>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Fold<A>>> {
         let from = fold.loaded.version + 1;
         let replayed = self
             .0

@@ -80,7 +80,11 @@ pub trait AsyncEventStore: EventStore + Clone + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>>> + Send {
         let (store, stream) = (self.clone(), stream.to_owned());
-        off_executor(move || store.read_stream(&stream, from, direction, limit)?.collect())
+        off_executor(move || {
+            store
+                .read_stream(&stream, from, direction, limit)?
+                .collect()
+        })
     }
 
     /// [`EventStore::read_all`], at most `limit` events collected.

@@ -9,13 +9,19 @@ use std::future::Future;
 use std::ops::ControlFlow;
 
 use esdsl_runtime::lmdb::{Durability, LmdbStore, StoreOptions};
+use esdsl_runtime::projection::{
+    ExternalRunner, ProjectionOptions, ReadModelView, Stop, StoreRunner, StoreStatus,
+    SubscriptionStream, projection_checkpoint, wait_for_checkpoint, wait_for_checkpoint_async,
+};
 use esdsl_runtime::store::{
     AppendResult, AsyncEventStore, CatalogEntry, Direction, EventRef, EventStore, Events,
     ExpectedVersion, Filter, Metadata, NewEvent, Snapshot, StreamAppend, StreamInfo, stream_name,
 };
 use esdsl_runtime::{Repository, SnapshotPolicy};
+use futures_core::Stream;
 
 use crate::bank::{Account, AccountId, Command};
+use crate::projections::{Balances, Envelopes, Line};
 
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -94,7 +100,12 @@ impl EventStore for SlowDisk {
     ) -> esdsl_runtime::Result<()> {
         self.0.replay_stream(stream, from, limit, visit)
     }
-    fn read_all(&self, from: u64, filter: &Filter, limit: usize) -> esdsl_runtime::Result<Events<'_>> {
+    fn read_all(
+        &self,
+        from: u64,
+        filter: &Filter,
+        limit: usize,
+    ) -> esdsl_runtime::Result<Events<'_>> {
         self.0.read_all(from, filter, limit)
     }
     fn replay_all(
@@ -202,7 +213,10 @@ fn async_loads_and_reads_agree_with_the_sync_api() {
         .with_snapshots(SnapshotPolicy::Every(3));
     let id = AccountId::now_v7();
     current_thread().block_on(async {
-        accounts.execute_async(&id, &Command::Open).await.expect("opens");
+        accounts
+            .execute_async(&id, &Command::Open)
+            .await
+            .expect("opens");
         for n in 1..=7 {
             accounts
                 .execute_async(&id, &Command::Deposit(n, None))
@@ -221,7 +235,10 @@ fn async_loads_and_reads_agree_with_the_sync_api() {
             .expect_err("overdraft");
         assert!(refused.is_refused() && !refused.is_conflict(), "{refused}");
 
-        assert_eq!(accounts.load_async(&id).await.expect("loads"), accounts.load(&id).expect("loads"));
+        assert_eq!(
+            accounts.load_async(&id).await.expect("loads"),
+            accounts.load(&id).expect("loads")
+        );
         let at = accounts.load_at_async(&id, 4).await.expect("loads");
         assert_eq!(at, accounts.load_at(&id, 4).expect("loads"));
         assert_eq!((at.version, at.state.balance), (4, 6));
@@ -240,8 +257,322 @@ fn async_loads_and_reads_agree_with_the_sync_api() {
             .collect::<Result<_, _>>()
             .expect("reads");
         assert_eq!(read, sync);
-        assert_eq!(store.stream_version_async(&stream).await.expect("reads"), Some(9));
+        assert_eq!(
+            store.stream_version_async(&stream).await.expect("reads"),
+            Some(9)
+        );
         assert_eq!(store.head_position_async().await.expect("reads"), 9);
     });
 }
 
+fn multi_thread(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The next item of a stream (what `StreamExt::next` does).
+async fn next<T: Stream + Unpin>(stream: &mut T) -> Option<T::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_next(cx)).await
+}
+
+fn nosync_store() -> (tempfile::TempDir, LmdbStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = StoreOptions::default().durability(Durability::NoSync);
+    let store = LmdbStore::open_with(dir.path(), options).expect("opens");
+    (dir, store)
+}
+
+/// Read-your-writes under load: 1,000 commands from 16 tasks while the projection runs as a
+/// task; after each, a wait for the command's position, then a read of the read model, which
+/// must show the command's version of its account. Without the wait some reads are stale.
+#[test]
+fn read_your_writes_under_load_with_the_wait_is_never_stale() {
+    let (_dir, store) = nosync_store();
+    let accounts = Repository::<Account>::new(store.clone()).expect("opens");
+    let view = ReadModelView::new(&store, "balances");
+    let stop = Stop::new(&store);
+    let (stale, stale_without_wait) = multi_thread(2).block_on(async {
+        let runner = StoreRunner::new(
+            store.clone(),
+            Balances::named("balances"),
+            ProjectionOptions::default(),
+        )
+        .expect("runner")
+        .spawn(&stop);
+        let tasks: Vec<_> = (0..16)
+            .map(|task| {
+                let (accounts, view) = (accounts.clone(), view.clone());
+                tokio::spawn(async move {
+                    let id = AccountId::now_v7();
+                    let (mut stale, mut stale_without_wait) = (0, 0);
+                    for n in 0..63 {
+                        let command = if n == 0 {
+                            Command::Open
+                        } else {
+                            Command::Deposit(n, None)
+                        };
+                        let done = accounts
+                            .execute_async(&id, &command)
+                            .await
+                            .expect("executes");
+                        let stream = stream_name(&id);
+                        // Every fourth command reads before waiting, to show what the wait is for.
+                        if (n + task) % 4 == 0 {
+                            let line: Option<Line> =
+                                view.get_json_async(&stream).await.expect("reads");
+                            if line.is_none_or(|line| line.last_version < done.version) {
+                                stale_without_wait += 1;
+                            }
+                        }
+                        let reached = wait_for_checkpoint_async(
+                            accounts.store(),
+                            "balances",
+                            done.position,
+                            Duration::from_secs(10),
+                        )
+                        .await
+                        .expect("waits");
+                        assert!(reached, "the projection reached {}", done.position);
+                        let line: Option<Line> = view.get_json_async(&stream).await.expect("reads");
+                        if line.is_none_or(|line| line.last_version < done.version) {
+                            stale += 1;
+                        }
+                    }
+                    (stale, stale_without_wait)
+                })
+            })
+            .collect();
+        let (mut stale, mut stale_without_wait) = (0, 0);
+        for task in tasks {
+            let (s, w) = task.await.expect("the task");
+            stale += s;
+            stale_without_wait += w;
+        }
+        stop.stop();
+        runner.await.expect("the runner").expect("runs");
+        (stale, stale_without_wait)
+    });
+    assert_eq!(store.head_position().expect("reads"), 16 * 63);
+    assert_eq!(stale, 0, "stale reads of 1,008 after the wait");
+    eprintln!("reads before the wait that were stale: {stale_without_wait} of 252");
+}
+
+/// The sync wait, from a thread, against a runner on another thread.
+#[test]
+fn the_sync_wait_sees_the_runner_reach_a_position() {
+    let (_dir, store) = nosync_store();
+    let accounts = Repository::<Account>::new(store.clone()).expect("opens");
+    let id = AccountId::now_v7();
+    let done = accounts.execute(&id, &Command::Open).expect("opens");
+    assert!(
+        !wait_for_checkpoint(&store, "balances", done.position, Duration::from_millis(20))
+            .expect("waits")
+    );
+    let stop = Stop::new(&store);
+    let runner = std::thread::spawn({
+        let (store, stop) = (store.clone(), stop.clone());
+        move || {
+            StoreRunner::new(
+                store,
+                Balances::named("balances"),
+                ProjectionOptions::default(),
+            )
+            .expect("runner")
+            .run(&stop)
+        }
+    });
+    for n in 1..=20 {
+        let done = accounts
+            .execute(&id, &Command::Deposit(n, None))
+            .expect("deposits");
+        assert!(
+            wait_for_checkpoint(&store, "balances", done.position, Duration::from_secs(10))
+                .expect("waits")
+        );
+        let line: Line = ReadModelView::new(&store, "balances")
+            .get_json(&stream_name(&id))
+            .expect("reads")
+            .expect("written");
+        assert_eq!(line.last_version, done.version);
+    }
+    assert_eq!(
+        projection_checkpoint(&store, "balances").expect("reads"),
+        21
+    );
+    stop.stop();
+    runner.join().expect("the runner").expect("runs");
+}
+
+/// Asked to stop, an idle runner task (store and external), a waiting subscription stream and a
+/// dropped one end within 50 ms, though their waits would last 10 s: the stop wakes them.
+#[test]
+fn runners_and_subscriptions_stop_within_50_ms_of_being_asked() {
+    let (_dir, store) = nosync_store();
+    let accounts = Repository::<Account>::new(store.clone()).expect("opens");
+    accounts
+        .execute(&AccountId::now_v7(), &Command::Open)
+        .expect("opens");
+    let stop = Stop::new(&store);
+    multi_thread(2).block_on(async {
+        let store_runner = StoreRunner::new(
+            store.clone(),
+            Balances::named("balances"),
+            ProjectionOptions::default(),
+        )
+        .expect("runner")
+        .spawn(&stop);
+        let external = ExternalRunner::new(
+            store.clone(),
+            Envelopes(Vec::new()),
+            ProjectionOptions::default(),
+        )
+        .expect("runner")
+        .spawn(&stop);
+        let mut live = SubscriptionStream::new(store.clone(), 0, Filter::all()).until(&stop);
+        assert_eq!(
+            next(&mut live)
+                .await
+                .expect("an event")
+                .expect("reads")
+                .position,
+            1
+        );
+        let subscriber = tokio::spawn(async move { next(&mut live).await.is_none() });
+        // Everyone is caught up and waiting.
+        assert!(
+            wait_for_checkpoint_async(&store, "balances", 1, Duration::from_secs(10))
+                .await
+                .expect("waits")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        let asked = Instant::now();
+        stop.stop();
+        store_runner.await.expect("the task").expect("runs");
+        external.await.expect("the task").expect("runs");
+        assert!(subscriber.await.expect("the task"), "the stream ended");
+        let took = asked.elapsed();
+        assert!(took < Duration::from_millis(50), "stopped after {took:?}");
+
+        // A stream dropped while it waits ends its wait on the blocking pool too: the
+        // runtime's shutdown below would otherwise wait for it.
+        let mut dropped = SubscriptionStream::new(store.clone(), 1, Filter::all());
+        let waiting = tokio::time::timeout(Duration::from_millis(20), next(&mut dropped)).await;
+        assert!(waiting.is_err(), "nothing new to read");
+        drop(dropped);
+    });
+}
+
+/// `tokio::spawn(async move { runner.run(&stop) })` on a multi-threaded runtime does not take
+/// the worker: the runner moves itself off it, and other tasks keep running.
+#[test]
+fn a_blocking_run_on_a_worker_thread_moves_itself_off_the_executor() {
+    let (_dir, store) = nosync_store();
+    let stop = Stop::new(&store);
+    let ticks = multi_thread(1).block_on(async {
+        let runner = tokio::spawn({
+            let (store, stop) = (store.clone(), stop.clone());
+            async move {
+                StoreRunner::new(
+                    store,
+                    Balances::named("balances"),
+                    ProjectionOptions::default(),
+                )
+                .expect("runner")
+                .run(&stop)
+            }
+        });
+        let ticker = tokio::spawn(async {
+            let mut ticks = 0;
+            for _ in 0..20 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                ticks += 1;
+            }
+            ticks
+        });
+        let ticks = tokio::time::timeout(Duration::from_secs(5), ticker)
+            .await
+            .expect("the ticker was not starved")
+            .expect("the ticker");
+        stop.stop();
+        runner.await.expect("the task").expect("runs");
+        ticks
+    });
+    assert_eq!(ticks, 20);
+}
+
+/// A subscription stream catches up, then follows commits, in order, and pages of a read model
+/// come back typed.
+#[test]
+fn a_subscription_stream_catches_up_then_follows_and_read_models_page() {
+    let (_dir, store) = nosync_store();
+    let accounts = Repository::<Account>::new(store.clone()).expect("opens");
+    let ids: Vec<AccountId> = (0..5).map(|_| AccountId::now_v7()).collect();
+    for id in &ids {
+        accounts.execute(id, &Command::Open).expect("opens");
+    }
+    multi_thread(2).block_on(async {
+        let mut live = SubscriptionStream::new(store.clone(), 0, Filter::all());
+        for position in 1..=5 {
+            assert_eq!(
+                next(&mut live)
+                    .await
+                    .expect("an event")
+                    .expect("reads")
+                    .position,
+                position
+            );
+        }
+        let writer = tokio::spawn({
+            let (accounts, id) = (accounts.clone(), ids[0]);
+            async move {
+                for n in 1..=3 {
+                    accounts
+                        .execute_async(&id, &Command::Deposit(n, None))
+                        .await
+                        .expect("deposits");
+                }
+            }
+        });
+        for position in 6..=8 {
+            let event = next(&mut live).await.expect("an event").expect("reads");
+            assert_eq!(
+                (event.position, event.event_type.as_ref()),
+                (position, "MoneyDeposited")
+            );
+        }
+        writer.await.expect("the writer");
+        assert_eq!(live.position(), 8);
+
+        let mut runner = StoreRunner::new(
+            store.clone(),
+            Balances::named("balances"),
+            ProjectionOptions::default(),
+        )
+        .expect("runner");
+        tokio::task::spawn_blocking(move || runner.run_until_caught_up())
+            .await
+            .expect("the task")
+            .expect("runs");
+        let view = ReadModelView::new(&store, "balances");
+        let first = view.page_json_async::<Line>(None, 3).await.expect("reads");
+        assert_eq!(first.entries.len(), 3);
+        let rest = view
+            .page_json_async::<Line>(first.next.as_deref(), 3)
+            .await
+            .expect("reads");
+        assert_eq!((rest.entries.len(), rest.next), (2, None));
+        let total: i64 = first
+            .entries
+            .iter()
+            .chain(&rest.entries)
+            .map(|(_, line)| line.balance)
+            .sum();
+        assert_eq!(total, 6);
+        let status = StoreStatus::of_async(&store).await.expect("reads");
+        assert_eq!(status.head, 8);
+    });
+}

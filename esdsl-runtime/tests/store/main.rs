@@ -1,9 +1,9 @@
 //! The LMDB store, the repository and time travel, on real environments in temp dirs.
 
-mod bad_data;
-mod bad_input;
 #[cfg(feature = "tokio")]
 mod asynchronous;
+mod bad_data;
+mod bad_input;
 mod bank;
 mod concurrency;
 mod crash;

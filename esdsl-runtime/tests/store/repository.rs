@@ -320,9 +320,7 @@ fn execute_async_retries_conflicts_and_lands_every_command_once() {
         for task in tasks {
             results.push(task.await.expect("the task").expect("deposits"));
         }
-        let refused = accounts
-            .execute_async(&id, &Command::Withdraw(1_000))
-            .await;
+        let refused = accounts.execute_async(&id, &Command::Withdraw(1_000)).await;
         (results, refused)
     });
     let mut versions: Vec<u64> = results.iter().map(|done| done.version).collect();
