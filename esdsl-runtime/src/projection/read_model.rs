@@ -229,8 +229,9 @@ impl<S: ProjectionStore> ReadModelView<S> {
     }
 }
 
-/// A page of a read model's JSON entries ([`ReadModelView::page_json`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A page of a read model's JSON entries ([`ReadModelView::page_json`]); it serializes as
+/// `{"entries": [[key, value], ...], "next": key or null}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Page<T> {
     /// The entries, sorted by key.
     pub entries: Vec<(String, T)>,
