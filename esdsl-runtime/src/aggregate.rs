@@ -15,7 +15,7 @@ use crate::store::{EventStore, Metadata, NewEvent, Snapshot, check_decodable, st
 mod io;
 mod retry;
 
-use io::{Blocking, Fold, Io, run_ready};
+use io::{AppendAt, Blocking, Fold, Io, run_ready};
 pub use retry::RetryPolicy;
 
 /// An aggregate: state rebuilt from its events, and the rules that decide which events a
@@ -479,7 +479,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 });
             }
             let before = loaded.version;
-            match io.append(&stream, before, new, metadata).await {
+            let append = AppendAt {
+                stream: &stream,
+                version: before,
+                events: new,
+                metadata,
+            };
+            match io.append(append).await {
                 Ok(done) => {
                     let mut state = loaded.state;
                     for event in &events {

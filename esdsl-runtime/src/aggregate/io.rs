@@ -47,6 +47,20 @@ impl<A: Aggregate> Fold<A> {
     }
 }
 
+/// A command's append: its events, at the version the command loaded.
+pub(super) struct AppendAt<'a> {
+    pub(super) stream: &'a str,
+    pub(super) version: u64,
+    pub(super) events: Vec<NewEvent>,
+    pub(super) metadata: &'a Metadata,
+}
+
+impl AppendAt<'_> {
+    fn expected(&self) -> ExpectedVersion {
+        ExpectedVersion::Exact(self.version)
+    }
+}
+
 /// What a repository asks of its store, as futures.
 pub(super) trait Io<A: Aggregate> {
     /// The newest snapshot of `stream` at or below `up_to`.
@@ -64,14 +78,8 @@ pub(super) trait Io<A: Aggregate> {
         limit: usize,
     ) -> impl Future<Output = Result<Fold<A>>>;
 
-    /// Appends `events` expecting the stream at `version`.
-    fn append(
-        &self,
-        stream: &str,
-        version: u64,
-        events: Vec<NewEvent>,
-        metadata: &Metadata,
-    ) -> impl Future<Output = Result<AppendResult>>;
+    /// Appends events expecting the stream at a version.
+    fn append(&self, append: AppendAt<'_>) -> impl Future<Output = Result<AppendResult>>;
 
     /// Stores a snapshot.
     fn save_snapshot(&self, snapshot: Snapshot) -> impl Future<Output = Result<()>>;
@@ -105,16 +113,10 @@ impl<A: Aggregate, S: EventStore> Io<A> for Blocking<'_, S> {
         ready(replayed.map(|()| fold))
     }
 
-    fn append(
-        &self,
-        stream: &str,
-        version: u64,
-        events: Vec<NewEvent>,
-        metadata: &Metadata,
-    ) -> impl Future<Output = Result<AppendResult>> {
+    fn append(&self, at: AppendAt<'_>) -> impl Future<Output = Result<AppendResult>> {
         ready(
             self.0
-                .append(stream, ExpectedVersion::Exact(version), events, metadata),
+                .append(at.stream, at.expected(), at.events, at.metadata),
         )
     }
 
@@ -167,15 +169,10 @@ impl<A: Aggregate, S: crate::store::AsyncEventStore> Io<A> for Async<'_, S> {
             .fold_stream_async(stream, from, limit, fold, |fold, event| fold.visit(event))
     }
 
-    fn append(
-        &self,
-        stream: &str,
-        version: u64,
-        events: Vec<NewEvent>,
-        metadata: &Metadata,
-    ) -> impl Future<Output = Result<AppendResult>> {
+    fn append(&self, at: AppendAt<'_>) -> impl Future<Output = Result<AppendResult>> {
+        let expected = at.expected();
         self.0
-            .append_async(stream, ExpectedVersion::Exact(version), events, metadata)
+            .append_async(at.stream, expected, at.events, at.metadata)
     }
 
     fn save_snapshot(&self, snapshot: Snapshot) -> impl Future<Output = Result<()>> {

@@ -97,12 +97,11 @@ impl<P: ExternalProjection, S: ProjectionStore> ExternalRunner<P, S> {
     /// Runs the projection on tokio's blocking pool until `stop` is asked. Needs a tokio
     /// runtime.
     #[cfg(feature = "tokio")]
-    pub fn spawn(mut self, stop: &Stop) -> tokio::task::JoinHandle<Result<RunReport>>
+    pub fn spawn(mut self, stop: &Stop) -> super::RunnerTask
     where
         P: 'static,
     {
-        let stop = stop.clone();
-        tokio::task::spawn_blocking(move || self.run(&stop))
+        super::runner::spawn_run(stop, move |stop| self.run(stop))
     }
 
     fn step(&mut self, report: &mut RunReport) -> Result<bool> {

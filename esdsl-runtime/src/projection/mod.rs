@@ -39,6 +39,8 @@ mod wait;
 pub use external::ExternalRunner;
 pub use parked::{ParkedEvent, ReplayReport};
 pub use read_model::{Page, ReadModel, ReadModelView};
+#[cfg(feature = "tokio")]
+pub use runner::RunnerTask;
 pub use runner::{Progress, RebuildReport, RunReport, Stop, StoreRunner};
 pub use status::{PartitionStatus, ProjectionKind, ProjectionStatus, RebuildStatus, StoreStatus};
 pub use subscription::Subscription;

@@ -318,12 +318,11 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
     /// Runs the projection on tokio's blocking pool until `stop` is asked: the task's
     /// [`RunReport`] is the run's. Needs a tokio runtime.
     #[cfg(feature = "tokio")]
-    pub fn spawn(mut self, stop: &Stop) -> tokio::task::JoinHandle<Result<RunReport>>
+    pub fn spawn(mut self, stop: &Stop) -> RunnerTask
     where
         P: 'static,
     {
-        let stop = stop.clone();
-        tokio::task::spawn_blocking(move || self.run(&stop))
+        spawn_run(stop, move |stop| self.run(stop))
     }
 
     /// One batch into the active generation; whether the checkpoint moved.
@@ -724,6 +723,23 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
             Ok(Finish::Commit(()))
         })
     }
+}
+
+/// A runner running as a task ([`StoreRunner::spawn`], [`ExternalRunner::spawn`]); its output
+/// is the run's.
+///
+/// [`ExternalRunner::spawn`]: super::ExternalRunner::spawn
+#[cfg(feature = "tokio")]
+pub type RunnerTask = tokio::task::JoinHandle<Result<RunReport>>;
+
+/// Runs `run` on tokio's blocking pool with a clone of `stop`.
+#[cfg(feature = "tokio")]
+pub(crate) fn spawn_run(
+    stop: &Stop,
+    run: impl FnOnce(&Stop) -> Result<RunReport> + Send + 'static,
+) -> RunnerTask {
+    let stop = stop.clone();
+    tokio::task::spawn_blocking(move || run(&stop))
 }
 
 /// How long a runner that caught up waits for a commit before it looks again (a commit of this

@@ -74,18 +74,15 @@ pub fn wait_for_checkpoint<S: ProjectionStore>(
     position: u64,
     timeout: Duration,
 ) -> Result<bool> {
-    let deadline = Instant::now().checked_add(timeout);
-    let mut pause = FIRST_POLL;
+    let mut polls = Polls::new(timeout);
     loop {
         if projection_checkpoint(store, name)? >= position {
             return Ok(true);
         }
-        let left = deadline.map_or(pause, |d| d.saturating_duration_since(Instant::now()));
-        if left.is_zero() {
+        let Some(pause) = polls.next() else {
             return Ok(false);
-        }
-        std::thread::sleep(pause.min(left));
-        pause = (pause * 2).min(MAX_POLL);
+        };
+        std::thread::sleep(pause);
     }
 }
 
@@ -103,8 +100,7 @@ pub async fn wait_for_checkpoint_async<S: ProjectionStore>(
     position: u64,
     timeout: Duration,
 ) -> Result<bool> {
-    let deadline = Instant::now().checked_add(timeout);
-    let mut pause = FIRST_POLL;
+    let mut polls = Polls::new(timeout);
     loop {
         let (store, name) = (store.clone(), name.to_owned());
         let reached =
@@ -112,11 +108,41 @@ pub async fn wait_for_checkpoint_async<S: ProjectionStore>(
         if reached >= position {
             return Ok(true);
         }
-        let left = deadline.map_or(pause, |d| d.saturating_duration_since(Instant::now()));
-        if left.is_zero() {
+        let Some(pause) = polls.next() else {
             return Ok(false);
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// The pauses of a wait: doubling from [`FIRST_POLL`] to [`MAX_POLL`], none past its deadline.
+struct Polls {
+    deadline: Option<Instant>,
+    pause: Duration,
+}
+
+impl Polls {
+    fn new(timeout: Duration) -> Polls {
+        Polls {
+            deadline: Instant::now().checked_add(timeout),
+            pause: FIRST_POLL,
         }
-        tokio::time::sleep(pause.min(left)).await;
-        pause = (pause * 2).min(MAX_POLL);
+    }
+}
+
+impl Iterator for Polls {
+    type Item = Duration;
+
+    /// The next pause, cut to the time left; `None` once the deadline has passed.
+    fn next(&mut self) -> Option<Duration> {
+        let pause = self.pause;
+        let left = self
+            .deadline
+            .map_or(pause, |d| d.saturating_duration_since(Instant::now()));
+        if left.is_zero() {
+            return None;
+        }
+        self.pause = (pause * 2).min(MAX_POLL);
+        Some(pause.min(left))
     }
 }

@@ -10,12 +10,13 @@ use std::ops::ControlFlow;
 
 use esdsl_runtime::lmdb::{Durability, LmdbStore, StoreOptions};
 use esdsl_runtime::projection::{
-    ExternalRunner, ProjectionOptions, ReadModelView, Stop, StoreRunner, StoreStatus,
+    ExternalRunner, ProjectionOptions, ReadModelView, RunnerTask, Stop, StoreRunner, StoreStatus,
     SubscriptionStream, projection_checkpoint, wait_for_checkpoint, wait_for_checkpoint_async,
 };
 use esdsl_runtime::store::{
     AppendResult, AsyncEventStore, CatalogEntry, Direction, EventRef, EventStore, Events,
-    ExpectedVersion, Filter, Metadata, NewEvent, Snapshot, StreamAppend, StreamInfo, stream_name,
+    ExpectedVersion, Filter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamAppend, StreamInfo,
+    stream_name,
 };
 use esdsl_runtime::{Repository, SnapshotPolicy};
 use futures_core::Stream;
@@ -278,6 +279,26 @@ async fn next<T: Stream + Unpin>(stream: &mut T) -> Option<T::Item> {
     std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_next(cx)).await
 }
 
+/// A runner of the bank's `balances` projection.
+fn balances(store: &LmdbStore) -> StoreRunner<Balances, LmdbStore> {
+    StoreRunner::new(
+        store.clone(),
+        Balances::named("balances"),
+        ProjectionOptions::default(),
+    )
+    .expect("runner")
+}
+
+/// The `balances` projection, spawned as a task.
+fn spawn_balances(store: &LmdbStore, stop: &Stop) -> RunnerTask {
+    balances(store).spawn(stop)
+}
+
+/// The next event of a subscription stream, which must have one.
+async fn next_event(stream: &mut SubscriptionStream<LmdbStore>) -> RecordedEvent {
+    next(stream).await.expect("an event").expect("reads")
+}
+
 fn nosync_store() -> (tempfile::TempDir, LmdbStore) {
     let dir = tempfile::tempdir().expect("temp dir");
     let options = StoreOptions::default().durability(Durability::NoSync);
@@ -295,13 +316,7 @@ fn read_your_writes_under_load_with_the_wait_is_never_stale() {
     let view = ReadModelView::new(&store, "balances");
     let stop = Stop::new(&store);
     let (stale, stale_without_wait) = multi_thread(2).block_on(async {
-        let runner = StoreRunner::new(
-            store.clone(),
-            Balances::named("balances"),
-            ProjectionOptions::default(),
-        )
-        .expect("runner")
-        .spawn(&stop);
+        let runner = spawn_balances(&store, &stop);
         let tasks: Vec<_> = (0..16)
             .map(|task| {
                 let (accounts, view) = (accounts.clone(), view.clone());
@@ -374,15 +389,7 @@ fn the_sync_wait_sees_the_runner_reach_a_position() {
     let stop = Stop::new(&store);
     let runner = std::thread::spawn({
         let (store, stop) = (store.clone(), stop.clone());
-        move || {
-            StoreRunner::new(
-                store,
-                Balances::named("balances"),
-                ProjectionOptions::default(),
-            )
-            .expect("runner")
-            .run(&stop)
-        }
+        move || balances(&store).run(&stop)
     });
     for n in 1..=20 {
         let done = accounts
@@ -417,13 +424,7 @@ fn runners_and_subscriptions_stop_within_50_ms_of_being_asked() {
         .expect("opens");
     let stop = Stop::new(&store);
     multi_thread(2).block_on(async {
-        let store_runner = StoreRunner::new(
-            store.clone(),
-            Balances::named("balances"),
-            ProjectionOptions::default(),
-        )
-        .expect("runner")
-        .spawn(&stop);
+        let store_runner = spawn_balances(&store, &stop);
         let external = ExternalRunner::new(
             store.clone(),
             Envelopes(Vec::new()),
@@ -432,14 +433,7 @@ fn runners_and_subscriptions_stop_within_50_ms_of_being_asked() {
         .expect("runner")
         .spawn(&stop);
         let mut live = SubscriptionStream::new(store.clone(), 0, Filter::all()).until(&stop);
-        assert_eq!(
-            next(&mut live)
-                .await
-                .expect("an event")
-                .expect("reads")
-                .position,
-            1
-        );
+        assert_eq!(next_event(&mut live).await.position, 1);
         let subscriber = tokio::spawn(async move { next(&mut live).await.is_none() });
         // Everyone is caught up and waiting.
         assert!(
@@ -475,15 +469,7 @@ fn a_blocking_run_on_a_worker_thread_moves_itself_off_the_executor() {
     let ticks = multi_thread(1).block_on(async {
         let runner = tokio::spawn({
             let (store, stop) = (store.clone(), stop.clone());
-            async move {
-                StoreRunner::new(
-                    store,
-                    Balances::named("balances"),
-                    ProjectionOptions::default(),
-                )
-                .expect("runner")
-                .run(&stop)
-            }
+            async move { balances(&store).run(&stop) }
         });
         let ticker = tokio::spawn(async {
             let mut ticks = 0;
@@ -517,14 +503,7 @@ fn a_subscription_stream_catches_up_then_follows_and_read_models_page() {
     multi_thread(2).block_on(async {
         let mut live = SubscriptionStream::new(store.clone(), 0, Filter::all());
         for position in 1..=5 {
-            assert_eq!(
-                next(&mut live)
-                    .await
-                    .expect("an event")
-                    .expect("reads")
-                    .position,
-                position
-            );
+            assert_eq!(next_event(&mut live).await.position, position);
         }
         let writer = tokio::spawn({
             let (accounts, id) = (accounts.clone(), ids[0]);
@@ -538,7 +517,7 @@ fn a_subscription_stream_catches_up_then_follows_and_read_models_page() {
             }
         });
         for position in 6..=8 {
-            let event = next(&mut live).await.expect("an event").expect("reads");
+            let event = next_event(&mut live).await;
             assert_eq!(
                 (event.position, event.event_type.as_ref()),
                 (position, "MoneyDeposited")
@@ -547,12 +526,7 @@ fn a_subscription_stream_catches_up_then_follows_and_read_models_page() {
         writer.await.expect("the writer");
         assert_eq!(live.position(), 8);
 
-        let mut runner = StoreRunner::new(
-            store.clone(),
-            Balances::named("balances"),
-            ProjectionOptions::default(),
-        )
-        .expect("runner");
+        let mut runner = balances(&store);
         tokio::task::spawn_blocking(move || runner.run_until_caught_up())
             .await
             .expect("the task")
