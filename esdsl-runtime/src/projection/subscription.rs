@@ -11,7 +11,6 @@ use std::sync::Arc;
 #[cfg(feature = "tokio")]
 use std::sync::atomic::{AtomicBool, Ordering};
 
-#[cfg(feature = "tokio")]
 use super::Stop;
 #[cfg(feature = "tokio")]
 use super::backend::ProjectionStore;
@@ -48,6 +47,8 @@ use crate::store::{EventRef, EventStore, Filter, RecordedEvent};
 pub struct Subscription<'s, S: EventStore + ?Sized> {
     store: &'s S,
     cursor: Cursor,
+    /// Ends waits early once asked.
+    stop: Option<Stop>,
 }
 
 /// Where a subscription stands in the log, and what it read ahead.
@@ -120,7 +121,20 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
         Subscription {
             store,
             cursor: Cursor::new(position, filter),
+            stop: None,
         }
+    }
+
+    /// Ends the waits of [`Subscription::next_timeout`] and [`Subscription::visit_timeout`]
+    /// once `stop` is asked: they return at once with nothing (a wait in progress is woken).
+    #[must_use]
+    pub fn until(mut self, stop: &Stop) -> Self {
+        self.stop = Some(stop.clone());
+        self
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(Stop::is_stopped)
     }
 
     /// The position of the last event delivered or skipped: every position up to it has been
@@ -150,7 +164,7 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
             }
             // Nothing new, or only events the filter skips: wait, within the timeout.
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || self.stopped() {
                 return Ok(None);
             }
             self.store
@@ -254,7 +268,7 @@ impl<'s, S: EventStore + ?Sized> Subscription<'s, S> {
             }
             // Nothing new, or only events the filter skips: wait, within the timeout.
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || self.stop.as_ref().is_some_and(Stop::is_stopped) {
                 return Ok(0);
             }
             self.store

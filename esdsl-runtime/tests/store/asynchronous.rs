@@ -11,7 +11,8 @@ use std::ops::ControlFlow;
 use esdsl_runtime::lmdb::{Durability, LmdbStore, StoreOptions};
 use esdsl_runtime::projection::{
     ExternalRunner, ProjectionOptions, ReadModelView, RunnerTask, Stop, StoreRunner, StoreStatus,
-    SubscriptionStream, projection_checkpoint, wait_for_checkpoint, wait_for_checkpoint_async,
+    Subscription, SubscriptionStream, projection_checkpoint, wait_for_checkpoint,
+    wait_for_checkpoint_async,
 };
 use esdsl_runtime::store::{
     AppendResult, AsyncEventStore, CatalogEntry, Direction, EventRef, EventStore, Events,
@@ -443,6 +444,17 @@ fn runners_and_subscriptions_stop_within_50_ms_of_being_asked() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
 
+        // And a synchronous subscription, on a thread of its own.
+        let blocking = std::thread::spawn({
+            let (store, stop) = (store.clone(), stop.clone());
+            move || {
+                let mut subscription = Subscription::new(&store, 1, Filter::all()).until(&stop);
+                let next = subscription.next_timeout(Duration::from_secs(10));
+                (next.expect("reads").is_none(), Instant::now())
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
         let asked = Instant::now();
         stop.stop();
         store_runner.await.expect("the task").expect("runs");
@@ -450,6 +462,13 @@ fn runners_and_subscriptions_stop_within_50_ms_of_being_asked() {
         assert!(subscriber.await.expect("the task"), "the stream ended");
         let took = asked.elapsed();
         assert!(took < Duration::from_millis(50), "stopped after {took:?}");
+        let (ended, at) = blocking.join().expect("the thread");
+        assert!(ended, "the subscription returned nothing");
+        let took = at - asked;
+        assert!(
+            took < Duration::from_millis(50),
+            "the subscription stopped after {took:?}"
+        );
 
         // A stream dropped while it waits ends its wait on the blocking pool too: the
         // runtime's shutdown below would otherwise wait for it.
