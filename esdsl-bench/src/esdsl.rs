@@ -452,6 +452,8 @@ pub(crate) enum Retrying {
     Immediate,
     /// The default `RetryPolicy`: backoff with jitter, replaying only the events missed.
     Default,
+    /// The default, with a snapshot every 50 events (each load starts from one).
+    DefaultSnapshots,
 }
 
 /// Retries counted over a trial.
@@ -478,10 +480,16 @@ pub(crate) fn hot_aggregates(
     let store = Store::open(base, Durability::Durable)?;
     let policy = match retrying {
         Retrying::Before | Retrying::Immediate => RetryPolicy::immediate(),
-        Retrying::Default => RetryPolicy::default(),
+        Retrying::Default | Retrying::DefaultSnapshots => RetryPolicy::default(),
     }
     .with_max_retries(HOT_MAX_RETRIES);
-    let repository = Repository::<Account>::new(store.store.clone())?.with_retry_policy(policy);
+    let snapshots = match retrying {
+        Retrying::DefaultSnapshots => SnapshotPolicy::Every(50),
+        _ => SnapshotPolicy::Never,
+    };
+    let repository = Repository::<Account>::new(store.store.clone())?
+        .with_retry_policy(policy)
+        .with_snapshots(snapshots);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

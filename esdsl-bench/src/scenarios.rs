@@ -643,7 +643,7 @@ pub(crate) fn commands(ctx: &Ctx, report: &mut Report) -> Result<()> {
 }
 
 /// How `hot-aggregates-64` retries a command that lost a race, one system each.
-pub(crate) const HOT: [(&str, esdsl::Retrying); 3] = [
+pub(crate) const HOT: [(&str, esdsl::Retrying); 4] = [
     (
         "esdsl: immediate retry, full replay (before)",
         esdsl::Retrying::Before,
@@ -655,6 +655,10 @@ pub(crate) const HOT: [(&str, esdsl::Retrying); 3] = [
     (
         "esdsl: backoff + jitter, catch-up (default)",
         esdsl::Retrying::Default,
+    ),
+    (
+        "esdsl: default, snapshot every 50",
+        esdsl::Retrying::DefaultSnapshots,
     ),
 ];
 
