@@ -593,3 +593,33 @@ impl<A: Aggregate, S: crate::store::AsyncEventStore> Repository<A, S> {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ExpectedVersion;
+
+    #[derive(Debug, PartialEq, thiserror::Error)]
+    #[error("no")]
+    struct No;
+
+    #[test]
+    fn execute_errors_say_what_a_handler_maps_them_to() {
+        let refused = ExecuteError::Domain(No);
+        assert!(refused.is_refused() && !refused.is_conflict() && !refused.is_invalid_input());
+        assert_eq!(refused.refusal(), Some(&No));
+
+        let conflict = ExecuteError::<No>::Store(Error::Conflict {
+            stream: "Account-1".into(),
+            expected: ExpectedVersion::Exact(3),
+            actual: Some(4),
+        });
+        assert!(conflict.is_conflict() && !conflict.is_refused());
+        assert_eq!(conflict.refusal(), None);
+
+        let invalid = ExecuteError::<No>::Store(Error::InvalidInput("too long".into()));
+        assert!(invalid.is_invalid_input() && !invalid.is_conflict());
+        let failed = ExecuteError::<No>::Store(Error::WriterStopped);
+        assert!(!failed.is_refused() && !failed.is_conflict() && !failed.is_invalid_input());
+    }
+}
