@@ -15,7 +15,8 @@ use crate::store::{EventStore, Metadata, NewEvent, Snapshot, check_decodable, st
 mod io;
 mod retry;
 
-use io::{AppendAt, Blocking, Fold, Io, run_ready};
+use crate::task::run_ready;
+use io::{AppendAt, Blocking, Fold, Io};
 pub use retry::RetryPolicy;
 
 /// An aggregate: state rebuilt from its events, and the rules that decide which events a

@@ -38,3 +38,20 @@ pub(crate) fn blocking_loop<T>(work: impl FnOnce() -> T) -> T {
     }
     work()
 }
+
+/// Runs a future whose every await is ready at once (code written once as `async` over I/O
+/// that, for the blocking API, is done before each future is made).
+///
+/// # Panics
+///
+/// If the future is pending at its first poll: its caller broke that promise.
+pub(crate) fn run_ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => {
+            unreachable!("every future of the blocking I/O is ready at its first poll")
+        }
+    }
+}

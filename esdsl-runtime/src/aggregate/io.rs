@@ -132,18 +132,6 @@ impl<A: Aggregate, S: EventStore> Io<A> for Blocking<'_, S> {
     }
 }
 
-/// Runs a future of [`Blocking`] I/O: ready at its first poll.
-pub(super) fn run_ready<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut context) {
-        std::task::Poll::Ready(output) => output,
-        std::task::Poll::Pending => {
-            unreachable!("every future of the blocking I/O is ready at its first poll")
-        }
-    }
-}
-
 /// The async store calls: nothing blocks the executor thread.
 #[cfg(feature = "tokio")]
 pub(super) struct Async<'s, S>(pub(super) &'s S);

@@ -1,5 +1,6 @@
 //! Read-your-writes: waiting until a store projection has applied a position.
 
+use std::future::{Future, ready};
 use std::time::{Duration, Instant};
 
 use super::Partition;
@@ -74,15 +75,35 @@ pub fn wait_for_checkpoint<S: ProjectionStore>(
     position: u64,
     timeout: Duration,
 ) -> Result<bool> {
+    let read = || ready(projection_checkpoint(store, name));
+    let pause = |pause| {
+        std::thread::sleep(pause);
+        ready(())
+    };
+    crate::task::run_ready(wait_until(position, timeout, read, pause))
+}
+
+/// Reads the checkpoint with `read` until it reaches `position`, pausing with `pause` between
+/// reads, until `timeout`: the loop of both waits.
+async fn wait_until<R, P>(
+    position: u64,
+    timeout: Duration,
+    mut read: impl FnMut() -> R,
+    mut pause: impl FnMut(Duration) -> P,
+) -> Result<bool>
+where
+    R: Future<Output = Result<u64>>,
+    P: Future<Output = ()>,
+{
     let mut polls = Polls::new(timeout);
     loop {
-        if projection_checkpoint(store, name)? >= position {
+        if read().await? >= position {
             return Ok(true);
         }
-        let Some(pause) = polls.next() else {
+        let Some(next) = polls.next() else {
             return Ok(false);
         };
-        std::thread::sleep(pause);
+        pause(next).await;
     }
 }
 
@@ -100,19 +121,11 @@ pub async fn wait_for_checkpoint_async<S: ProjectionStore>(
     position: u64,
     timeout: Duration,
 ) -> Result<bool> {
-    let mut polls = Polls::new(timeout);
-    loop {
+    let read = || {
         let (store, name) = (store.clone(), name.to_owned());
-        let reached =
-            crate::task::off_executor(move || projection_checkpoint(&store, &name)).await?;
-        if reached >= position {
-            return Ok(true);
-        }
-        let Some(pause) = polls.next() else {
-            return Ok(false);
-        };
-        tokio::time::sleep(pause).await;
-    }
+        crate::task::off_executor(move || projection_checkpoint(&store, &name))
+    };
+    wait_until(position, timeout, read, tokio::time::sleep).await
 }
 
 /// The pauses of a wait: doubling from [`FIRST_POLL`] to [`MAX_POLL`], none past its deadline.

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use std::future::Future;
-use std::ops::ControlFlow;
 
 use esdsl_runtime::lmdb::{Durability, LmdbStore, StoreOptions};
 use esdsl_runtime::projection::{
@@ -15,15 +14,15 @@ use esdsl_runtime::projection::{
     wait_for_checkpoint_async,
 };
 use esdsl_runtime::store::{
-    AppendResult, AsyncEventStore, CatalogEntry, Direction, EventRef, EventStore, Events,
-    ExpectedVersion, Filter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamAppend, StreamInfo,
-    stream_name,
+    AppendResult, AsyncEventStore, Direction, EventStore, ExpectedVersion, Filter, Metadata,
+    NewEvent, RecordedEvent, stream_name,
 };
 use esdsl_runtime::{Repository, SnapshotPolicy};
 use futures_core::Stream;
 
 use crate::bank::{Account, AccountId, Command};
 use crate::projections::{Balances, Envelopes, Line};
+use crate::store::DefaultReplay;
 
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -72,86 +71,11 @@ const SYNC: Duration = Duration::from_millis(200);
 
 /// The LMDB store on a disk whose syncs are slow: a snapshot's write takes [`SYNC`] longer
 /// (this machine's disk syncs in well under a millisecond, below the noise of a shared
-/// machine's scheduler, so a real slow disk is stood in for). Everything else is the store's.
-#[derive(Clone)]
-struct SlowDisk(LmdbStore);
+/// machine's scheduler, so a slow disk is stood in for). A synchronous backend made async by
+/// the trait's defaults, but for the append: LMDB's own, which awaits the group commit.
+type SlowDisk = DefaultReplay;
 
-impl EventStore for SlowDisk {
-    fn append_multi(
-        &self,
-        appends: Vec<StreamAppend>,
-        metadata: &Metadata,
-    ) -> esdsl_runtime::Result<Vec<AppendResult>> {
-        self.0.append_multi(appends, metadata)
-    }
-    fn read_stream(
-        &self,
-        stream: &str,
-        from: u64,
-        direction: Direction,
-        limit: usize,
-    ) -> esdsl_runtime::Result<Events<'_>> {
-        self.0.read_stream(stream, from, direction, limit)
-    }
-    fn replay_stream(
-        &self,
-        stream: &str,
-        from: u64,
-        limit: usize,
-        visit: &mut dyn FnMut(EventRef<'_>) -> esdsl_runtime::Result<ControlFlow<()>>,
-    ) -> esdsl_runtime::Result<()> {
-        self.0.replay_stream(stream, from, limit, visit)
-    }
-    fn read_all(
-        &self,
-        from: u64,
-        filter: &Filter,
-        limit: usize,
-    ) -> esdsl_runtime::Result<Events<'_>> {
-        self.0.read_all(from, filter, limit)
-    }
-    fn replay_all(
-        &self,
-        from: u64,
-        filter: &Filter,
-        limit: usize,
-        visit: &mut dyn FnMut(EventRef<'_>) -> esdsl_runtime::Result<ControlFlow<()>>,
-    ) -> esdsl_runtime::Result<()> {
-        self.0.replay_all(from, filter, limit, visit)
-    }
-    fn stream_version(&self, stream: &str) -> esdsl_runtime::Result<Option<u64>> {
-        self.0.stream_version(stream)
-    }
-    fn streams(&self) -> esdsl_runtime::Result<Vec<StreamInfo>> {
-        self.0.streams()
-    }
-    fn head_position(&self) -> esdsl_runtime::Result<u64> {
-        self.0.head_position()
-    }
-    fn catalog(&self) -> esdsl_runtime::Result<Vec<CatalogEntry>> {
-        self.0.catalog()
-    }
-    fn wait_for_commit(&self, after: u64, timeout: Duration) -> esdsl_runtime::Result<u64> {
-        self.0.wait_for_commit(after, timeout)
-    }
-    fn load_checkpoint(&self, name: &str) -> esdsl_runtime::Result<Option<u64>> {
-        self.0.load_checkpoint(name)
-    }
-    fn save_checkpoint(&self, name: &str, position: u64) -> esdsl_runtime::Result<()> {
-        self.0.save_checkpoint(name, position)
-    }
-    fn save_snapshot(&self, snapshot: &Snapshot) -> esdsl_runtime::Result<()> {
-        std::thread::sleep(SYNC);
-        self.0.save_snapshot(snapshot)
-    }
-    fn load_snapshot(&self, stream: &str, at_most: u64) -> esdsl_runtime::Result<Option<Snapshot>> {
-        self.0.load_snapshot(stream, at_most)
-    }
-}
-
-/// A synchronous backend made async by the trait's defaults, but for the append: LMDB's own,
-/// which awaits the group commit.
-impl AsyncEventStore for SlowDisk {
+impl AsyncEventStore for DefaultReplay {
     fn append_async(
         &self,
         stream: &str,
@@ -173,7 +97,10 @@ impl AsyncEventStore for SlowDisk {
 fn execute_async_never_blocks_the_executor_even_when_it_snapshots_and_syncs() {
     let dir = tempfile::tempdir().expect("temp dir");
     let options = StoreOptions::default().durability(Durability::Durable);
-    let store = SlowDisk(LmdbStore::open_with(dir.path(), options).expect("opens"));
+    let store: SlowDisk = DefaultReplay(
+        LmdbStore::open_with(dir.path(), options).expect("opens"),
+        SYNC,
+    );
     let accounts = Repository::<Account, SlowDisk>::new(store)
         .expect("opens")
         .with_snapshots(SnapshotPolicy::Every(1));
