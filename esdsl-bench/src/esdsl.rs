@@ -14,9 +14,10 @@ use esdsl_runtime::projection::{
     Subscription,
 };
 use esdsl_runtime::store::{
-    Direction, EventRef, EventStore, ExpectedVersion, Filter, Metadata, StreamAppend,
+    Direction, EventRef, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, StreamAppend,
+    stream_name,
 };
-use esdsl_runtime::{Codec, Decoded, Repository, SnapshotPolicy};
+use esdsl_runtime::{Aggregate, Codec, Decoded, Repository, RetryPolicy, SnapshotPolicy};
 
 use crate::domain::{Account, AccountEvent, Deposit, account_id, new_event};
 use crate::measure::{self, Deadline, Rng, Sample, fresh_dir, micros, repeat, share, timed_sample};
@@ -439,4 +440,129 @@ pub(crate) fn live_subscription(base: &Path, events: usize) -> Result<Sample> {
         .filter_map(|(a, r)| Some(micros(r.as_ref()?.saturating_duration_since(*a.as_ref()?))))
         .collect();
     Ok(Sample::new(events as u64, elapsed).with_latencies(latencies))
+}
+
+/// How a hot-aggregate trial retries a command after a conflict.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Retrying {
+    /// What `execute` did before backoff: retry at once, loading the aggregate in full again
+    /// (written here with the public API, as the repository's loop was).
+    Before,
+    /// `RetryPolicy::immediate()`: at once, replaying only the events missed.
+    Immediate,
+    /// The default `RetryPolicy`: backoff with jitter, replaying only the events missed.
+    Default,
+    /// The default, with a snapshot every 50 events (each load starts from one).
+    DefaultSnapshots,
+}
+
+/// Retries counted over a trial.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Retries {
+    pub(crate) total: u64,
+    pub(crate) most: u32,
+}
+
+/// The aggregates the 64 tasks share.
+const HOT_AGGREGATES: u64 = 10;
+/// The tasks.
+const HOT_TASKS: usize = 64;
+/// A command still conflicting after this many retries fails the trial.
+const HOT_MAX_RETRIES: u32 = 1_000;
+
+/// `commands` durable commands from 64 tokio tasks (a two-worker runtime, as on this machine)
+/// on 10 aggregates, task `t` on aggregate `t % 10`; per-command latency, and the retries.
+pub(crate) fn hot_aggregates(
+    base: &Path,
+    commands: usize,
+    retrying: Retrying,
+) -> Result<(Sample, Retries)> {
+    let store = Store::open(base, Durability::Durable)?;
+    let policy = match retrying {
+        Retrying::Before | Retrying::Immediate => RetryPolicy::immediate(),
+        Retrying::Default | Retrying::DefaultSnapshots => RetryPolicy::default(),
+    }
+    .with_max_retries(HOT_MAX_RETRIES);
+    let snapshots = match retrying {
+        Retrying::DefaultSnapshots => SnapshotPolicy::Every(50),
+        _ => SnapshotPolicy::Never,
+    };
+    let repository = Repository::<Account>::new(store.store.clone())?
+        .with_retry_policy(policy)
+        .with_snapshots(snapshots);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let per_task = commands.div_ceil(HOT_TASKS);
+    let started = Instant::now();
+    let results = runtime.block_on(async {
+        let tasks: Vec<_> = (0..HOT_TASKS)
+            .map(|task| {
+                let repository = repository.clone();
+                tokio::spawn(async move {
+                    let id = account_id(task as u64 % HOT_AGGREGATES);
+                    let mut out = Vec::with_capacity(per_task);
+                    for n in 0..per_task {
+                        let command = Deposit(100 + n as i64);
+                        let began = Instant::now();
+                        let retries = match retrying {
+                            Retrying::Before => execute_before(&repository, &id, &command).await?,
+                            _ => repository.execute_async(&id, &command).await?.retries,
+                        };
+                        out.push((micros(began.elapsed()), retries));
+                    }
+                    anyhow::Ok(out)
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(commands);
+        for task in tasks {
+            all.extend(task.await.context("a command task")??);
+        }
+        anyhow::Ok(all)
+    })?;
+    let elapsed = started.elapsed();
+    let mut retries = Retries::default();
+    for (_, count) in &results {
+        retries.total += u64::from(*count);
+        retries.most = retries.most.max(*count);
+    }
+    let latencies = results.iter().map(|(latency, _)| *latency).collect();
+    let sample = Sample::new(results.len() as u64, elapsed).with_latencies(latencies);
+    Ok((sample, retries))
+}
+
+/// A command the way `execute` ran it before backoff: load in full, handle, append at the
+/// loaded version; on a conflict, at once from the start again. Returns the retries.
+async fn execute_before(
+    repository: &Repository<Account>,
+    id: &crate::domain::AccountId,
+    command: &Deposit,
+) -> Result<u32> {
+    let stream = stream_name(id);
+    let mut retries = 0;
+    loop {
+        let loaded = repository.load_async(id).await?;
+        let events = loaded
+            .state
+            .handle(command)
+            .map_err(|never| match never {})?;
+        let new = events
+            .iter()
+            .map(|event| NewEvent::encode(event, Codec::Json))
+            .collect::<esdsl_runtime::Result<Vec<_>>>()?;
+        let expected = ExpectedVersion::Exact(loaded.version);
+        let appended = repository
+            .store()
+            .append_async(&stream, expected, new, &Metadata::default())
+            .await;
+        match appended {
+            Ok(_) => return Ok(retries),
+            Err(esdsl_runtime::Error::Conflict { .. }) if retries < HOT_MAX_RETRIES => {
+                retries += 1;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }

@@ -106,6 +106,7 @@ fn main() -> Result<()> {
     scenarios::upcast(&ctx, &mut report)?;
     scenarios::live(&ctx, &mut report)?;
     scenarios::commands(&ctx, &mut report)?;
+    scenarios::hot_aggregates(&ctx, &mut report)?;
     report.compute_ratios();
 
     println!();

@@ -35,6 +35,7 @@ pub(crate) const ALL: &[&str] = &[
     "commands-sequential",
     "commands-concurrent-8",
     "commands-growing-1000",
+    "hot-aggregates-64",
 ];
 
 /// Operation counts: `--quick` or full.
@@ -53,6 +54,8 @@ pub(crate) struct Sizes {
     pub(crate) live_events: usize,
     pub(crate) commands: usize,
     pub(crate) concurrent_commands: usize,
+    /// Commands per trial of `hot-aggregates-64` (64 tasks on 10 aggregates).
+    pub(crate) hot_commands: usize,
 }
 
 impl Sizes {
@@ -71,6 +74,7 @@ impl Sizes {
                 live_events: 500,
                 commands: 400,
                 concurrent_commands: 800,
+                hot_commands: 1_280,
             }
         } else {
             Sizes {
@@ -86,6 +90,7 @@ impl Sizes {
                 live_events: 2_000,
                 commands: 1_000,
                 concurrent_commands: 2_000,
+                hot_commands: 3_200,
             }
         }
     }
@@ -635,4 +640,50 @@ pub(crate) fn commands(ctx: &Ctx, report: &mut Report) -> Result<()> {
         s.run(report)?;
     }
     Ok(())
+}
+
+/// How `hot-aggregates-64` retries a command that lost a race, one system each.
+pub(crate) const HOT: [(&str, esdsl::Retrying); 4] = [
+    (
+        "esdsl: immediate retry, full replay (before)",
+        esdsl::Retrying::Before,
+    ),
+    (
+        "esdsl: immediate retry, catch-up",
+        esdsl::Retrying::Immediate,
+    ),
+    (
+        "esdsl: backoff + jitter, catch-up (default)",
+        esdsl::Retrying::Default,
+    ),
+    (
+        "esdsl: default, snapshot every 50",
+        esdsl::Retrying::DefaultSnapshots,
+    ),
+];
+
+/// 64 tasks sending commands to 10 aggregates through `execute_async`, durable: the conflicts
+/// of a hot spot. Each trial also prints its retries per command (not a column of the table).
+pub(crate) fn hot_aggregates(ctx: &Ctx, report: &mut Report) -> Result<()> {
+    let name = "hot-aggregates-64";
+    if !ctx.wanted(name) {
+        return Ok(());
+    }
+    let (base, commands) = (&ctx.data, ctx.sizes.hot_commands);
+    let mut s = Scenario::new(ctx, name, ctx.sizes.trials);
+    for (system, retrying) in HOT {
+        s.measure(system, Kind::Esdsl, None, DURABLE, move |_| {
+            let (sample, retries) = esdsl::hot_aggregates(base, commands, retrying)?;
+            println!(
+                "{name} / {system}: {} retries in {commands} commands ({:.2} per command, at \
+                 most {} for one), {:.0} commands/s",
+                retries.total,
+                retries.total as f64 / commands as f64,
+                retries.most,
+                commands as f64 / sample.elapsed.as_secs_f64().max(1e-9),
+            );
+            Ok(sample)
+        });
+    }
+    s.run(report)
 }

@@ -1,22 +1,23 @@
 //! Aggregates and the repository that loads them from a store and runs commands on them.
 
-use std::future::Future;
 use std::marker::PhantomData;
-use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
-
-use crate::codec::Codec;
-use crate::error::{Error, Result};
-use crate::event::{AggregateId, Decoded, Event};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+use crate::event::{AggregateId, Event};
 use crate::lmdb::LmdbStore;
-use crate::store::{
-    AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot, check_decodable,
-    stream_name,
-};
+use crate::store::{EventStore, Metadata, NewEvent, Snapshot, check_decodable, stream_name};
+
+mod io;
+mod retry;
+
+use crate::task::run_ready;
+use io::{AppendAt, Blocking, Fold, Io};
+pub use retry::RetryPolicy;
 
 /// An aggregate: state rebuilt from its events, and the rules that decide which events a
 /// command produces. Keep both free of I/O; the [`Repository`] does the loading and storing.
@@ -87,7 +88,7 @@ pub trait Aggregate: Default + Send + Sync + 'static {
 }
 
 /// An aggregate's state at a version.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Loaded<A> {
     /// The state after applying every event up to `version`.
     pub state: A,
@@ -102,6 +103,10 @@ pub struct Executed<A: Aggregate> {
     pub state: A,
     /// The stream version after the new events.
     pub version: u64,
+    /// The global position of the last event appended (0 when the command appended nothing):
+    /// wait for a projection to reach it to read your own write
+    /// ([`wait_for_checkpoint`](crate::projection::wait_for_checkpoint)).
+    pub position: u64,
     /// The events the command produced (empty: nothing was appended).
     pub events: Vec<A::Event>,
     /// How many times the command was retried after a concurrent write.
@@ -109,6 +114,10 @@ pub struct Executed<A: Aggregate> {
 }
 
 /// Why [`Repository::execute`] failed.
+///
+/// A request handler maps it without matching the store's errors: [`ExecuteError::is_refused`]
+/// (the domain said no: 409 or 422), [`ExecuteError::is_conflict`] (the retries ran out on a
+/// hot aggregate: 409 or 503 with `Retry-After`), anything else is a server error.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecuteError<E: std::error::Error + 'static> {
     /// The aggregate refused the command.
@@ -119,8 +128,36 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
     Store(#[from] Error),
 }
 
+impl<E: std::error::Error + 'static> ExecuteError<E> {
+    /// Whether the aggregate refused the command (a business rule, not a failure).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, ExecuteError::Domain(_))
+    }
+
+    /// The aggregate's reason to refuse the command, if it did.
+    pub fn refusal(&self) -> Option<&E> {
+        match self {
+            ExecuteError::Domain(error) => Some(error),
+            ExecuteError::Store(_) => None,
+        }
+    }
+
+    /// Whether concurrent writes to the aggregate outlasted the retries: the command may
+    /// succeed if sent again.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, ExecuteError::Store(Error::Conflict { .. }))
+    }
+
+    /// Whether the store refused the input (a name or metadata over its limits): the caller's
+    /// fault, not the server's.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, ExecuteError::Store(Error::InvalidInput(_)))
+    }
+}
+
 /// Loads aggregates from an [`EventStore`] and runs commands on them with optimistic
-/// concurrency.
+/// concurrency. Cheap to clone (when the store is, as [`LmdbStore`] is): clones share the
+/// store, so one can go into each request handler.
 ///
 /// ```
 /// # mod bank { esdsl_runtime::schema!("tests/fixtures/bank.toml");
@@ -145,7 +182,8 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
 /// let accounts = Repository::<Account>::new(LmdbStore::open(dir.path())?)?;
 /// let id = AccountId::now_v7();
 /// accounts.execute(&id, &Deposit(500))?;
-/// accounts.execute(&id, &Deposit(250))?;
+/// let done = accounts.execute(&id, &Deposit(250))?;
+/// assert_eq!((done.version, done.position), (2, 2));
 /// assert_eq!(accounts.load(&id)?.state.balance, 750);
 /// assert_eq!(accounts.load_at(&id, 1)?.state.balance, 500);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -154,9 +192,21 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
 pub struct Repository<A: Aggregate, S: EventStore = LmdbStore> {
     store: S,
     codec: Codec,
-    max_retries: u32,
+    retry: RetryPolicy,
     snapshots: Option<Snapshots<A>>,
     aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A: Aggregate, S: EventStore + Clone> Clone for Repository<A, S> {
+    fn clone(&self) -> Self {
+        Repository {
+            store: self.store.clone(),
+            codec: self.codec,
+            retry: self.retry,
+            snapshots: self.snapshots,
+            aggregate: PhantomData,
+        }
+    }
 }
 
 /// Aggregate state that can be stored as a snapshot.
@@ -187,6 +237,14 @@ struct Snapshots<A> {
     encode: fn(&A) -> Option<Vec<u8>>,
     decode: fn(&[u8]) -> Option<A>,
 }
+
+impl<A> Clone for Snapshots<A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A> Copy for Snapshots<A> {}
 
 impl<A> std::fmt::Debug for Snapshots<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -236,7 +294,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         Ok(Repository {
             store,
             codec: Codec::default(),
-            max_retries: 10,
+            retry: RetryPolicy::default(),
             snapshots: None,
             aggregate: PhantomData,
         })
@@ -252,7 +310,15 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// Retries a command at most this many times after a concurrent write (default 10).
     #[must_use]
     pub fn with_max_retries(mut self, retries: u32) -> Self {
-        self.max_retries = retries;
+        self.retry = self.retry.with_max_retries(retries);
+        self
+    }
+
+    /// How a command is retried after a concurrent write: how many times, and the backoff with
+    /// jitter between tries (see [`RetryPolicy`] for the default).
+    #[must_use]
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -269,54 +335,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     ///
     /// [`Error::Decode`] naming the event that cannot be read; storage errors.
     pub fn load(&self, id: &A::Id) -> Result<Loaded<A>> {
-        let (loaded, replayed) = self.replay_counting(id, u64::MAX, None)?;
-        if let Some(snapshots) = &self.snapshots
-            && replayed >= snapshots.every
-        {
-            // A snapshot is a cache: failing to write one does not fail the load.
-            let _ = self.save_snapshot(id, &loaded);
-        }
-        Ok(loaded)
-    }
-
-    fn save_snapshot(&self, id: &A::Id, loaded: &Loaded<A>) -> Result<()> {
-        let Some(snapshots) = &self.snapshots else {
-            return Ok(());
-        };
-        let Some(state) = (snapshots.encode)(&loaded.state) else {
-            return Ok(());
-        };
-        self.store.save_snapshot(&Snapshot {
-            stream: stream_name(id),
-            version: loaded.version,
-            fingerprint: snapshots.fingerprint,
-            state,
-        })
-    }
-
-    /// The snapshot to start from: the newest at or below `up_to` whose fingerprint matches and
-    /// whose state decodes.
-    fn start_from(&self, stream: &str, up_to: u64) -> Result<Loaded<A>> {
-        let fresh = Loaded {
-            state: A::default(),
-            version: 0,
-        };
-        let Some(snapshots) = &self.snapshots else {
-            return Ok(fresh);
-        };
-        let Some(snapshot) = self.store.load_snapshot(stream, up_to)? else {
-            return Ok(fresh);
-        };
-        if snapshot.fingerprint != snapshots.fingerprint || snapshot.version > up_to {
-            return Ok(fresh);
-        }
-        Ok(match (snapshots.decode)(&snapshot.state) {
-            Some(state) => Loaded {
-                state,
-                version: snapshot.version,
-            },
-            None => fresh,
-        })
+        run_ready(self.load_with(&Blocking(&self.store), &stream_name(id), u64::MAX, None))
     }
 
     /// The aggregate as it was at `version` (or at its last version, if it has fewer).
@@ -325,7 +344,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     ///
     /// As [`Repository::load`].
     pub fn load_at(&self, id: &A::Id, version: u64) -> Result<Loaded<A>> {
-        self.replay(id, version, None)
+        run_ready(self.load_with(&Blocking(&self.store), &stream_name(id), version, None))
     }
 
     /// The aggregate as it was at `time`: every event recorded at or before it.
@@ -334,55 +353,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     ///
     /// As [`Repository::load`].
     pub fn load_as_of(&self, id: &A::Id, time: DateTime<Utc>) -> Result<Loaded<A>> {
-        self.replay(id, u64::MAX, Some(time))
-    }
-
-    fn replay(&self, id: &A::Id, up_to: u64, as_of: Option<DateTime<Utc>>) -> Result<Loaded<A>> {
-        self.replay_counting(id, up_to, as_of)
-            .map(|(loaded, _)| loaded)
-    }
-
-    /// Replays up to version `up_to` (and time `as_of`); also returns how many events it read.
-    fn replay_counting(
-        &self,
-        id: &A::Id,
-        up_to: u64,
-        as_of: Option<DateTime<Utc>>,
-    ) -> Result<(Loaded<A>, u64)> {
-        let stream = stream_name(id);
-        // Snapshots carry no recorded time: time travel by time replays from the start.
-        let mut loaded = match as_of {
-            None => self.start_from(&stream, up_to)?,
-            Some(_) => Loaded {
-                state: A::default(),
-                version: 0,
-            },
-        };
-        let limit = usize::try_from(up_to.saturating_sub(loaded.version)).unwrap_or(usize::MAX);
-        let mut replayed = 0;
-        if limit == 0 {
-            return Ok((loaded, 0));
-        }
-        // Decoded where the record lies in the store; `apply` is pure, so running it inside
-        // the store's read transaction is fine.
-        self.store
-            .replay_stream_with(&stream, loaded.version + 1, limit, |recorded| {
-                if as_of.is_some_and(|time| recorded.recorded_at() > time) {
-                    return Ok(ControlFlow::Break(()));
-                }
-                if let Decoded::Event(event) = recorded.decode::<A::Event>()? {
-                    loaded.state.apply(&event);
-                }
-                loaded.version = recorded.version();
-                replayed += 1;
-                Ok(ControlFlow::Continue(()))
-            })?;
-        Ok((loaded, replayed))
+        let io = Blocking(&self.store);
+        run_ready(self.load_with(&io, &stream_name(id), u64::MAX, Some(time)))
     }
 
     /// Loads the aggregate, lets it handle `command` and appends the events it produces,
-    /// expecting the version it loaded. On a concurrent write it reloads and tries again, up to
-    /// the configured number of retries.
+    /// expecting the version it loaded. On a concurrent write it waits a random backoff,
+    /// replays the events it missed and tries again, within the [`RetryPolicy`].
     ///
     /// # Errors
     ///
@@ -407,124 +384,188 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         command: &A::Command,
         metadata: &Metadata,
     ) -> Result<Executed<A>, ExecuteError<A::Error>> {
-        let stream = stream_name(id);
-        let run = self.run(id, command, |expected, new| {
-            std::future::ready(self.store.append(&stream, expected, new, metadata))
-        });
-        // Every append of this run is a ready future, so the run ends at its first poll.
-        poll_once(run).unwrap_or(Err(ExecuteError::Store(Error::WriterStopped)))
+        run_ready(self.run(&Blocking(&self.store), id, command, metadata))
     }
 
-    /// The command loop of [`Repository::execute_with`] and `execute_async`, over the append
-    /// each makes: attempt, append at the loaded version, settle; again after a conflict.
-    async fn run<F, Fut>(
+    /// Loads `stream` up to version `up_to` (and time `as_of`), from the newest valid snapshot
+    /// when there is no `as_of` (snapshots carry no recorded time). A plain load (the newest
+    /// state) that replayed at least a snapshot interval writes a snapshot.
+    async fn load_with<I: Io<A>>(
         &self,
+        io: &I,
+        stream: &str,
+        up_to: u64,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Loaded<A>> {
+        let start = match as_of {
+            None => self.start_from(io, stream, up_to).await?,
+            Some(_) => Loaded::default(),
+        };
+        let limit = usize::try_from(up_to.saturating_sub(start.version)).unwrap_or(usize::MAX);
+        if limit == 0 {
+            return Ok(start);
+        }
+        let fold = io.replay(stream, Fold::new(start, as_of), limit).await?;
+        if let Some(snapshots) = &self.snapshots
+            && up_to == u64::MAX
+            && as_of.is_none()
+            && fold.replayed >= snapshots.every
+            && let Some(snapshot) = self.snapshot_of(stream, &fold.loaded)
+        {
+            // A snapshot is a cache: failing to write one does not fail the load.
+            let _ = io.save_snapshot(snapshot).await;
+        }
+        Ok(fold.loaded)
+    }
+
+    /// The snapshot to start from: the newest at or below `up_to` whose fingerprint matches and
+    /// whose state decodes.
+    async fn start_from<I: Io<A>>(&self, io: &I, stream: &str, up_to: u64) -> Result<Loaded<A>> {
+        let Some(snapshots) = &self.snapshots else {
+            return Ok(Loaded::default());
+        };
+        let Some(snapshot) = io.load_snapshot(stream, up_to).await? else {
+            return Ok(Loaded::default());
+        };
+        if snapshot.fingerprint != snapshots.fingerprint || snapshot.version > up_to {
+            return Ok(Loaded::default());
+        }
+        Ok(match (snapshots.decode)(&snapshot.state) {
+            Some(state) => Loaded {
+                state,
+                version: snapshot.version,
+            },
+            None => Loaded::default(),
+        })
+    }
+
+    /// The snapshot of `loaded`, when snapshots are on and the state encodes.
+    fn snapshot_of(&self, stream: &str, loaded: &Loaded<A>) -> Option<Snapshot> {
+        let snapshots = self.snapshots.as_ref()?;
+        Some(Snapshot {
+            stream: stream.to_owned(),
+            version: loaded.version,
+            fingerprint: snapshots.fingerprint,
+            state: (snapshots.encode)(&loaded.state)?,
+        })
+    }
+
+    /// The command loop of every `execute`: load, handle, append at the loaded version; after
+    /// a conflict, back off, replay what was missed and try again. A command that produces no
+    /// events is done at once, and one whose version crossed a snapshot interval writes one.
+    async fn run<I: Io<A>>(
+        &self,
+        io: &I,
         id: &A::Id,
         command: &A::Command,
-        mut append: F,
-    ) -> Result<Executed<A>, ExecuteError<A::Error>>
-    where
-        F: FnMut(ExpectedVersion, Vec<NewEvent>) -> Fut,
-        Fut: Future<Output = Result<AppendResult>>,
-    {
+        metadata: &Metadata,
+    ) -> Result<Executed<A>, ExecuteError<A::Error>> {
+        let stream = stream_name(id);
+        let mut loaded = self.load_with(io, &stream, u64::MAX, None).await?;
         let mut retries = 0;
         loop {
-            let (loaded, events, new) = match self.attempt(id, command, retries)? {
-                Attempt::Done(executed) => return Ok(executed),
-                Attempt::Append(loaded, events, new) => (loaded, events, new),
+            let events = loaded.state.handle(command).map_err(ExecuteError::Domain)?;
+            let new = events
+                .iter()
+                .map(|event| NewEvent::encode(event, self.codec))
+                .collect::<Result<Vec<_>>>()?;
+            if new.is_empty() {
+                let Loaded { state, version } = loaded;
+                return Ok(Executed {
+                    state,
+                    version,
+                    position: 0,
+                    events,
+                    retries,
+                });
+            }
+            let before = loaded.version;
+            let append = AppendAt {
+                stream: &stream,
+                version: before,
+                events: new,
+                metadata,
             };
-            let appended = append(ExpectedVersion::Exact(loaded.version), new).await;
-            if let Some(executed) = self.settle(id, appended, loaded, events, &mut retries)? {
-                return Ok(executed);
+            match io.append(append).await {
+                Ok(done) => {
+                    let mut state = loaded.state;
+                    for event in &events {
+                        state.apply(event);
+                    }
+                    let after = Loaded {
+                        state,
+                        version: done.version,
+                    };
+                    if let Some(snapshots) = &self.snapshots
+                        && after.version / snapshots.every > before / snapshots.every
+                        && let Some(snapshot) = self.snapshot_of(&stream, &after)
+                    {
+                        // A snapshot is a cache: failing to write one does not fail the command.
+                        let _ = io.save_snapshot(snapshot).await;
+                    }
+                    return Ok(Executed {
+                        state: after.state,
+                        version: after.version,
+                        position: done.last_position.unwrap_or(0),
+                        events,
+                        retries,
+                    });
+                }
+                Err(Error::Conflict { .. }) if retries < self.retry.max_retries() => {
+                    retries += 1;
+                    io.pause(self.retry.delay(retries)).await;
+                    // The state at `before` is still right: only what came after it is replayed.
+                    loaded = io
+                        .replay(&stream, Fold::new(loaded, None), usize::MAX)
+                        .await?
+                        .loaded;
+                }
+                Err(error) => return Err(error.into()),
             }
         }
-    }
-
-    /// One attempt of a command: loads, handles and encodes (everything but the append).
-    /// A command that produces no events is done at once.
-    fn attempt(
-        &self,
-        id: &A::Id,
-        command: &A::Command,
-        retries: u32,
-    ) -> Result<Attempt<A>, ExecuteError<A::Error>> {
-        let (loaded, events, new) = self.decide(id, command)?;
-        if new.is_empty() {
-            return Ok(Attempt::Done(Executed {
-                state: loaded.state,
-                version: loaded.version,
-                events,
-                retries,
-            }));
-        }
-        Ok(Attempt::Append(loaded, events, new))
-    }
-
-    /// What an attempt's append came to: the executed command (snapshotted when due),
-    /// `None` to try again after a conflict within the retries, or the error.
-    fn settle(
-        &self,
-        id: &A::Id,
-        appended: Result<AppendResult>,
-        loaded: Loaded<A>,
-        events: Vec<A::Event>,
-        retries: &mut u32,
-    ) -> Result<Option<Executed<A>>, ExecuteError<A::Error>> {
-        match appended {
-            Ok(done) => {
-                let before = loaded.version;
-                let executed = finish(loaded.state, done.version, events, *retries);
-                self.snapshot_if_due(id, before, &executed);
-                Ok(Some(executed))
-            }
-            Err(Error::Conflict { .. }) if *retries < self.max_retries => {
-                *retries += 1;
-                Ok(None)
-            }
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    /// Writes a snapshot when the version crossed a multiple of the policy's interval.
-    fn snapshot_if_due(&self, id: &A::Id, before: u64, executed: &Executed<A>) {
-        let Some(snapshots) = &self.snapshots else {
-            return;
-        };
-        if executed.version / snapshots.every > before / snapshots.every {
-            let Some(state) = (snapshots.encode)(&executed.state) else {
-                return;
-            };
-            // A snapshot is a cache: failing to write one does not fail the command.
-            let _ = self.store.save_snapshot(&Snapshot {
-                stream: stream_name(id),
-                version: executed.version,
-                fingerprint: snapshots.fingerprint,
-                state,
-            });
-        }
-    }
-
-    /// Loads, handles and encodes: everything of `execute` but the append.
-    #[allow(clippy::type_complexity)]
-    fn decide(
-        &self,
-        id: &A::Id,
-        command: &A::Command,
-    ) -> Result<(Loaded<A>, Vec<A::Event>, Vec<NewEvent>), ExecuteError<A::Error>> {
-        let loaded = self.load(id)?;
-        let events = loaded.state.handle(command).map_err(ExecuteError::Domain)?;
-        let new = events
-            .iter()
-            .map(|event| NewEvent::encode(event, self.codec))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((loaded, events, new))
     }
 }
 
+/// The async API: the same operations as the synchronous one, with the same names and an
+/// `_async` suffix, none of them blocking an executor thread. On [`LmdbStore`] appends await
+/// the group commit; reads, replays and snapshot writes run on tokio's blocking pool (see
+/// [`AsyncEventStore`](crate::store::AsyncEventStore)); the aggregate's `handle` and `apply`
+/// run on the task (keep them free of I/O).
 #[cfg(feature = "tokio")]
-impl<A: Aggregate> Repository<A, LmdbStore> {
-    /// [`Repository::execute_with`] for async code: the load is a short synchronous read of the
-    /// memory map; the append awaits its group commit without blocking an executor thread.
+impl<A: Aggregate, S: crate::store::AsyncEventStore> Repository<A, S> {
+    /// [`Repository::load`] for async code.
+    ///
+    /// # Errors
+    ///
+    /// As [`Repository::load`].
+    pub async fn load_async(&self, id: &A::Id) -> Result<Loaded<A>> {
+        let io = io::Async(&self.store);
+        self.load_with(&io, &stream_name(id), u64::MAX, None).await
+    }
+
+    /// [`Repository::load_at`] for async code.
+    ///
+    /// # Errors
+    ///
+    /// As [`Repository::load`].
+    pub async fn load_at_async(&self, id: &A::Id, version: u64) -> Result<Loaded<A>> {
+        let io = io::Async(&self.store);
+        self.load_with(&io, &stream_name(id), version, None).await
+    }
+
+    /// [`Repository::load_as_of`] for async code.
+    ///
+    /// # Errors
+    ///
+    /// As [`Repository::load`].
+    pub async fn load_as_of_async(&self, id: &A::Id, time: DateTime<Utc>) -> Result<Loaded<A>> {
+        let io = io::Async(&self.store);
+        self.load_with(&io, &stream_name(id), u64::MAX, Some(time))
+            .await
+    }
+
+    /// [`Repository::execute`] for async code: snapshot reads and writes included, nothing
+    /// blocks the executor thread; the backoff between retries is a `tokio::time::sleep`.
     ///
     /// # Errors
     ///
@@ -533,46 +574,53 @@ impl<A: Aggregate> Repository<A, LmdbStore> {
         &self,
         id: &A::Id,
         command: &A::Command,
+    ) -> Result<Executed<A>, ExecuteError<A::Error>> {
+        self.execute_with_async(id, command, &Metadata::default())
+            .await
+    }
+
+    /// [`Repository::execute_with`] for async code.
+    ///
+    /// # Errors
+    ///
+    /// As [`Repository::execute`].
+    pub async fn execute_with_async(
+        &self,
+        id: &A::Id,
+        command: &A::Command,
         metadata: &Metadata,
     ) -> Result<Executed<A>, ExecuteError<A::Error>> {
-        let stream = stream_name(id);
-        self.run(id, command, |expected, new| {
-            self.store.append_async(&stream, expected, new, metadata)
-        })
-        .await
+        self.run(&io::Async(&self.store), id, command, metadata)
+            .await
     }
 }
 
-/// One attempt of a command ([`Repository::execute`]): done without an append, or the events
-/// to append at the loaded version.
-enum Attempt<A: Aggregate> {
-    Done(Executed<A>),
-    Append(Loaded<A>, Vec<A::Event>, Vec<NewEvent>),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ExpectedVersion;
 
-/// Polls `future` once: its output when it is ready then.
-fn poll_once<F: Future>(future: F) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut context) {
-        std::task::Poll::Ready(output) => Some(output),
-        std::task::Poll::Pending => None,
-    }
-}
+    #[derive(Debug, PartialEq, thiserror::Error)]
+    #[error("no")]
+    struct No;
 
-fn finish<A: Aggregate>(
-    mut state: A,
-    version: u64,
-    events: Vec<A::Event>,
-    retries: u32,
-) -> Executed<A> {
-    for event in &events {
-        state.apply(event);
-    }
-    Executed {
-        state,
-        version,
-        events,
-        retries,
+    #[test]
+    fn execute_errors_say_what_a_handler_maps_them_to() {
+        let refused = ExecuteError::Domain(No);
+        assert!(refused.is_refused() && !refused.is_conflict() && !refused.is_invalid_input());
+        assert_eq!(refused.refusal(), Some(&No));
+
+        let conflict = ExecuteError::<No>::Store(Error::Conflict {
+            stream: "Account-1".into(),
+            expected: ExpectedVersion::Exact(3),
+            actual: Some(4),
+        });
+        assert!(conflict.is_conflict() && !conflict.is_refused());
+        assert_eq!(conflict.refusal(), None);
+
+        let invalid = ExecuteError::<No>::Store(Error::InvalidInput("too long".into()));
+        assert!(invalid.is_invalid_input() && !invalid.is_conflict());
+        let failed = ExecuteError::<No>::Store(Error::WriterStopped);
+        assert!(!failed.is_refused() && !failed.is_conflict() && !failed.is_invalid_input());
     }
 }

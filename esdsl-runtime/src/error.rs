@@ -173,6 +173,11 @@ pub enum Error {
     /// The store's writer stopped (the store is shutting down, or its thread failed).
     #[error("the store's writer has stopped")]
     WriterStopped,
+
+    /// The async runtime shut down before a piece of store work it was given off the executor
+    /// could run (see [`AsyncEventStore`](crate::store::AsyncEventStore)).
+    #[error("the async runtime is shutting down: the store work was cancelled")]
+    Cancelled,
 }
 
 /// One (type, version) stored but not decodable by the program.

@@ -48,13 +48,14 @@ mod event;
 pub mod lmdb;
 pub mod projection;
 pub mod store;
+mod task;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod widen;
 
 pub use aggregate::{
-    Aggregate, ExecuteError, Executed, Loaded, Repository, SnapshotPolicy, SnapshotState,
-    state_fingerprint,
+    Aggregate, ExecuteError, Executed, Loaded, Repository, RetryPolicy, SnapshotPolicy,
+    SnapshotState, state_fingerprint,
 };
 /// The `chrono` crate, whose `DateTime<Utc>` is the schema's `timestamp` type.
 pub use chrono;

@@ -471,3 +471,17 @@ pub(crate) fn snapshot_of(value: &[u8]) -> Option<(u64, &[u8])> {
     let (fingerprint, state) = body.split_first_chunk::<8>()?;
     Some((u64::from_be_bytes(*fingerprint), state))
 }
+
+/// Appends await the group commit without a thread; the rest runs on tokio's blocking pool.
+#[cfg(feature = "tokio")]
+impl crate::store::AsyncEventStore for LmdbStore {
+    fn append_async(
+        &self,
+        stream: &str,
+        expected: crate::store::ExpectedVersion,
+        events: Vec<crate::store::NewEvent>,
+        metadata: &Metadata,
+    ) -> impl std::future::Future<Output = Result<AppendResult>> + Send {
+        LmdbStore::append_async(self, stream, expected, events, metadata)
+    }
+}

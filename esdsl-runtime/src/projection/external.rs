@@ -1,8 +1,6 @@
 //! Running an [`ExternalProjection`]: at-least-once delivery, the checkpoint saved after the
 //! handler succeeded.
 
-use std::time::Duration;
-
 use super::backend::{Finish, Item, ProjectionStore, StateKey};
 use super::batch::Batch;
 use super::parked::{self, ParkedEvent, ReplayReport, unpark};
@@ -74,24 +72,36 @@ impl<P: ExternalProjection, S: ProjectionStore> ExternalRunner<P, S> {
     /// [`crate::Error::ProjectionStopped`] when an event was parked under [`OnFailure::Stop`];
     /// storage errors.
     pub fn run_until_caught_up(&mut self) -> Result<RunReport> {
-        let mut report = RunReport::default();
-        while self.step(&mut report)? {}
-        Ok(report)
+        crate::task::blocking_loop(|| {
+            let mut report = RunReport::default();
+            while self.step(&mut report)? {}
+            Ok(report)
+        })
     }
 
-    /// Catches up, then follows new commits until `stop` is asked.
+    /// Catches up, then follows new commits until `stop` is asked; off the executor as
+    /// [`StoreRunner::run`](super::StoreRunner::run) is.
     ///
     /// # Errors
     ///
     /// As [`ExternalRunner::run_until_caught_up`].
+    ///
+    /// # Panics
+    ///
+    /// As [`StoreRunner::run`](super::StoreRunner::run).
     pub fn run(&mut self, stop: &Stop) -> Result<RunReport> {
-        let mut report = RunReport::default();
-        while !stop.is_stopped() {
-            if !self.step(&mut report)? {
-                stop.wait_for_commit(&self.store, report.checkpoint, Duration::from_millis(500))?;
-            }
-        }
-        Ok(report)
+        let store = self.store.clone();
+        super::runner::follow(&store, stop, |report| self.step(report))
+    }
+
+    /// Runs the projection on tokio's blocking pool until `stop` is asked. Needs a tokio
+    /// runtime.
+    #[cfg(feature = "tokio")]
+    pub fn spawn(mut self, stop: &Stop) -> super::RunnerTask
+    where
+        P: 'static,
+    {
+        super::runner::spawn_run(stop, move |stop| self.run(stop))
     }
 
     fn step(&mut self, report: &mut RunReport) -> Result<bool> {

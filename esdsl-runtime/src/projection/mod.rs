@@ -34,13 +34,21 @@ mod read_model;
 mod runner;
 mod status;
 mod subscription;
+mod wait;
 
 pub use external::ExternalRunner;
 pub use parked::{ParkedEvent, ReplayReport};
-pub use read_model::{ReadModel, ReadModelView};
+pub use read_model::{Page, ReadModel, ReadModelView};
+#[cfg(feature = "tokio")]
+pub use runner::RunnerTask;
 pub use runner::{Progress, RebuildReport, RunReport, Stop, StoreRunner};
 pub use status::{PartitionStatus, ProjectionKind, ProjectionStatus, RebuildStatus, StoreStatus};
 pub use subscription::Subscription;
+#[cfg(feature = "tokio")]
+pub use subscription::SubscriptionStream;
+#[cfg(feature = "tokio")]
+pub use wait::wait_for_checkpoint_async;
+pub use wait::{projection_checkpoint, wait_for_checkpoint};
 
 /// What a handler returns on failure: any error.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;

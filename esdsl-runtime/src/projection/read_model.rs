@@ -157,16 +157,125 @@ impl<S: ProjectionStore> ReadModelView<S> {
             .transpose()
     }
 
-    /// Every (key, value) of the read model, sorted by key.
+    /// Every (key, value) of the read model, sorted by key. For a large read model, page
+    /// through it with [`ReadModelView::page`] or [`ReadModelView::page_json`] instead.
     ///
     /// # Errors
     ///
     /// Storage errors.
     pub fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.page(None, usize::MAX)
+    }
+
+    /// At most `limit` (key, value) pairs after the key `after` (from the first with `None`),
+    /// sorted by key, in one short read.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn page(&self, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let name = self.name.as_str();
         self.store.read(&mut |read| {
             let generation = read.state(StateKey::Generation(name))?.unwrap_or(0);
-            read.model_entries(ModelScope { name, generation }, None, usize::MAX)
+            read.model_entries(ModelScope { name, generation }, after, limit)
         })
+    }
+
+    /// At most `limit` entries written with [`ReadModel::put_json`] after the key `after`
+    /// (from the first with `None`), decoded, sorted by key; [`Page::next`] is where the next
+    /// page starts.
+    ///
+    /// ```
+    /// use esdsl_runtime::lmdb::LmdbStore;
+    /// use esdsl_runtime::projection::ReadModelView;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = LmdbStore::open(dir.path())?;
+    /// let view = ReadModelView::new(&store, "stock");
+    /// let page = view.page_json::<u64>(None, 100)?;
+    /// assert!(page.entries.is_empty() && page.next.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Storage errors; a key that is not UTF-8 or a value that does not decode as `T` is
+    /// [`Error::Corrupt`].
+    pub fn page_json<T: DeserializeOwned>(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<T>> {
+        let raw = self.page(after.map(str::as_bytes), limit)?;
+        let full = raw.len() == limit && limit > 0;
+        let entries = raw
+            .into_iter()
+            .map(|(key, value)| {
+                let key = String::from_utf8(key).map_err(|e| Error::Corrupt {
+                    what: "read model",
+                    key: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                    reason: "the key is not UTF-8".to_owned(),
+                })?;
+                let value = decode_json(&key, &value)?;
+                Ok((key, value))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let next = if full {
+            entries.last().map(|(key, _)| key.clone())
+        } else {
+            None
+        };
+        Ok(Page { entries, next })
+    }
+}
+
+/// A page of a read model's JSON entries ([`ReadModelView::page_json`]); it serializes as
+/// `{"entries": [[key, value], ...], "next": key or null}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page<T> {
+    /// The entries, sorted by key.
+    pub entries: Vec<(String, T)>,
+    /// The key to pass as `after` for the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// The async reads of a view: each runs on tokio's blocking pool.
+#[cfg(feature = "tokio")]
+impl<S: ProjectionStore> ReadModelView<S> {
+    /// [`ReadModelView::get`] for async code.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReadModelView::get`].
+    pub async fn get_async(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let (view, key) = (self.clone(), key.to_vec());
+        crate::task::off_executor(move || view.get(&key)).await
+    }
+
+    /// [`ReadModelView::get_json`] for async code.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReadModelView::get_json`].
+    pub async fn get_json_async<T: DeserializeOwned + Send + 'static>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>> {
+        let (view, key) = (self.clone(), key.to_owned());
+        crate::task::off_executor(move || view.get_json(&key)).await
+    }
+
+    /// [`ReadModelView::page_json`] for async code.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReadModelView::page_json`].
+    pub async fn page_json_async<T: DeserializeOwned + Send + 'static>(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<T>> {
+        let (view, after) = (self.clone(), after.map(str::to_owned));
+        crate::task::off_executor(move || view.page_json(after.as_deref(), limit)).await
     }
 }

@@ -282,31 +282,53 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
     ///
     /// [`Error::ProjectionStopped`] when an event was parked under [`OnFailure::Stop`]; storage
     /// errors.
+    ///
+    /// Called on a tokio runtime's worker thread, it first moves that thread's other tasks
+    /// elsewhere (see [`StoreRunner::run`]).
     pub fn run_until_caught_up(&mut self) -> Result<RunReport> {
-        let mut report = RunReport::default();
-        loop {
-            let generation = self.generation()?;
-            let progressed = self.step(generation, &mut report)?;
-            if !progressed {
-                return Ok(report);
-            }
-        }
+        crate::task::blocking_loop(|| {
+            let mut report = RunReport::default();
+            while self.next_batch(&mut report)? {}
+            Ok(report)
+        })
     }
 
-    /// Catches up, then follows new commits until `stop` is asked.
+    /// Catches up, then follows new commits until `stop` is asked; a stop wakes the wait for
+    /// the next commit at once, and a batch in progress is finished first.
+    ///
+    /// This blocks its thread: give it a thread of its own, or in async code
+    /// [`StoreRunner::spawn`] it. Called on a worker thread of a multi-threaded tokio runtime
+    /// (`tokio::spawn(async move { runner.run(&stop) })`), it hands that worker's other tasks to
+    /// a new worker first (`tokio::task::block_in_place`), so it never starves the executor.
     ///
     /// # Errors
     ///
     /// As [`StoreRunner::run_until_caught_up`].
+    ///
+    /// # Panics
+    ///
+    /// Called on a current-thread tokio runtime's own thread, where nothing could take over
+    /// its other tasks (tokio: "can call blocking only when running on the multi-threaded
+    /// runtime"): use [`StoreRunner::spawn`].
     pub fn run(&mut self, stop: &Stop) -> Result<RunReport> {
-        let mut report = RunReport::default();
-        while !stop.is_stopped() {
-            let generation = self.generation()?;
-            if !self.step(generation, &mut report)? {
-                stop.wait_for_commit(&self.store, report.checkpoint, Duration::from_millis(500))?;
-            }
-        }
-        Ok(report)
+        let store = self.store.clone();
+        follow(&store, stop, |report| self.next_batch(report))
+    }
+
+    /// Runs the projection on tokio's blocking pool until `stop` is asked: the task's
+    /// [`RunReport`] is the run's. Needs a tokio runtime.
+    #[cfg(feature = "tokio")]
+    pub fn spawn(mut self, stop: &Stop) -> RunnerTask
+    where
+        P: 'static,
+    {
+        spawn_run(stop, move |stop| self.run(stop))
+    }
+
+    /// One batch into the active generation; whether the checkpoint moved.
+    fn next_batch(&mut self, report: &mut RunReport) -> Result<bool> {
+        let generation = self.generation()?;
+        self.step(generation, report)
     }
 
     fn generation(&self) -> Result<u64> {
@@ -384,6 +406,11 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
         let key = StateKey::checkpoint(name, generation, self.options.partition);
         let count = self.options.partition.count.max(1);
         let (filter, partition) = (&self.filter, self.options.partition);
+        let target = Target {
+            scope,
+            filter,
+            partition,
+        };
         let options = &self.options;
         let projection = &mut self.projection;
         self.store.transact(&mut |txn| {
@@ -435,15 +462,7 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
                 let mut writes = 0;
                 let mut apply = |projection: &mut P, txn: &mut dyn ProjectionTxn| match next {
                     Ok(event) => apply_one(projection, txn, scope, event, &mut writes),
-                    Err(damaged) => apply_damaged(
-                        projection,
-                        txn,
-                        scope,
-                        damaged,
-                        filter,
-                        partition,
-                        &mut writes,
-                    ),
+                    Err(damaged) => apply_damaged(projection, txn, target, damaged, &mut writes),
                 };
                 let outcome = if isolated {
                     txn.nested(&mut |nested| apply(projection, nested))?
@@ -493,7 +512,11 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
         let name = self.name.as_str();
         let scope = ModelScope { name, generation };
         let key = StateKey::checkpoint(name, generation, self.options.partition);
-        let (filter, partition) = (&self.filter, self.options.partition);
+        let target = Target {
+            scope,
+            filter: &self.filter,
+            partition: self.options.partition,
+        };
         let mut last_error = first_error;
         for attempt in 2..=self.options.max_attempts {
             std::thread::sleep(backoff(&self.options, attempt - 1));
@@ -503,9 +526,8 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
                     // Someone else moved past it meanwhile.
                     return Ok(Finish::Commit(Ok(false)));
                 }
-                let outcome = txn.nested(&mut |nested| {
-                    apply_item(projection, nested, scope, failed, filter, partition)
-                })?;
+                let outcome =
+                    txn.nested(&mut |nested| apply_item(projection, nested, target, failed))?;
                 match outcome {
                     Ok(applied) => {
                         txn.set_state(key, position)?;
@@ -582,7 +604,11 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
             let scope = ModelScope { name, generation };
             let checkpoint = StateKey::checkpoint(name, generation, self.options.partition);
             let position = entry.position;
-            let (filter, partition) = (&self.filter, self.options.partition);
+            let target = Target {
+                scope,
+                filter: &self.filter,
+                partition: self.options.partition,
+            };
             let projection = &mut self.projection;
             store.transact(&mut |txn| {
                 if txn.parked_between(name, position, position)?.is_empty() {
@@ -596,9 +622,8 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
                     return Ok(Finish::Commit(true));
                 }
                 let item = txn.read_at(position)?;
-                let outcome = txn.nested(&mut |nested| {
-                    apply_item(projection, nested, scope, &item, filter, partition)
-                })?;
+                let outcome =
+                    txn.nested(&mut |nested| apply_item(projection, nested, target, &item))?;
                 match outcome {
                     Ok(_) => {
                         txn.delete_parked(name, position)?;
@@ -700,6 +725,45 @@ impl<P: StoreProjection, S: ProjectionStore> StoreRunner<P, S> {
     }
 }
 
+/// A runner running as a task ([`StoreRunner::spawn`], [`ExternalRunner::spawn`]); its output
+/// is the run's.
+///
+/// [`ExternalRunner::spawn`]: super::ExternalRunner::spawn
+#[cfg(feature = "tokio")]
+pub type RunnerTask = tokio::task::JoinHandle<Result<RunReport>>;
+
+/// Runs `run` on tokio's blocking pool with a clone of `stop`.
+#[cfg(feature = "tokio")]
+pub(crate) fn spawn_run(
+    stop: &Stop,
+    run: impl FnOnce(&Stop) -> Result<RunReport> + Send + 'static,
+) -> RunnerTask {
+    let stop = stop.clone();
+    tokio::task::spawn_blocking(move || run(&stop))
+}
+
+/// How long a runner that caught up waits for a commit before it looks again (a commit of this
+/// process or a stop wakes it at once).
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+
+/// A runner's loop: a step at a time until `stop` is asked, waiting for a commit whenever a
+/// step moved nothing. Never on an executor thread (see [`StoreRunner::run`]).
+pub(crate) fn follow<S: ProjectionStore>(
+    store: &S,
+    stop: &Stop,
+    mut step: impl FnMut(&mut RunReport) -> Result<bool>,
+) -> Result<RunReport> {
+    crate::task::blocking_loop(|| {
+        let mut report = RunReport::default();
+        while !stop.is_stopped() {
+            if !step(&mut report)? {
+                stop.wait_for_commit(store, report.checkpoint, IDLE_WAIT)?;
+            }
+        }
+        Ok(report)
+    })
+}
+
 /// The storage failure a handler error carries, which must fail the whole transaction (see
 /// [`ProjectionStore::storage_failure`]).
 pub(crate) fn storage_failure<S: ProjectionStore>(error: &HandlerError) -> Option<Error> {
@@ -726,22 +790,26 @@ fn check_partition_count(
     }
 }
 
+/// Where a runner applies events: its read model, and which events are its own.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    scope: ModelScope<'a>,
+    filter: &'a Filter,
+    partition: Partition,
+}
+
 /// Applies one item in `txn`: an event, or a damaged record read again (applied if it was
 /// repaired and is this runner's, skipped if it was repaired and is not, an error otherwise).
 /// `Ok(false)` when there was nothing to apply.
 fn apply_item<P: StoreProjection>(
     projection: &mut P,
     txn: &mut dyn ProjectionTxn,
-    scope: ModelScope<'_>,
+    target: Target<'_>,
     item: &Item,
-    filter: &Filter,
-    partition: Partition,
 ) -> Result<bool, HandlerError> {
     match item {
-        Item::Event(recorded) => apply_one(projection, txn, scope, &recorded.into(), &mut 0),
-        Item::Damaged(damaged) => {
-            apply_damaged(projection, txn, scope, damaged, filter, partition, &mut 0)
-        }
+        Item::Event(recorded) => apply_one(projection, txn, target.scope, &recorded.into(), &mut 0),
+        Item::Damaged(damaged) => apply_damaged(projection, txn, target, damaged, &mut 0),
     }
 }
 
@@ -749,15 +817,13 @@ fn apply_item<P: StoreProjection>(
 fn apply_damaged<P: StoreProjection>(
     projection: &mut P,
     txn: &mut dyn ProjectionTxn,
-    scope: ModelScope<'_>,
+    target: Target<'_>,
     damaged: &Damaged,
-    filter: &Filter,
-    partition: Partition,
     writes: &mut usize,
 ) -> Result<bool, HandlerError> {
     match txn.read_at(damaged.position)? {
-        Item::Event(recorded) if super::wants(&recorded, filter, partition) => {
-            apply_one(projection, txn, scope, &(&recorded).into(), writes)
+        Item::Event(recorded) if super::wants(&recorded, target.filter, target.partition) => {
+            apply_one(projection, txn, target.scope, &(&recorded).into(), writes)
         }
         Item::Event(_) => Ok(false),
         Item::Damaged(still) => Err(still.error.into()),

@@ -109,6 +109,17 @@ impl StoreStatus {
         store.read(&mut |read| StoreStatus::from_read(read))
     }
 
+    /// [`StoreStatus::of`] for async code: the read runs on tokio's blocking pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`StoreStatus::of`].
+    #[cfg(feature = "tokio")]
+    pub async fn of_async<S: ProjectionStore>(store: &S) -> Result<StoreStatus> {
+        let store = store.clone();
+        crate::task::off_executor(move || StoreStatus::of(&store)).await
+    }
+
     /// The status read from a backend's read snapshot (see
     /// [`LmdbStore::read_only_status`](crate::lmdb::LmdbStore::read_only_status) for a store
     /// opened read-only from another process).

@@ -16,9 +16,13 @@ use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::event::{Decoded, Event};
 
+#[cfg(feature = "tokio")]
+mod async_store;
 mod event_ref;
 pub(crate) mod expected;
 
+#[cfg(feature = "tokio")]
+pub use async_store::AsyncEventStore;
 pub use event_ref::{EventRef, MetadataIter, MetadataRef};
 pub(crate) use event_ref::{MetadataEntries, encode_metadata};
 pub use expected::ExpectedVersion;

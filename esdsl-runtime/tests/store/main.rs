@@ -1,5 +1,7 @@
 //! The LMDB store, the repository and time travel, on real environments in temp dirs.
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod bad_data;
 mod bad_input;
 mod bank;

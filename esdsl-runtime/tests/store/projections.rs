@@ -194,7 +194,7 @@ fn a_store_projection_equals_a_fold_over_the_log() {
 }
 
 /// Keeps every envelope a handler is handed, owned.
-struct Envelopes(Vec<RecordedEvent>);
+pub(crate) struct Envelopes(pub(crate) Vec<RecordedEvent>);
 
 impl Projection for Envelopes {
     type Event = AccountEvent;

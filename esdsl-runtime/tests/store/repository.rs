@@ -303,7 +303,7 @@ fn execute_async_retries_conflicts_and_lands_every_command_once() {
         .expect("runtime");
     let (results, refused) = runtime.block_on(async {
         accounts
-            .execute_async(&id, &Command::Open, &Metadata::default())
+            .execute_async(&id, &Command::Open)
             .await
             .expect("opens");
         let tasks: Vec<_> = (1..=16)
@@ -311,7 +311,7 @@ fn execute_async_retries_conflicts_and_lands_every_command_once() {
                 let (accounts, id) = (accounts.clone(), id);
                 tokio::spawn(async move {
                     accounts
-                        .execute_async(&id, &Command::Deposit(n, None), &Metadata::default())
+                        .execute_async(&id, &Command::Deposit(n, None))
                         .await
                 })
             })
@@ -320,9 +320,7 @@ fn execute_async_retries_conflicts_and_lands_every_command_once() {
         for task in tasks {
             results.push(task.await.expect("the task").expect("deposits"));
         }
-        let refused = accounts
-            .execute_async(&id, &Command::Withdraw(1_000), &Metadata::default())
-            .await;
+        let refused = accounts.execute_async(&id, &Command::Withdraw(1_000)).await;
         (results, refused)
     });
     let mut versions: Vec<u64> = results.iter().map(|done| done.version).collect();

@@ -164,8 +164,10 @@ async fn async_appends_await_the_group_commit() {
 }
 
 /// A store that keeps `EventStore`'s default `replay_stream` (over `read_stream`) and
-/// `replay_all` (over `read_all`), as another backend would.
-struct DefaultReplay(LmdbStore);
+/// `replay_all` (over `read_all`), as another backend would. The duration is added to each
+/// snapshot write: a disk whose syncs are slow (`asynchronous.rs`).
+#[derive(Clone)]
+pub(crate) struct DefaultReplay(pub(crate) LmdbStore, pub(crate) std::time::Duration);
 
 impl EventStore for DefaultReplay {
     fn append_multi(
@@ -221,6 +223,7 @@ impl EventStore for DefaultReplay {
         &self,
         snapshot: &esdsl_runtime::store::Snapshot,
     ) -> esdsl_runtime::Result<()> {
+        std::thread::sleep(self.1);
         self.0.save_snapshot(snapshot)
     }
     fn load_snapshot(
@@ -239,7 +242,7 @@ fn the_default_replay_over_read_stream_keeps_the_contract() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = LmdbStore::open(dir.path()).expect("opens");
         dirs.push(dir);
-        DefaultReplay(store)
+        DefaultReplay(store, std::time::Duration::ZERO)
     });
 }
 
