@@ -82,27 +82,31 @@ fn verify_and_backup_a_store_from_the_command_line() {
     assert!(stderr.contains("is not an esdsl store"), "{stderr}");
 }
 
+/// A store in `dir` holding one event whose JSON payload does not parse: a store that does not
+/// verify.
+fn store_with_a_broken_payload(dir: &std::path::Path) {
+    let store = esdsl_runtime::lmdb::LmdbStore::open(dir).expect("opens");
+    let event = esdsl_runtime::store::NewEvent {
+        event_type: "Broken".into(),
+        schema_version: 1,
+        codec: esdsl_runtime::Codec::Json,
+        payload: b"{not json".to_vec(),
+    };
+    store
+        .append(
+            "Thing-1",
+            ExpectedVersion::Any,
+            vec![event],
+            &Metadata::default(),
+        )
+        .expect("appends");
+}
+
 #[test]
 fn verify_prints_violations_on_stderr_or_in_json() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store_dir = dir.path().join("store");
-    {
-        let store = esdsl_runtime::lmdb::LmdbStore::open(&store_dir).expect("opens");
-        let event = esdsl_runtime::store::NewEvent {
-            event_type: "Broken".into(),
-            schema_version: 1,
-            codec: esdsl_runtime::Codec::Json,
-            payload: b"{not json".to_vec(),
-        };
-        store
-            .append(
-                "Thing-1",
-                ExpectedVersion::Any,
-                vec![event],
-                &Metadata::default(),
-            )
-            .expect("appends");
-    }
+    store_with_a_broken_payload(&store_dir);
     let arg = store_dir.to_str().expect("utf-8 path");
     let (code, stdout, stderr) = cli(&["store", "verify", arg]);
     assert_eq!(code, 1, "{stdout}{stderr}");
@@ -125,23 +129,7 @@ fn verify_prints_violations_on_stderr_or_in_json() {
 fn backup_refuses_a_store_that_does_not_verify_unless_told_and_never_writes_inside_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store_dir = dir.path().join("store");
-    {
-        let store = esdsl_runtime::lmdb::LmdbStore::open(&store_dir).expect("opens");
-        let event = esdsl_runtime::store::NewEvent {
-            event_type: "Broken".into(),
-            schema_version: 1,
-            codec: esdsl_runtime::Codec::Json,
-            payload: b"{not json".to_vec(),
-        };
-        store
-            .append(
-                "Thing-1",
-                ExpectedVersion::Any,
-                vec![event],
-                &Metadata::default(),
-            )
-            .expect("appends");
-    }
+    store_with_a_broken_payload(&store_dir);
     let data = store_dir.join("data.mdb");
     let before = std::fs::read(&data).expect("reads");
     let arg = store_dir.to_str().expect("utf-8 path");
