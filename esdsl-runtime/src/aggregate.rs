@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::event::{AggregateId, Decoded, Event};
+use crate::event::{AggregateId, Event};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -370,7 +370,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 if as_of.is_some_and(|time| recorded.recorded_at() > time) {
                     return Ok(ControlFlow::Break(()));
                 }
-                if let Decoded::Event(event) = recorded.decode::<A::Event>()? {
+                if let Some(event) = recorded.decode::<A::Event>()?.into_event() {
                     loaded.state.apply(&event);
                 }
                 loaded.version = recorded.version();

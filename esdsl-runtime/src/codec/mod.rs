@@ -113,6 +113,49 @@ impl Codec {
         }
     }
 
+    /// Decodes a value from the front of bytes written for a newer version of its type that
+    /// only added to it: JSON ignores object keys `T` does not have (serde's default), postcard
+    /// reads `T`'s fields by position and leaves the bytes after them unread. Nesting is
+    /// counted as in [`Codec::decode`].
+    ///
+    /// # Errors
+    ///
+    /// Fails when the front of the bytes is not a valid encoding of `T`.
+    pub(crate) fn decode_prefix<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, CodecError> {
+        self.decode_prefix_seed(bytes, std::marker::PhantomData::<T>)
+    }
+
+    /// [`Codec::decode_prefix`] driven by a seed (the property tests decode types built at run
+    /// time).
+    pub(crate) fn decode_prefix_seed<'de, S: serde::de::DeserializeSeed<'de>>(
+        self,
+        bytes: &'de [u8],
+        seed: S,
+    ) -> Result<S::Value, CodecError> {
+        match self {
+            Codec::Json => {
+                let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+                let value = seed.deserialize(&mut deserializer)?;
+                deserializer.end()?;
+                Ok(value)
+            }
+            Codec::Postcard => {
+                let depth = depth::Depth::new(MAX_DECODE_DEPTH);
+                let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+                seed.deserialize(depth.limit(&mut deserializer))
+                    .map_err(|error| {
+                        if depth.exceeded() {
+                            CodecError::TooDeep {
+                                limit: MAX_DECODE_DEPTH,
+                            }
+                        } else {
+                            CodecError::Postcard(error)
+                        }
+                    })
+            }
+        }
+    }
+
     /// [`Codec::decode`] without counting the nesting, for a type whose nesting is bounded
     /// within [`MAX_DECODE_DEPTH`] by construction (the generated decoders of versions whose
     /// schema has no recursive record; JSON's parser counts anyway).

@@ -117,6 +117,8 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
                     versions,
                     // A derive sees field types by name only: its decoders always count.
                     bounded: Vec::new(),
+                    // Derives declare no compatibility mode yet: backward.
+                    compatibility: crate::model::Compatibility::BACKWARD,
                 }
             })
             .collect(),
