@@ -60,7 +60,9 @@ pub trait Event: Sized + Debug + Clone + Send + Sync + 'static {
         };
         if info.retired {
             Decodability::Skipped
-        } else if version > info.newest_version && info.reads_ahead.covers(info.newest_version, version) {
+        } else if version > info.newest_version
+            && info.reads_ahead.covers(info.newest_version, version)
+        {
             Decodability::Newer {
                 newest: info.newest_version,
             }
@@ -127,9 +129,7 @@ impl ReadsAhead {
 
     /// Whether a stored `version` (newer than `newest`) is read, with some codec.
     pub fn covers(&self, newest: u32, version: u32) -> bool {
-        (self.json || self.postcard)
-            && version > newest
-            && version - newest <= self.versions
+        (self.json || self.postcard) && version > newest && version - newest <= self.versions
     }
 
     /// Whether a stored `version` (newer than `newest`) written with `codec` is read.

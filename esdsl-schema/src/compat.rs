@@ -163,7 +163,10 @@ pub(crate) fn resolve(raw: &RawCompatibility, diags: &mut Vec<Diagnostic>) -> Co
             Diagnostic::error("missing_key", "`compatibility` has no `mode`")
                 .at(raw.span)
                 .label("no mode")
-                .help(format!("add `mode = \"forward\"` (one of {})", quoted(&MODES))),
+                .help(format!(
+                    "add `mode = \"forward\"` (one of {})",
+                    quoted(&MODES)
+                )),
         ),
         Some(mode) => match Compatibility::from_name(&mode.text) {
             Some(found) => out = found,
@@ -195,10 +198,13 @@ pub(crate) fn resolve(raw: &RawCompatibility, diags: &mut Vec<Diagnostic>) -> Co
         }
         if !out.is_forward() {
             diags.push(
-                Diagnostic::error("invalid_value", "`codecs` only applies to a forward promise")
-                    .at(raw.span)
-                    .label("backward holds for every codec")
-                    .help("remove `codecs`, or choose `forward` or `full`"),
+                Diagnostic::error(
+                    "invalid_value",
+                    "`codecs` only applies to a forward promise",
+                )
+                .at(raw.span)
+                .label("backward holds for every codec")
+                .help("remove `codecs`, or choose `forward` or `full`"),
             );
         }
     }

@@ -352,7 +352,8 @@ fn decode_arm(event: &FamilyEvent) -> TokenStream {
         let reads_ahead = reads_ahead(event);
         let ty = event.versions.last();
         quote! {
-            if #reads_ahead.allows(#newest, version, codec) {
+            const READS_AHEAD: ::esdsl_runtime::ReadsAhead = #reads_ahead;
+            if READS_AHEAD.allows(#newest, version, codec) {
                 let event = ::esdsl_runtime::__private::decode_newer_payload::<#ty>(
                     codec, payload, event_type, version,
                 )?;

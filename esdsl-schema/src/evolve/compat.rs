@@ -106,7 +106,11 @@ fn new_version(comparison: &mut Comparison<'_>, at: &VersionAt<'_>, event: &Even
     let older_versions: Vec<u32> = if compat.transitive {
         (1..number).collect()
     } else {
-        number.checked_sub(1).filter(|&n| n >= 1).into_iter().collect()
+        number
+            .checked_sub(1)
+            .filter(|&n| n >= 1)
+            .into_iter()
+            .collect()
     };
     // Each problem once, with every older version it concerns.
     let mut problems: BTreeMap<(u8, String), (Unreadable, Vec<u32>)> = BTreeMap::new();
@@ -217,7 +221,8 @@ fn extended_enums(comparison: &mut Comparison<'_>, fi: usize, event: &Event) {
         if !used.contains(&enumeration.name.text) {
             continue;
         }
-        let Some(locked) = comparison.matches.enums[fi][index].map(|bi| &comparison.baseline.enums[bi])
+        let Some(locked) =
+            comparison.matches.enums[fi][index].map(|bi| &comparison.baseline.enums[bi])
         else {
             continue;
         };

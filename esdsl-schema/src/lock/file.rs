@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::model::Compatibility;
 use super::baseline::Baseline;
 use super::{Entry, EnumEntry, EventEntry, FORMAT, Lock, RecordEntry, VersionEntry, canonical};
 use crate::diag::{Diagnostic, Report, Span};
+use crate::model::Compatibility;
 
 const HEADER: &str = "\
 # esdsl.lock: the evolution baseline of the schemas beside it, written by `cargo esdsl lock`.
@@ -430,10 +430,8 @@ impl<'t, 'i> Fields<'t, 'i> {
             Some(value) => {
                 let name = self.string("compatibility")?;
                 let Some(found) = Compatibility::from_name(&name) else {
-                    self.reader.problem(
-                        value.span(),
-                        format!("unknown compatibility mode `{name}`"),
-                    );
+                    self.reader
+                        .problem(value.span(), format!("unknown compatibility mode `{name}`"));
                     return None;
                 };
                 found
