@@ -4,6 +4,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 mod depth;
+#[cfg(test)]
+mod forward_tests;
 
 /// How deep a payload may nest containers (records, lists, maps, options, enums) when it is
 /// decoded, in either codec. JSON's parser (`serde_json`) stops at 128 itself; postcard has no

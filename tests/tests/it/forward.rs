@@ -9,7 +9,7 @@ mod shop {
     esdsl_runtime::schema!("fixtures/forward/forward.toml");
 }
 
-use shop::{ShopEvent, Priced};
+use shop::{Priced, ShopEvent};
 
 /// `Priced` v2 as a newer program writes it: v1's fields, then a new one.
 #[derive(Serialize)]
@@ -81,12 +81,26 @@ fn a_promise_for_json_only_refuses_postcard_and_backward_refuses_all() {
     let postcard = Codec::Postcard.encode(&("hi", "ada")).expect("encodes");
     let error = ShopEvent::decode("Noted", 2, &postcard, Codec::Postcard).expect_err("postcard");
     assert!(
-        matches!(error, DecodeError::UnknownVersion { version: 2, newest: 1, .. }),
+        matches!(
+            error,
+            DecodeError::UnknownVersion {
+                version: 2,
+                newest: 1,
+                ..
+            }
+        ),
         "{error:?}"
     );
     let error = ShopEvent::decode("Closed", 2, b"{}", Codec::Json).expect_err("backward");
     assert!(
-        matches!(error, DecodeError::UnknownVersion { version: 2, newest: 1, .. }),
+        matches!(
+            error,
+            DecodeError::UnknownVersion {
+                version: 2,
+                newest: 1,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert_eq!(
@@ -105,8 +119,7 @@ fn a_newer_payload_that_does_not_hold_the_known_fields_is_a_payload_error() {
         matches!(error, DecodeError::Payload { version: 2, .. }),
         "{error:?}"
     );
-    let error = ShopEvent::decode("Priced", 2, &[3, b't'], Codec::Postcard)
-        .expect_err("truncated");
+    let error = ShopEvent::decode("Priced", 2, &[3, b't'], Codec::Postcard).expect_err("truncated");
     assert!(
         matches!(error, DecodeError::Payload { version: 2, .. }),
         "{error:?}"
