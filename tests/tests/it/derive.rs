@@ -560,6 +560,8 @@ proptest::proptest! {
             renamed_from: Vec::new(),
             retired: false,
             manual_upcasts: Vec::new(),
+            compatibility: "backward".into(),
+            codecs: Vec::new(),
             versions: vec![vec![], vec![field(Some(serde_json::Value::String(value.clone())))]],
         });
         let text = descriptor.to_toml();

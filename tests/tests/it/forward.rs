@@ -156,3 +156,64 @@ fn the_event_types_carry_each_mode() {
     );
     assert_eq!(ahead("Closed"), Some(ReadsAhead::NONE));
 }
+
+/// The derive equivalent: `#[event(compatibility = ..)]` on the enum, `codecs(..)` and an
+/// override on a variant.
+mod derived {
+    use esdsl_runtime::{Event, Record};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+    #[serde(crate = "esdsl_runtime::serde")]
+    pub(super) struct Added {
+        pub(super) sku: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+    #[serde(crate = "esdsl_runtime::serde")]
+    pub(super) struct Removed {
+        pub(super) sku: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Event)]
+    #[event(aggregate = "Cart", compatibility = "forward_transitive", codecs("json"))]
+    pub(super) enum CartEvent {
+        Added(Added),
+        #[event(compatibility = "backward")]
+        Removed(Removed),
+    }
+}
+
+#[test]
+fn a_derived_family_declares_its_modes_in_attributes() {
+    use derived::{Added, CartEvent};
+    use esdsl_runtime::describe::SchemaDescriptor;
+
+    let payload = br#"{"sku":"tea","quantity":3}"#;
+    let decoded = CartEvent::decode("Added", 5, payload, Codec::Json).expect("decodes");
+    assert_eq!(
+        decoded,
+        Decoded::Newer {
+            event: CartEvent::Added(Added { sku: "tea".into() }),
+            stored_version: 5
+        }
+    );
+    let postcard = Codec::Postcard.encode(&("tea", 3u32)).expect("encodes");
+    assert!(CartEvent::decode("Added", 2, &postcard, Codec::Postcard).is_err());
+    assert!(CartEvent::decode("Removed", 2, payload, Codec::Json).is_err());
+
+    // The descriptor carries the modes, so the evolution check of a derive sees them.
+    // (Only the events: the aggregate is declared by `#[derive(Aggregate)]`, not here.)
+    let text = format!(
+        "[aggregates.Cart]\n{}",
+        SchemaDescriptor::of::<CartEvent>().to_toml()
+    );
+    let schema = esdsl_schema::parse_schema("derive", &text).expect("valid");
+    let added = schema.event("Added").expect("declared").compatibility;
+    assert_eq!(
+        (added.name(), added.json, added.postcard),
+        ("forward_transitive", true, false)
+    );
+    let removed = schema.event("Removed").expect("declared").compatibility;
+    assert_eq!(removed, esdsl_schema::model::Compatibility::BACKWARD);
+}
