@@ -185,11 +185,7 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
         .unwrap_or(Compatibility::BACKWARD);
     let modes: Vec<Compatibility> = events
         .iter()
-        .map(|e| {
-            e.compatibility
-                .resolve(&mut errors)
-                .unwrap_or(default)
-        })
+        .map(|e| e.compatibility.resolve(&mut errors).unwrap_or(default))
         .collect();
     if !errors.is_empty() {
         return fallback(name, &errors, &events);

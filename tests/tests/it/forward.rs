@@ -176,7 +176,11 @@ mod derived {
     }
 
     #[derive(Debug, Clone, PartialEq, Event)]
-    #[event(aggregate = "Cart", compatibility = "forward_transitive", codecs("json"))]
+    #[event(
+        aggregate = "Cart",
+        compatibility = "forward_transitive",
+        codecs("json")
+    )]
     pub(super) enum CartEvent {
         Added(Added),
         #[event(compatibility = "backward")]
