@@ -160,9 +160,10 @@ impl<'de> DeserializeSeed<'de> for TySeed {
 
 /// An older struct, a forward-compatible newer one and a value of it: the older fields (names
 /// `f0..`), then the newer fields, the added ones appended or (`json_only`) inserted anywhere.
-fn change(
-    json_only: bool,
-) -> impl Strategy<Value = (Vec<(&'static str, Ty)>, Vec<(&'static str, Val)>)> {
+/// An older struct's fields and a value of the newer struct.
+type Change = (Vec<(&'static str, Ty)>, Vec<(&'static str, Val)>);
+
+fn change(json_only: bool) -> impl Strategy<Value = Change> {
     (
         proptest::collection::vec(ty(), 0..6),
         proptest::collection::vec((ty(), any::<prop::sample::Index>()), 0..4),
