@@ -806,7 +806,8 @@ memo = "string"
         summary: "The store holds a (type, version) the schemas cannot decode.",
         why: "`--against-store <dir>` reads the store's catalog: every (aggregate, event type, \
               version) stored must belong to an event of that aggregate (by name or \
-              `renamed_from`) that declares the version. Otherwise the repository refuses to \
+              `renamed_from`) that declares the version, or a newer version the event is \
+              forward compatible to (`compatibility`). Otherwise the repository refuses to \
               start on that store.",
         example: None,
         fix: "Declare the missing version or event as it was written (retired if it is never \
