@@ -72,39 +72,38 @@ impl CompatAttr {
             }
             return None;
         };
-        let Some(mut compatibility) = Compatibility::from_name(&mode.value()) else {
+        let found = Compatibility::from_name(&mode.value());
+        if found.is_none() {
             errors.at(
                 mode,
                 &format!("unknown compatibility mode `{}`", mode.value()),
                 &format!("use one of {}", attr::list(&crate::compat::MODES)),
             );
-            return None;
-        };
-        if !self.codecs.is_empty() {
-            compatibility.json = false;
-            compatibility.postcard = false;
-            for codec in &self.codecs {
-                match codec.value().as_str() {
-                    "json" => compatibility.json = true,
-                    "postcard" => compatibility.postcard = true,
-                    other => errors.at(
-                        codec,
-                        &format!("unknown codec `{other}`"),
-                        &format!("use {}", attr::list(&crate::compat::CODECS)),
-                    ),
-                }
+        }
+        // Every codec is checked even when the mode is unknown: all errors in one compile.
+        let (mut json, mut postcard) = (self.codecs.is_empty(), self.codecs.is_empty());
+        for codec in &self.codecs {
+            match codec.value().as_str() {
+                "json" => json = true,
+                "postcard" => postcard = true,
+                other => errors.at(
+                    codec,
+                    &format!("unknown codec `{other}`"),
+                    &format!("use {}", attr::list(&crate::compat::CODECS)),
+                ),
             }
-            if !compatibility.is_forward() {
-                errors.at(
-                    mode,
-                    "`codecs(..)` only applies to a forward promise",
-                    "remove `codecs(..)`, or choose `forward` or `full`",
-                );
-            }
-            if !compatibility.json && !compatibility.postcard {
-                compatibility.json = true;
-                compatibility.postcard = true;
-            }
+        }
+        let mut compatibility = found?;
+        if !self.codecs.is_empty() && !compatibility.is_forward() {
+            errors.at(
+                mode,
+                "`codecs(..)` only applies to a forward promise",
+                "remove `codecs(..)`, or choose `forward` or `full`",
+            );
+        }
+        if json || postcard {
+            compatibility.json = json;
+            compatibility.postcard = postcard;
         }
         if !compatibility.is_forward() {
             compatibility = Compatibility {
