@@ -10,7 +10,7 @@
 //!   the version, exits 3 and writes nothing.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use esdsl_runtime::lmdb::LmdbStore;
 use esdsl_runtime::store::EventStore;
@@ -67,6 +67,8 @@ fn forward_upgrade(codec: &str) {
     // Both at once, on one account: each deposit, load and projection run of the old program
     // meets the v2 events the new one is writing.
     let new = command("new_forward", dir, codec, &["work", "1", "20", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("new_forward starts");
     let old = run("old_forward", dir, codec, &["work", "1", "20", "1"]);
