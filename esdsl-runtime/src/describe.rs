@@ -68,6 +68,11 @@ pub struct EventDescriptor {
     /// Versions whose step from the version before is written by hand (a `From` impl, a named
     /// function or an `Upcast` impl).
     pub manual_upcasts: Vec<u32>,
+    /// Its compatibility mode as the schema language writes it (`"backward"`, `"forward"`,
+    /// `"full_transitive"`, ...), from `#[event(compatibility = ..)]`.
+    pub compatibility: String,
+    /// The codecs a forward promise holds for (`"json"`, `"postcard"`); empty for both.
+    pub codecs: Vec<String>,
     /// The fields of versions `1..=n`, oldest first.
     pub versions: Vec<Vec<FieldDescriptor>>,
 }
@@ -360,6 +365,19 @@ impl SchemaDescriptor {
             if !event.manual_upcasts.is_empty() {
                 let steps: Vec<String> = event.manual_upcasts.iter().map(u32::to_string).collect();
                 let _ = writeln!(out, "manual_upcasts = [{}]", steps.join(", "));
+            }
+            if event.compatibility != "backward" && !event.compatibility.is_empty() {
+                let codecs: Vec<String> = event.codecs.iter().map(|c| string(c)).collect();
+                let _ = writeln!(
+                    out,
+                    "compatibility = {{ mode = {}, codecs = [{}] }}",
+                    string(&event.compatibility),
+                    if codecs.is_empty() {
+                        "\"json\", \"postcard\"".to_owned()
+                    } else {
+                        codecs.join(", ")
+                    }
+                );
             }
             for (index, fields) in event.versions.iter().enumerate() {
                 let _ = writeln!(out, "\n[events.{name}.v{}]", index + 1);

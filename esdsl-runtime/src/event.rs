@@ -39,8 +39,10 @@ pub trait Event: Sized + Debug + Clone + Send + Sync + 'static {
     /// # Errors
     ///
     /// [`DecodeError::UnknownType`] for a type name this family does not know,
-    /// [`DecodeError::UnknownVersion`] for a version outside `1..=newest`, and
-    /// [`DecodeError::Payload`] when the bytes do not decode as that version.
+    /// [`DecodeError::UnknownVersion`] for a version outside `1..=newest` that the event's
+    /// [`ReadsAhead`] does not cover, and [`DecodeError::Payload`] when the bytes do not decode
+    /// as that version. A newer version that the schema declared forward compatible decodes
+    /// as the newest known one, as [`Decoded::Newer`].
     fn decode(
         event_type: &str,
         version: u32,
@@ -58,6 +60,12 @@ pub trait Event: Sized + Debug + Clone + Send + Sync + 'static {
         };
         if info.retired {
             Decodability::Skipped
+        } else if version > info.newest_version
+            && info.reads_ahead.covers(info.newest_version, version)
+        {
+            Decodability::Newer {
+                newest: info.newest_version,
+            }
         } else if version == 0 || version > info.newest_version {
             Decodability::UnknownVersion {
                 newest: info.newest_version,
@@ -79,6 +87,59 @@ pub struct EventTypeInfo {
     pub newest_version: u32,
     /// Retired events are never written again and are skipped by typed readers.
     pub retired: bool,
+    /// Which versions newer than `newest_version` this program reads anyway, as its newest
+    /// (the event's forward compatibility in the schema it was built from).
+    pub reads_ahead: ReadsAhead,
+}
+
+/// Which stored versions newer than the newest it knows a program reads anyway, by decoding
+/// them as its newest version and ignoring what it does not know.
+///
+/// Generated from the event's `compatibility` in the schema: `backward` reads nothing ahead
+/// ([`ReadsAhead::NONE`]), `forward` and `full` one version ahead, their `_transitive` variants
+/// any number of versions ahead; `codecs` limits it to the codecs the evolution check proved the
+/// promise for (postcard is positional, so it allows fewer changes than JSON).
+///
+/// ```
+/// use esdsl_runtime::{Codec, ReadsAhead};
+///
+/// let forward_json = ReadsAhead { versions: 1, json: true, postcard: false };
+/// assert!(forward_json.allows(2, 3, Codec::Json));
+/// assert!(!forward_json.allows(2, 3, Codec::Postcard));
+/// assert!(!forward_json.allows(2, 4, Codec::Json)); // two versions ahead
+/// assert!(!ReadsAhead::NONE.allows(2, 3, Codec::Json));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadsAhead {
+    /// How many versions past the newest known are read: 0 for none, `u32::MAX` for any.
+    pub versions: u32,
+    /// Whether JSON payloads of those versions are read.
+    pub json: bool,
+    /// Whether postcard payloads of those versions are read.
+    pub postcard: bool,
+}
+
+impl ReadsAhead {
+    /// Reads nothing newer than the newest version (`compatibility = "backward"`).
+    pub const NONE: ReadsAhead = ReadsAhead {
+        versions: 0,
+        json: false,
+        postcard: false,
+    };
+
+    /// Whether a stored `version` (newer than `newest`) is read, with some codec.
+    pub fn covers(&self, newest: u32, version: u32) -> bool {
+        (self.json || self.postcard) && version > newest && version - newest <= self.versions
+    }
+
+    /// Whether a stored `version` (newer than `newest`) written with `codec` is read.
+    pub fn allows(&self, newest: u32, version: u32, codec: Codec) -> bool {
+        let codec_ok = match codec {
+            Codec::Json => self.json,
+            Codec::Postcard => self.postcard,
+        };
+        codec_ok && self.covers(newest, version)
+    }
 }
 
 impl EventTypeInfo {
@@ -93,16 +154,33 @@ impl EventTypeInfo {
 pub enum Decoded<E> {
     /// The event, upcast to its newest version.
     Event(E),
+    /// The stored event was written at a version newer than any this program knows, and the
+    /// schema declared the event forward compatible: it was decoded as the newest known
+    /// version, ignoring what that version does not have.
+    Newer {
+        /// The event, as the newest version this program knows.
+        event: E,
+        /// The version it was stored with.
+        stored_version: u32,
+    },
     /// The stored event is of a retired type; typed readers skip it.
     Skipped,
 }
 
 impl<E> Decoded<E> {
-    /// The event, or `None` when it was skipped.
+    /// The event (upcast, or read from a newer version), or `None` when it was skipped.
     pub fn into_event(self) -> Option<E> {
         match self {
-            Decoded::Event(event) => Some(event),
+            Decoded::Event(event) | Decoded::Newer { event, .. } => Some(event),
             Decoded::Skipped => None,
+        }
+    }
+
+    /// The version the event was stored with when it is newer than this program knows.
+    pub fn newer_version(&self) -> Option<u32> {
+        match self {
+            Decoded::Newer { stored_version, .. } => Some(*stored_version),
+            Decoded::Event(_) | Decoded::Skipped => None,
         }
     }
 }
@@ -114,6 +192,13 @@ pub enum Decodability {
     Decodable,
     /// It is a retired type: typed readers skip it.
     Skipped,
+    /// The version is newer than the newest known, and the event is declared forward
+    /// compatible that far: it reads as the newest known version (for the codecs its
+    /// [`ReadsAhead`] names).
+    Newer {
+        /// The newest version the program knows.
+        newest: u32,
+    },
     /// The type name is not known.
     UnknownType,
     /// The version is newer than the newest known (or zero).
@@ -135,7 +220,8 @@ pub enum DecodeError {
         /// The stored version.
         version: u32,
     },
-    /// The stored version is not one this program knows.
+    /// The stored version is not one this program knows, and the schema it was built from does
+    /// not declare the event forward compatible that far (or not for this codec).
     #[error("event type `{event_type}` has no version {version} (newest known: {newest})")]
     UnknownVersion {
         /// The stored type name.

@@ -62,7 +62,9 @@ pub use chrono;
 pub use codec::{Codec, CodecError, MAX_DECODE_DEPTH};
 pub use error::{Error, Result, Undecodable};
 pub use esdsl_macros::{Aggregate, Enum, Event, Record, schema};
-pub use event::{AggregateId, Decodability, DecodeError, Decoded, Event, EventTypeInfo, Upcast};
+pub use event::{
+    AggregateId, Decodability, DecodeError, Decoded, Event, EventTypeInfo, ReadsAhead, Upcast,
+};
 /// The `serde` crate, for `#[derive(Serialize, Deserialize)]` on derive-declared events without
 /// a dependency of your own: add `#[serde(crate = "esdsl_runtime::serde")]`.
 pub use serde;
@@ -105,6 +107,22 @@ pub mod __private {
     ) -> Result<T, DecodeError> {
         codec
             .decode_bounded(payload)
+            .map_err(|source| payload_error(event_type, version, source))
+    }
+
+    /// Decodes a payload stored at `version`, newer than the newest version `T` this program
+    /// knows, as `T`: JSON ignores fields `T` does not have, postcard reads `T`'s fields from
+    /// the front and ignores the bytes after them. Only called for versions the event's
+    /// `ReadsAhead` covers, that is, that the evolution check proved readable this way.
+    #[inline]
+    pub fn decode_newer_payload<T: serde::de::DeserializeOwned>(
+        codec: Codec,
+        payload: &[u8],
+        event_type: &str,
+        version: u32,
+    ) -> Result<T, DecodeError> {
+        codec
+            .decode_prefix(payload)
             .map_err(|source| payload_error(event_type, version, source))
     }
 

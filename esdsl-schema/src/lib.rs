@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 pub mod codegen;
+pub mod compat;
 pub mod derive;
 pub mod diag;
 pub mod evolve;

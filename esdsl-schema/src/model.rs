@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+pub use crate::compat::{Compatibility, Mode};
 use crate::diag::Span;
 
 /// A name as written in the schema, with where it was written.
@@ -134,6 +135,11 @@ pub struct Event {
     pub retired: bool,
     /// Versions whose step from the version before is written by hand.
     pub manual_upcasts: BTreeSet<u32>,
+    /// What the schema promises programs built from other versions of it (the event's own
+    /// `compatibility`, else the file's, else `backward`).
+    pub compatibility: Compatibility,
+    /// Where `compatibility` was written (the event's or the file's), if it was.
+    pub compatibility_span: Option<Span>,
     /// Versions `1..=n`, in order.
     pub versions: Vec<Version>,
     /// How each version after the first is built from the one before it.

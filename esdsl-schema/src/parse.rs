@@ -9,6 +9,7 @@ mod types;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::compat::RawCompatibility;
 use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::model::Name;
 
@@ -16,14 +17,16 @@ pub use types::MAX_TYPE_DEPTH;
 pub(crate) use types::{TypeExpr, TypeExprError, parse_type_expr};
 
 /// The keys an event table may hold besides its version tables.
-pub(crate) const EVENT_KEYS: [&str; 5] = [
+pub(crate) const EVENT_KEYS: [&str; 6] = [
     "aggregate",
     "doc",
     "renamed_from",
     "retired",
     "manual_upcasts",
+    "compatibility",
 ];
-const TOP_KEYS: [&str; 4] = ["aggregates", "events", "types", "enums"];
+const TOP_KEYS: [&str; 5] = ["aggregates", "events", "types", "enums", "compatibility"];
+const COMPATIBILITY_KEYS: [&str; 2] = ["mode", "codecs"];
 const AGGREGATE_KEYS: [&str; 2] = ["id", "doc"];
 const FIELD_KEYS: [&str; 4] = ["type", "default", "renamed_from", "doc"];
 const ENUM_KEYS: [&str; 2] = ["variants", "doc"];
@@ -34,6 +37,8 @@ pub(crate) struct RawSchema {
     pub(crate) events: Vec<RawEvent>,
     pub(crate) types: Vec<RawRecord>,
     pub(crate) enums: Vec<RawEnum>,
+    /// The file's default `compatibility`.
+    pub(crate) compatibility: Option<RawCompatibility>,
 }
 
 #[derive(Debug)]
@@ -51,6 +56,7 @@ pub(crate) struct RawEvent {
     pub(crate) renamed_from: Vec<Name>,
     pub(crate) retired: bool,
     pub(crate) manual_upcasts: Vec<(i64, Span)>,
+    pub(crate) compatibility: Option<RawCompatibility>,
     pub(crate) versions: Vec<RawVersion>,
 }
 
@@ -165,6 +171,7 @@ pub(crate) fn parse(source: &str, diags: &mut Vec<Diagnostic>) -> RawSchema {
                     raw.enums.push(parser.enumeration(name, table));
                 }
             }
+            "compatibility" => raw.compatibility = parser.compatibility(value),
             _ => parser.unknown_key(key, &TOP_KEYS, "at the top level of a schema"),
         }
     }
@@ -223,6 +230,7 @@ impl Parser<'_> {
             renamed_from: Vec::new(),
             retired: false,
             manual_upcasts: Vec::new(),
+            compatibility: None,
             versions: Vec::new(),
         };
         for (key, value) in table.iter() {
@@ -236,6 +244,7 @@ impl Parser<'_> {
                     other => self.wrong_kind(value, other, "`retired`", "a boolean"),
                 },
                 "manual_upcasts" => raw.manual_upcasts = self.integers(value, "`manual_upcasts`"),
+                "compatibility" => raw.compatibility = self.compatibility(value),
                 _ => {
                     if let Some(number) = version_number(key_text) {
                         let key = name_of(key);
@@ -385,6 +394,42 @@ impl Parser<'_> {
             other => {
                 self.wrong_kind(value, other, what, "an array of strings");
                 Vec::new()
+            }
+        }
+    }
+
+    /// `compatibility = "forward"` or `compatibility = { mode = "forward", codecs = ["json"] }`.
+    fn compatibility(&mut self, value: &Spanned<DeValue<'_>>) -> Option<RawCompatibility> {
+        let span = Span::new(value.span());
+        match value.get_ref() {
+            DeValue::String(text) => Some(RawCompatibility {
+                span,
+                mode: Some(Name::new(text.as_ref(), value.span())),
+                codecs: None,
+            }),
+            DeValue::Table(table) => {
+                let mut raw = RawCompatibility {
+                    span,
+                    mode: None,
+                    codecs: None,
+                };
+                for (key, value) in table.iter() {
+                    match key.get_ref().as_ref() {
+                        "mode" => raw.mode = self.string(value, "`mode`"),
+                        "codecs" => raw.codecs = Some(self.strings(value, "`codecs`")),
+                        _ => self.unknown_key(key, &COMPATIBILITY_KEYS, "in `compatibility`"),
+                    }
+                }
+                Some(raw)
+            }
+            other => {
+                self.wrong_kind(
+                    value,
+                    other,
+                    "`compatibility`",
+                    "a mode name or a table of `mode` and `codecs`",
+                );
+                None
             }
         }
     }

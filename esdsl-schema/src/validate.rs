@@ -12,8 +12,8 @@ mod names;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::diag::{Diagnostic, did_you_mean};
-use crate::model::{Aggregate, EnumType, IdType, Name, RecordType, Schema, Type};
+use crate::diag::{Diagnostic, Span, did_you_mean};
+use crate::model::{Aggregate, Compatibility, EnumType, IdType, Name, RecordType, Schema, Type};
 use crate::parse::{RawAggregate, RawSchema};
 
 pub(crate) use names::{KEYWORDS, field_name_problem, type_name_problem};
@@ -84,7 +84,14 @@ pub(crate) fn validate(
         records: raw.types.iter().map(|t| t.name.text.clone()).collect(),
         enums: BTreeMap::new(),
         near_types: BTreeMap::new(),
+        compatibility: (Compatibility::BACKWARD, None),
     };
+    if let Some(compatibility) = &raw.compatibility {
+        v.compatibility = (
+            crate::compat::resolve(compatibility, v.diags),
+            Some(compatibility.span),
+        );
+    }
     v.check_top_level_names(&raw);
 
     let aggregates = raw
@@ -147,6 +154,8 @@ struct Validator<'d> {
     /// The "did you mean" of each unknown type name met so far: a typo repeated in every
     /// event is compared with every declared type once, not once per use.
     near_types: BTreeMap<String, Option<String>>,
+    /// The file's `compatibility` and where it was written: every event's default.
+    compatibility: (Compatibility, Option<Span>),
 }
 
 impl Validator<'_> {

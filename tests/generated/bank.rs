@@ -94,30 +94,35 @@ impl ::esdsl_runtime::Event for AccountEvent {
             renamed_from: &[],
             newest_version: 2u32,
             retired: false,
+            reads_ahead: ::esdsl_runtime::ReadsAhead::NONE,
         },
         ::esdsl_runtime::EventTypeInfo {
             name: "MoneyDeposited",
             renamed_from: &[],
             newest_version: 3u32,
             retired: false,
+            reads_ahead: ::esdsl_runtime::ReadsAhead::NONE,
         },
         ::esdsl_runtime::EventTypeInfo {
             name: "MoneyWithdrawn",
             renamed_from: &[],
             newest_version: 1u32,
             retired: false,
+            reads_ahead: ::esdsl_runtime::ReadsAhead::NONE,
         },
         ::esdsl_runtime::EventTypeInfo {
             name: "AccountClosed",
             renamed_from: &["AccountShut"],
             newest_version: 1u32,
             retired: false,
+            reads_ahead: ::esdsl_runtime::ReadsAhead::NONE,
         },
         ::esdsl_runtime::EventTypeInfo {
             name: "LegacyAudit",
             renamed_from: &[],
             newest_version: 1u32,
             retired: true,
+            reads_ahead: ::esdsl_runtime::ReadsAhead::NONE,
         },
     ];
     fn event_type(&self) -> &'static str {

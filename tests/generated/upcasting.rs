@@ -62,6 +62,7 @@ impl ::esdsl_runtime::Event for SensorEvent {
             renamed_from: &[],
             newest_version: 4u32,
             retired: false,
+            reads_ahead: ::esdsl_runtime::ReadsAhead::NONE,
         },
     ];
     fn event_type(&self) -> &'static str {
@@ -220,6 +221,7 @@ impl ::esdsl_runtime::Event for CounterEvent {
             renamed_from: &[],
             newest_version: 1u32,
             retired: false,
+            reads_ahead: ::esdsl_runtime::ReadsAhead::NONE,
         },
     ];
     fn event_type(&self) -> &'static str {
@@ -339,6 +341,7 @@ impl ::esdsl_runtime::Event for LedgerEvent {
             renamed_from: &[],
             newest_version: 1u32,
             retired: false,
+            reads_ahead: ::esdsl_runtime::ReadsAhead::NONE,
         },
     ];
     fn event_type(&self) -> &'static str {

@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 
 use super::{Aggregate, Loaded};
 use crate::error::Result;
-use crate::event::Decoded;
 use crate::store::{
     AppendResult, EventRef, EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot,
 };
@@ -38,7 +37,7 @@ impl<A: Aggregate> Fold<A> {
         if self.as_of.is_some_and(|time| recorded.recorded_at() > time) {
             return Ok(ControlFlow::Break(()));
         }
-        if let Decoded::Event(event) = recorded.decode::<A::Event>()? {
+        if let Some(event) = recorded.decode::<A::Event>()?.into_event() {
             self.loaded.state.apply(&event);
         }
         self.loaded.version = recorded.version();

@@ -4,6 +4,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 mod depth;
+#[cfg(test)]
+mod forward_tests;
 
 /// How deep a payload may nest containers (records, lists, maps, options, enums) when it is
 /// decoded, in either codec. JSON's parser (`serde_json`) stops at 128 itself; postcard has no
@@ -109,6 +111,49 @@ impl Codec {
                 } else {
                     Err(CodecError::TrailingBytes { count: rest.len() })
                 }
+            }
+        }
+    }
+
+    /// Decodes a value from the front of bytes written for a newer version of its type that
+    /// only added to it: JSON ignores object keys `T` does not have (serde's default), postcard
+    /// reads `T`'s fields by position and leaves the bytes after them unread. Nesting is
+    /// counted as in [`Codec::decode`].
+    ///
+    /// # Errors
+    ///
+    /// Fails when the front of the bytes is not a valid encoding of `T`.
+    pub(crate) fn decode_prefix<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, CodecError> {
+        self.decode_prefix_seed(bytes, std::marker::PhantomData::<T>)
+    }
+
+    /// [`Codec::decode_prefix`] driven by a seed (the property tests decode types built at run
+    /// time).
+    pub(crate) fn decode_prefix_seed<'de, S: serde::de::DeserializeSeed<'de>>(
+        self,
+        bytes: &'de [u8],
+        seed: S,
+    ) -> Result<S::Value, CodecError> {
+        match self {
+            Codec::Json => {
+                let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+                let value = seed.deserialize(&mut deserializer)?;
+                deserializer.end()?;
+                Ok(value)
+            }
+            Codec::Postcard => {
+                let depth = depth::Depth::new(MAX_DECODE_DEPTH);
+                let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+                seed.deserialize(depth.limit(&mut deserializer))
+                    .map_err(|error| {
+                        if depth.exceeded() {
+                            CodecError::TooDeep {
+                                limit: MAX_DECODE_DEPTH,
+                            }
+                        } else {
+                            CodecError::Postcard(error)
+                        }
+                    })
             }
         }
     }

@@ -57,6 +57,7 @@ impl Event for LedgerEvent {
         renamed_from: &[],
         newest_version: 1,
         retired: false,
+        reads_ahead: crate::ReadsAhead::NONE,
     }];
 
     fn event_type(&self) -> &'static str {

@@ -23,7 +23,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::event::{Decoded, Event};
+use crate::event::Event;
 use crate::store::{EventRef, Filter, RecordedEvent, validate_consumer_name};
 
 pub mod backend;
@@ -327,11 +327,11 @@ pub(crate) fn wants(event: &RecordedEvent, filter: &Filter, partition: Partition
     filter.matches(&event.stream, &event.event_type) && partition.owns(&event.stream)
 }
 
-/// Decodes an event for a projection: `Ok(None)` for a retired type.
+/// Decodes an event for a projection: `Ok(None)` for a retired type; a newer version the
+/// event is forward compatible to reads as the newest known.
 pub(crate) fn decode<E: Event>(recorded: &EventRef<'_>) -> Result<Option<E>, HandlerError> {
     match recorded.decode::<E>() {
-        Ok(Decoded::Event(event)) => Ok(Some(event)),
-        Ok(Decoded::Skipped) => Ok(None),
+        Ok(decoded) => Ok(decoded.into_event()),
         Err(error) => Err(Box::new(error)),
     }
 }

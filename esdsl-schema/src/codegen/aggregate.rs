@@ -3,7 +3,7 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::model::{Aggregate, Event, IdType};
+use crate::model::{Aggregate, Compatibility, Event, IdType};
 
 use super::depth::Depths;
 use super::doc_attrs;
@@ -138,6 +138,7 @@ fn event_enum(aggregate: &Aggregate, events: &[&Event], depths: &Depths<'_>) -> 
                     stored: e.name.text.clone(),
                     renamed_from: e.renamed_from.iter().map(|n| n.text.clone()).collect(),
                     retired: e.retired,
+                    compatibility: e.compatibility,
                 }
             })
             .collect(),
@@ -188,6 +189,9 @@ pub(crate) struct FamilyEvent {
     /// For each version, whether the schema bounds its nesting within the runtime's decode
     /// limit, so its decoder need not count (see `depth.rs`); empty when unknown (derives).
     pub(crate) bounded: Vec<bool>,
+    /// Its compatibility mode: whether (and how far, with which codecs) its decoder reads
+    /// versions newer than its newest.
+    pub(crate) compatibility: Compatibility,
 }
 
 /// `From<payload>` for each live event and the `Event` implementation of a family.
@@ -204,12 +208,14 @@ pub(crate) fn event_impl(family: &Family) -> TokenStream {
         let renamed = &e.renamed_from;
         let newest = newest_version(e);
         let retired = e.retired;
+        let reads_ahead = reads_ahead(e);
         quote! {
             ::esdsl_runtime::EventTypeInfo {
                 name: #stored,
                 renamed_from: &[#(#renamed),*],
                 newest_version: #newest,
                 retired: #retired,
+                reads_ahead: #reads_ahead,
             }
         }
     });
@@ -284,6 +290,23 @@ pub(crate) fn event_impl(family: &Family) -> TokenStream {
     }
 }
 
+/// The event's `ReadsAhead`: `NONE` unless its schema declares it forward compatible.
+fn reads_ahead(event: &FamilyEvent) -> TokenStream {
+    let compatibility = &event.compatibility;
+    if event.retired || !compatibility.is_forward() {
+        return quote!(::esdsl_runtime::ReadsAhead::NONE);
+    }
+    let versions = compatibility.reads_ahead();
+    let (json, postcard) = (compatibility.json, compatibility.postcard);
+    quote! {
+        ::esdsl_runtime::ReadsAhead {
+            versions: #versions,
+            json: #json,
+            postcard: #postcard,
+        }
+    }
+}
+
 fn newest_version(event: &FamilyEvent) -> u32 {
     u32::try_from(event.versions.len()).unwrap_or(u32::MAX)
 }
@@ -323,11 +346,30 @@ fn decode_arm(event: &FamilyEvent) -> TokenStream {
         }
         quote!(#number => #expr,)
     });
+    // A forward-compatible event reads a newer version as its newest: the evolution check
+    // proved that the newest's fields are there, by name (JSON) or at the front (postcard).
+    let newer = event.compatibility.is_forward().then(|| {
+        let reads_ahead = reads_ahead(event);
+        let ty = event.versions.last();
+        quote! {
+            const READS_AHEAD: ::esdsl_runtime::ReadsAhead = #reads_ahead;
+            if READS_AHEAD.allows(#newest, version, codec) {
+                let event = ::esdsl_runtime::__private::decode_newer_payload::<#ty>(
+                    codec, payload, event_type, version,
+                )?;
+                return ::core::result::Result::Ok(::esdsl_runtime::Decoded::Newer {
+                    event: Self::#variant(event),
+                    stored_version: version,
+                });
+            }
+        }
+    });
     quote! {
         #(#names)|* => {
             let event = match version {
                 #(#version_arms)*
                 _ => {
+                    #newer
                     return ::core::result::Result::Err(
                         ::esdsl_runtime::__private::unknown_version(event_type, version, #newest),
                     );

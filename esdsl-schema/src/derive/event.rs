@@ -8,9 +8,18 @@ use syn::spanned::Spanned;
 
 use super::attr::{self, Errors};
 use crate::codegen::{Family, FamilyEvent, event_impl};
+use crate::model::Compatibility;
 
-const ENUM_KEYS: [&str; 2] = ["aggregate", "retired"];
-const VARIANT_KEYS: [&str; 5] = ["name", "renamed_from", "version", "history", "upcast"];
+const ENUM_KEYS: [&str; 4] = ["aggregate", "retired", "compatibility", "codecs"];
+const VARIANT_KEYS: [&str; 7] = [
+    "name",
+    "renamed_from",
+    "version",
+    "history",
+    "upcast",
+    "compatibility",
+    "codecs",
+];
 const RETIRED_KEYS: [&str; 4] = ["name", "versions", "renamed_from", "doc"];
 const STEP_KINDS: [&str; 4] = ["fields", "from", "with", "manual"];
 
@@ -38,6 +47,72 @@ struct EventDecl {
     versions: Vec<syn::Type>,
     /// Steps not derived field by field, by the version they lead to.
     steps: BTreeMap<u32, StepKind>,
+    /// `compatibility = ".."` and `codecs(..)` on the variant, if given.
+    compatibility: CompatAttr,
+}
+
+/// `compatibility = "forward"` and `codecs("json")`, as written on the enum or a variant.
+#[derive(Default)]
+struct CompatAttr {
+    mode: Option<syn::LitStr>,
+    codecs: Vec<syn::LitStr>,
+}
+
+impl CompatAttr {
+    /// The mode these attributes declare, or `None` when they declare none (or a bad one,
+    /// reported to `errors`).
+    fn resolve(&self, errors: &mut Errors) -> Option<Compatibility> {
+        let Some(mode) = &self.mode else {
+            if let Some(first) = self.codecs.first() {
+                errors.at(
+                    first,
+                    "`codecs(..)` needs a forward `compatibility`",
+                    "add `compatibility = \"forward\"` next to it",
+                );
+            }
+            return None;
+        };
+        let found = Compatibility::from_name(&mode.value());
+        if found.is_none() {
+            errors.at(
+                mode,
+                &format!("unknown compatibility mode `{}`", mode.value()),
+                &format!("use one of {}", attr::list(&crate::compat::MODES)),
+            );
+        }
+        // Every codec is checked even when the mode is unknown: all errors in one compile.
+        let (mut json, mut postcard) = (self.codecs.is_empty(), self.codecs.is_empty());
+        for codec in &self.codecs {
+            match codec.value().as_str() {
+                "json" => json = true,
+                "postcard" => postcard = true,
+                other => errors.at(
+                    codec,
+                    &format!("unknown codec `{other}`"),
+                    &format!("use {}", attr::list(&crate::compat::CODECS)),
+                ),
+            }
+        }
+        let mut compatibility = found?;
+        if !self.codecs.is_empty() && !compatibility.is_forward() {
+            errors.at(
+                mode,
+                "`codecs(..)` only applies to a forward promise",
+                "remove `codecs(..)`, or choose `forward` or `full`",
+            );
+        }
+        if json || postcard {
+            compatibility.json = json;
+            compatibility.postcard = postcard;
+        }
+        if !compatibility.is_forward() {
+            compatibility = Compatibility {
+                transitive: compatibility.transitive,
+                ..Compatibility::BACKWARD
+            };
+        }
+        Some(compatibility)
+    }
 }
 
 pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
@@ -56,6 +131,7 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
 
     let mut aggregate: Option<syn::LitStr> = None;
     let mut retired = Vec::new();
+    let mut compatibility = CompatAttr::default();
     attr::read(
         &input.attrs,
         "event",
@@ -69,6 +145,8 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
                     name_problem(&text, "aggregate", errors);
                     aggregate = Some(text);
                 }
+                "compatibility" => compatibility.mode = Some(attr::string(meta)?),
+                "codecs" => compatibility.codecs.extend(attr::strings(meta)?),
                 _ => {
                     if let Some(event) = retired_event(meta, errors)? {
                         retired.push(event);
@@ -101,12 +179,23 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
         return fallback(name, &errors, &events);
     };
     let aggregate = aggregate.value();
+    let default = compatibility
+        .resolve(&mut errors)
+        .unwrap_or(Compatibility::BACKWARD);
+    let modes: Vec<Compatibility> = events
+        .iter()
+        .map(|e| e.compatibility.resolve(&mut errors).unwrap_or(default))
+        .collect();
+    if !errors.is_empty() {
+        return fallback(name, &errors, &events);
+    }
     let family = Family {
         name: quote!(#name),
         aggregate: aggregate.clone(),
         events: events
             .iter()
-            .map(|e| {
+            .zip(&modes)
+            .map(|(e, mode)| {
                 let versions: Vec<TokenStream> = e.versions.iter().map(|t| quote!(#t)).collect();
                 FamilyEvent {
                     variant: e.variant.clone(),
@@ -117,13 +206,18 @@ pub(crate) fn expand(input: &syn::DeriveInput) -> TokenStream {
                     versions,
                     // A derive sees field types by name only: its decoders always count.
                     bounded: Vec::new(),
+                    compatibility: if e.retired {
+                        Compatibility::BACKWARD
+                    } else {
+                        *mode
+                    },
                 }
             })
             .collect(),
     };
     let event_impl = event_impl(&family);
     let steps = events.iter().filter(|e| !e.retired).map(step_impls);
-    let describe = describe(name, &aggregate, &events);
+    let describe = describe(name, &aggregate, &events, &modes);
     quote! {
         #event_impl
         #(#steps)*
@@ -156,6 +250,7 @@ fn live_event(variant: &syn::Variant, errors: &mut Errors) -> Option<EventDecl> 
         doc: attr::doc(&variant.attrs),
         versions: Vec::new(),
         steps: BTreeMap::new(),
+        compatibility: CompatAttr::default(),
     };
     let mut version: Option<syn::LitInt> = None;
     let mut steps = Vec::new();
@@ -176,6 +271,8 @@ fn live_event(variant: &syn::Variant, errors: &mut Errors) -> Option<EventDecl> 
                 "renamed_from" => event.renamed_from.extend(attr::strings(meta)?),
                 "version" => version = Some(meta.value()?.parse()?),
                 "history" => event.versions.extend(attr::types(meta)?),
+                "compatibility" => event.compatibility.mode = Some(attr::string(meta)?),
+                "codecs" => event.compatibility.codecs.extend(attr::strings(meta)?),
                 _ => steps.extend(step_kinds(meta, errors)?),
             }
             Ok(())
@@ -360,6 +457,7 @@ fn retired_event(
         doc,
         versions,
         steps: BTreeMap::new(),
+        compatibility: CompatAttr::default(),
     }))
 }
 
@@ -440,8 +538,24 @@ fn step_impls(event: &EventDecl) -> TokenStream {
 }
 
 /// `impl Describe`: the events in the schema language's terms.
-fn describe(name: &syn::Ident, aggregate: &str, events: &[EventDecl]) -> TokenStream {
-    let events = events.iter().map(|event| {
+fn describe(
+    name: &syn::Ident,
+    aggregate: &str,
+    events: &[EventDecl],
+    modes: &[Compatibility],
+) -> TokenStream {
+    let events = events.iter().zip(modes).map(|(event, mode)| {
+        let mode = if event.retired {
+            Compatibility::BACKWARD
+        } else {
+            *mode
+        };
+        let compatibility = mode.name();
+        let codecs: Vec<&str> = if mode.is_forward() && !(mode.json && mode.postcard) {
+            mode.codecs()
+        } else {
+            Vec::new()
+        };
         let stored = &event.stored;
         let doc = option_string(event.doc.as_deref());
         let renamed = event.renamed_from.iter();
@@ -462,6 +576,8 @@ fn describe(name: &syn::Ident, aggregate: &str, events: &[EventDecl]) -> TokenSt
                 renamed_from: ::std::vec![#(::std::borrow::ToOwned::to_owned(#renamed)),*],
                 retired: #retired,
                 manual_upcasts: ::std::vec![#(#manual),*],
+                compatibility: ::std::borrow::ToOwned::to_owned(#compatibility),
+                codecs: ::std::vec![#(::std::borrow::ToOwned::to_owned(#codecs)),*],
                 versions,
             });
         }

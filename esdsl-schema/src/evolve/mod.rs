@@ -19,6 +19,7 @@
 //!
 //! [`docs/evolution.md`]: https://github.com/esdsl/esdsl/blob/main/docs/evolution.md
 
+mod compat;
 mod descriptor;
 mod events;
 mod lock_checks;
@@ -113,6 +114,7 @@ pub fn check(files: &[SchemaFile], baseline: &Lock) -> Vec<Finding> {
     events::check(&mut comparison);
     steps::check(&mut comparison);
     types::check(&mut comparison);
+    compat::check(&mut comparison);
     let mut findings = comparison.findings;
     sort(files, &mut findings);
     findings

@@ -578,6 +578,194 @@ name = { type = "string", renamed_from = "label" }
               lock` records it.",
     },
     Rule {
+        id: "forward_field_removed",
+        severity: Severity::Error,
+        summary: "A new version of a forward-compatible event drops or renames a field older programs read.",
+        why: "An event declared `forward` or `full` (`compatibility`, in the file or on the \
+              event) promises that a program built from the previous schema reads events \
+              written at the new version, by decoding them as the version it knows. That \
+              program needs every field it knows, under the same name, in either codec. The \
+              `_transitive` modes compare the new version with every older one, not only the \
+              previous.",
+        example: Some(Example {
+            locked: FORWARD_V1,
+            bad: example_schema!(Account.Deposited r#"
+compatibility = "forward"
+[events.Deposited.v1]
+amount = "i64"
+memo = "string"
+[events.Deposited.v2]
+amount = "i64"
+"#),
+            good: example_schema!(Account.Deposited r#"
+compatibility = "forward"
+[events.Deposited.v1]
+amount = "i64"
+memo = "string"
+[events.Deposited.v2]
+amount = "i64"
+memo = "string"
+reference = "option<string>"
+"#),
+        }),
+        fix: "Keep the field and add new ones. A change that must drop a field is only backward \
+              compatible: ship it in two deploys (see [Rolling upgrades](#rolling-upgrades)).",
+    },
+    Rule {
+        id: "forward_field_retyped",
+        severity: Severity::Error,
+        summary: "A new version of a forward-compatible event changes a field's type.",
+        why: "Older programs decode the field with the type they know. Even a widening \
+              (`i32` -> `i64`) breaks them: a value that no longer fits is an error, and postcard \
+              encodes the two types differently.",
+        example: Some(Example {
+            locked: FORWARD_V1,
+            bad: example_schema!(Account.Deposited r#"
+compatibility = "forward"
+[events.Deposited.v1]
+amount = "i64"
+memo = "string"
+[events.Deposited.v2]
+amount = "f64"
+memo = "string"
+"#),
+            good: example_schema!(Account.Deposited r#"
+compatibility = "forward"
+[events.Deposited.v1]
+amount = "i64"
+memo = "string"
+[events.Deposited.v2]
+amount = "i64"
+memo = "string"
+exact_amount = { type = "f64", default = 0.0 }
+"#),
+        }),
+        fix: "Keep the field's type and add the new type as a new field.",
+    },
+    Rule {
+        id: "forward_field_not_appended",
+        severity: Severity::Error,
+        summary: "A new version of an event forward compatible for postcard does not only append fields.",
+        why: "Postcard is not self-describing: it stores fields by position, without names. An \
+              older program reads a newer postcard payload by decoding its own fields from the \
+              front and ignoring the bytes after them, so the new version must start with the \
+              older fields, in the same order, and add fields only at the end. JSON stores names \
+              and ignores keys it does not know, so a promise limited to JSON \
+              (`compatibility = { mode = \"forward\", codecs = [\"json\"] }`) allows new fields \
+              anywhere.",
+        example: Some(Example {
+            locked: FORWARD_V1,
+            bad: example_schema!(Account.Deposited r#"
+compatibility = "forward"
+[events.Deposited.v1]
+amount = "i64"
+memo = "string"
+[events.Deposited.v2]
+amount = "i64"
+currency = { type = "string", default = "EUR" }
+memo = "string"
+"#),
+            good: example_schema!(Account.Deposited r#"
+compatibility = "forward"
+[events.Deposited.v1]
+amount = "i64"
+memo = "string"
+[events.Deposited.v2]
+amount = "i64"
+memo = "string"
+currency = { type = "string", default = "EUR" }
+"#),
+        }),
+        fix: "Move the new fields to the end, or, when every payload of the event is JSON, \
+              write `codecs = [\"json\"]`.",
+    },
+    Rule {
+        id: "forward_enum_extended",
+        severity: Severity::Error,
+        summary: "An enum a forward-compatible event uses gained variants.",
+        why: "Adding variants at the end is backward compatible, but a program built before the \
+              change fails on a payload holding a variant it does not know, in either codec.",
+        example: Some(Example {
+            locked: FORWARD_OPENED,
+            bad: example_schema!(Account.Opened r#"
+compatibility = "forward"
+[events.Opened.v1]
+currency = "Currency"
+[enums.Currency]
+variants = ["eur", "usd", "gbp"]
+"#),
+            good: example_schema!(Account.Opened r#"
+compatibility = "forward"
+[events.Opened.v1]
+currency = "Currency"
+[enums.Currency]
+variants = ["eur", "usd"]
+"#),
+        }),
+        fix: "Keep the enum as locked and carry new values in a new field (of a new enum), or \
+              ship the change as only backward compatible, in two deploys.",
+    },
+    Rule {
+        id: "full_upcast_manual",
+        severity: Severity::Error,
+        summary: "The step to a new version of a `full` event is written by hand.",
+        why: "`full` is `forward` plus a promise about the other direction: newer programs \
+              read older events through a generated step (new fields have a default or are \
+              `option<..>`), so no hand-written code decides what old events mean.",
+        example: Some(Example {
+            locked: FULL_V1,
+            bad: example_schema!(Account.Deposited r#"
+compatibility = "full"
+manual_upcasts = [2]
+[events.Deposited.v1]
+amount = "i64"
+memo = "string"
+[events.Deposited.v2]
+amount = "i64"
+memo = "string"
+currency = "string"
+"#),
+            good: example_schema!(Account.Deposited r#"
+compatibility = "full"
+[events.Deposited.v1]
+amount = "i64"
+memo = "string"
+[events.Deposited.v2]
+amount = "i64"
+memo = "string"
+currency = { type = "string", default = "EUR" }
+"#),
+        }),
+        fix: "Give the new fields defaults (or `option<..>` types) so the step is generated, or \
+              declare the event `forward`.",
+    },
+    Rule {
+        id: "compatibility_weakened",
+        severity: Severity::Error,
+        summary: "An event's compatibility mode promises less than it was locked with.",
+        why: "Programs built from the locked schema already run on its promise: a `forward` \
+              event's decoders read one version ahead. Weakening the mode (`forward` to \
+              `backward`, a transitive mode to a plain one, fewer `codecs`) would let the next \
+              version break them. Strengthening is fine, and recorded in the lock.",
+        example: Some(Example {
+            locked: FORWARD_V1,
+            bad: example_schema!(Account.Deposited r#"
+compatibility = "backward"
+[events.Deposited.v1]
+amount = "i64"
+memo = "string"
+"#),
+            good: example_schema!(Account.Deposited r#"
+compatibility = "full"
+[events.Deposited.v1]
+amount = "i64"
+memo = "string"
+"#),
+        }),
+        fix: "Keep the mode. If no program built with the promise runs any more, the promise \
+              can only be dropped by starting a new event type.",
+    },
+    Rule {
         id: "lock_out_of_date",
         severity: Severity::Error,
         summary: "Versions or types in the schemas that the lock does not have.",
@@ -618,7 +806,8 @@ name = { type = "string", renamed_from = "label" }
         summary: "The store holds a (type, version) the schemas cannot decode.",
         why: "`--against-store <dir>` reads the store's catalog: every (aggregate, event type, \
               version) stored must belong to an event of that aggregate (by name or \
-              `renamed_from`) that declares the version. Otherwise the repository refuses to \
+              `renamed_from`) that declares the version, or a newer version the event is \
+              forward compatible to (`compatibility`). Otherwise the repository refuses to \
               start on that store.",
         example: None,
         fix: "Declare the missing version or event as it was written (retired if it is never \
@@ -629,6 +818,28 @@ name = { type = "string", renamed_from = "label" }
               ```",
     },
 ];
+
+const FORWARD_V1: &str = example_schema!(Account.Deposited r#"
+compatibility = "forward"
+[events.Deposited.v1]
+amount = "i64"
+memo = "string"
+"#);
+
+const FULL_V1: &str = example_schema!(Account.Deposited r#"
+compatibility = "full"
+[events.Deposited.v1]
+amount = "i64"
+memo = "string"
+"#);
+
+const FORWARD_OPENED: &str = example_schema!(Account.Opened r#"
+compatibility = "forward"
+[events.Opened.v1]
+currency = "Currency"
+[enums.Currency]
+variants = ["eur", "usd"]
+"#);
 
 const DEPOSITED_V1_V2_DROPS_MEMO: &str = example_schema!(Account.Deposited r#"
 [events.Deposited.v1]

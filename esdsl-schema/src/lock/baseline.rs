@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::canonical;
 use super::{Entry, EnumEntry, EventEntry, RecordEntry, VersionEntry};
 use crate::diag::Span;
-use crate::model::{Event, Type};
+use crate::model::{Compatibility, Event, Type};
 use crate::schema_file::SchemaFile;
 
 /// Every locked event, type and enum.
@@ -53,6 +53,8 @@ pub(crate) struct LockedEvent {
     pub(crate) renamed_from: Vec<String>,
     pub(crate) aggregate: String,
     pub(crate) retired: bool,
+    /// The mode of its newest revision.
+    pub(crate) compatibility: Compatibility,
     pub(crate) versions: BTreeMap<u32, LockedVersion>,
 }
 
@@ -185,6 +187,7 @@ impl Baseline {
                 renamed_from: e.renamed_from.clone(),
                 aggregate: e.aggregate.clone(),
                 retired: e.retired,
+                compatibility: e.compatibility,
                 versions: BTreeMap::new(),
             });
             return;
@@ -204,6 +207,7 @@ impl Baseline {
         locked.renamed_from.clone_from(&e.renamed_from);
         locked.aggregate.clone_from(&e.aggregate);
         locked.retired = e.retired;
+        locked.compatibility = e.compatibility;
     }
 
     fn add_version(&mut self, v: &VersionEntry) -> Result<(), String> {
@@ -476,24 +480,33 @@ impl Baseline {
             aggregate: event.aggregate.text.clone(),
             renamed_from: renamed_from.clone(),
             retired: event.retired,
+            compatibility: event.compatibility,
         });
         let revision = match locked {
             None => Some(format!("event `{}` is not in the lock", event.name)),
             Some(l) => {
                 let denied = l.aggregate != event.aggregate.text
                     || (l.retired && !event.retired)
+                    || !event.compatibility.keeps(&l.compatibility)
                     || l.names
                         .iter()
                         .any(|n| *n != event.name.text && !renamed_from.contains(n));
                 let changed = l.schema != file.key
                     || l.name != event.name.text
                     || l.retired != event.retired
-                    || l.renamed_from != renamed_from;
+                    || l.renamed_from != renamed_from
+                    || l.compatibility != event.compatibility;
                 (changed && !denied).then(|| {
                     if l.name != event.name.text {
                         format!("event `{}` was renamed from `{}`", event.name, l.name)
                     } else if l.retired != event.retired {
                         format!("event `{}` was retired", event.name)
+                    } else if l.compatibility != event.compatibility {
+                        format!(
+                            "event `{}` is now `{}` compatible",
+                            event.name,
+                            event.compatibility.describe()
+                        )
                     } else {
                         format!("event `{}` changed since it was locked", event.name)
                     }

@@ -9,6 +9,7 @@ use toml::de::{DeTable, DeValue};
 use super::baseline::Baseline;
 use super::{Entry, EnumEntry, EventEntry, FORMAT, Lock, RecordEntry, VersionEntry, canonical};
 use crate::diag::{Diagnostic, Report, Span};
+use crate::model::Compatibility;
 
 const HEADER: &str = "\
 # esdsl.lock: the evolution baseline of the schemas beside it, written by `cargo esdsl lock`.
@@ -33,6 +34,20 @@ pub(super) fn render(lock: &Lock) -> String {
                 }
                 if e.retired {
                     key(&mut out, "retired", "true");
+                }
+                if e.compatibility != Compatibility::BACKWARD {
+                    key(&mut out, "compatibility", &string(e.compatibility.name()));
+                }
+                if e.compatibility.is_forward()
+                    && !(e.compatibility.json && e.compatibility.postcard)
+                {
+                    let codecs: Vec<String> = e
+                        .compatibility
+                        .codecs()
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect();
+                    key(&mut out, "codecs", &strings(&codecs));
                 }
             }
             Entry::Version(v) => {
@@ -380,7 +395,15 @@ impl<'t, 'i> Fields<'t, 'i> {
     }
 
     fn event(&mut self) -> Option<Entry> {
-        self.check_keys(&["schema", "name", "aggregate", "renamed_from", "retired"]);
+        self.check_keys(&[
+            "schema",
+            "name",
+            "aggregate",
+            "renamed_from",
+            "retired",
+            "compatibility",
+            "codecs",
+        ]);
         let retired = match self.get("retired").map(|v| (v.span(), v.get_ref())) {
             None => false,
             Some((_, DeValue::Boolean(b))) => *b,
@@ -396,7 +419,36 @@ impl<'t, 'i> Fields<'t, 'i> {
             aggregate: self.string("aggregate")?,
             renamed_from: self.strings("renamed_from", false)?,
             retired,
+            compatibility: self.compatibility()?,
         }))
+    }
+
+    /// An event's `compatibility` (default `backward`) and `codecs` (default both).
+    fn compatibility(&mut self) -> Option<Compatibility> {
+        let mut compatibility = match self.get("compatibility") {
+            None => Compatibility::BACKWARD,
+            Some(value) => {
+                let name = self.string("compatibility")?;
+                let Some(found) = Compatibility::from_name(&name) else {
+                    self.reader
+                        .problem(value.span(), format!("unknown compatibility mode `{name}`"));
+                    return None;
+                };
+                found
+            }
+        };
+        let codecs = self.strings("codecs", false)?;
+        if !codecs.is_empty() {
+            compatibility.json = codecs.iter().any(|c| c == "json");
+            compatibility.postcard = codecs.iter().any(|c| c == "postcard");
+            if let Some(unknown) = codecs.iter().find(|c| *c != "json" && *c != "postcard") {
+                let span = self.span;
+                self.reader
+                    .problem(span, format!("unknown codec `{unknown}` in `codecs`"));
+                return None;
+            }
+        }
+        Some(compatibility)
     }
 
     fn version(&mut self) -> Option<Entry> {

@@ -11,7 +11,7 @@
 //! Entries (see [`docs/evolution.md`] for the file format):
 //!
 //! - `[[event]]`: `schema` (the schema file, relative to the lock), `name`, `aggregate`,
-//!   `renamed_from` and `retired`;
+//!   `renamed_from`, `retired` and its compatibility mode (`compatibility`, `codecs`);
 //! - `[[version]]`: `schema`, `event`, `number`, `fields` (the canonical form, see below),
 //!   `defaults`, `renamed` and `fingerprint`;
 //! - `[[type]]`: a record type's `schema`, `name`, `fields` and `fingerprint`;
@@ -28,6 +28,7 @@ pub(crate) mod canonical;
 mod file;
 
 use crate::diag::{Report, Span};
+use crate::model::Compatibility;
 use crate::schema_file::SchemaFile;
 
 pub(crate) use baseline::Baseline;
@@ -72,6 +73,8 @@ pub(crate) struct EventEntry {
     pub(crate) aggregate: String,
     pub(crate) renamed_from: Vec<String>,
     pub(crate) retired: bool,
+    /// Its compatibility mode (`compatibility` and `codecs`, omitted for `backward`).
+    pub(crate) compatibility: Compatibility,
 }
 
 /// `[[version]]`: the shape of one version of an event, or a revision of its upcast inputs.

@@ -46,7 +46,7 @@ fn unknown_event_key_suggests_the_near_one() {
                 "unknown_key",
                 "6:1",
                 "unknown key `colour` in event `Opened`",
-                "expected one of `aggregate`, `doc`, `renamed_from`, `retired`, `manual_upcasts`, `v1`"
+                "expected one of `aggregate`, `doc`, `renamed_from`, `retired`, `manual_upcasts`, `compatibility`, `v1`"
             ),
         ]
     );

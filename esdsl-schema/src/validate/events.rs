@@ -182,7 +182,13 @@ impl Validator<'_> {
             }
         }
 
+        let (compatibility, compatibility_span) = match &raw.compatibility {
+            Some(own) => (crate::compat::resolve(own, self.diags), Some(own.span)),
+            None => self.compatibility,
+        };
         let mut event = Event {
+            compatibility,
+            compatibility_span,
             name: raw.name,
             aggregate,
             doc: raw.doc,

@@ -557,3 +557,60 @@ fn record_fields_have_no_literal_defaults() {
         )]
     );
 }
+
+#[test]
+fn compatibility_is_the_file_default_unless_an_event_overrides_it() {
+    let source = format!(
+        "compatibility = {{ mode = \"forward\", codecs = [\"json\"] }}\n{}compatibility = \"full_transitive\"\n[events.Opened.v1]\n[events.Closed]\naggregate = \"Account\"\n[events.Closed.v1]\n",
+        event("")
+    );
+    let schema = crate::parse_schema("compat.toml", &source).expect("valid");
+    let opened = schema.event("Opened").expect("declared").compatibility;
+    assert_eq!(
+        (opened.name(), opened.json, opened.postcard),
+        ("full_transitive", true, true)
+    );
+    let closed = schema.event("Closed").expect("declared").compatibility;
+    assert_eq!(
+        (closed.name(), closed.json, closed.postcard),
+        ("forward", true, false)
+    );
+}
+
+#[test]
+fn bad_compatibility_values_are_reported() {
+    // The value of the wrong kind is a parse error, reported before the file's values.
+    let source = format!(
+        "compatibility = \"forwrd\"\n{}compatibility = {{ mode = \"backward\", codecs = [\"cbor\"] }}\n[events.Opened.v1]\n[events.Closed]\naggregate = \"Account\"\ncompatibility = 3\n[events.Closed.v1]\n",
+        event("")
+    );
+    assert_eq!(
+        diagnostics(&source),
+        [
+            d(
+                "invalid_value",
+                "10:17",
+                "`compatibility` must be a mode name or a table of `mode` and `codecs`, found an integer",
+                "write `compatibility` as a mode name or a table of `mode` and `codecs`"
+            ),
+            d(
+                "invalid_value",
+                "1:17",
+                "unknown compatibility mode `forwrd`",
+                "did you mean `forward`?"
+            ),
+            d(
+                "invalid_value",
+                "6:48",
+                "unknown codec `cbor`",
+                "expected one of `json`, `postcard`"
+            ),
+            d(
+                "invalid_value",
+                "6:17",
+                "`codecs` only applies to a forward promise",
+                "remove `codecs`, or choose `forward` or `full`"
+            ),
+        ]
+    );
+}

@@ -94,6 +94,7 @@ fn decode_both(event_type: &str, version: u32, payload: &[u8], codec: Codec) -> 
                     String::from_utf8_lossy(&bytes)
                 )
             }
+            Ok(Decoded::Newer { stored_version, .. }) => format!("newer: v{stored_version}"),
             Ok(Decoded::Skipped) => "skipped".to_owned(),
             Err(error) => format!("error: {error}"),
         }
@@ -559,6 +560,8 @@ proptest::proptest! {
             renamed_from: Vec::new(),
             retired: false,
             manual_upcasts: Vec::new(),
+            compatibility: "backward".into(),
+            codecs: Vec::new(),
             versions: vec![vec![], vec![field(Some(serde_json::Value::String(value.clone())))]],
         });
         let text = descriptor.to_toml();
