@@ -171,8 +171,10 @@ pub(crate) fn read_lock(
     }
 }
 
-/// The valid schemas and the part of the lock about them, or `None` after printing the
-/// reports of invalid schemas (the command then exits 1): what `docs` and `export` read.
+/// The valid schemas and the lock, or `None` after printing the reports of invalid schemas
+/// (the command then exits 1): what `docs` and `export` read. The lock is whole, so that its
+/// entries keep their numbers in the file.
+#[derive(Debug)]
 pub(crate) struct Valid {
     pub(crate) files: Vec<SchemaFile>,
     pub(crate) lock: Option<Lock>,
@@ -196,13 +198,8 @@ pub(crate) fn load_valid(
         }
         return Ok(None);
     }
-    let keys: Vec<&str> = loaded.files.iter().map(|f| f.key.as_str()).collect();
-    let lock = loaded
-        .lock
-        .as_ref()
-        .map(|(lock, _)| lock.for_schemas(&keys));
     Ok(Some(Valid {
         files: loaded.files,
-        lock,
+        lock: loaded.lock.map(|(lock, _)| lock),
     }))
 }

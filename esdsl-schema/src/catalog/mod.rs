@@ -107,8 +107,8 @@ impl Catalog {
         }
     }
 
-    /// Shows the lock's history of each event version (entries about other files are
-    /// ignored).
+    /// Shows the lock's history of each event version: the whole lock, so that entries are
+    /// numbered as in the file (entries about other schema files are not shown).
     #[must_use]
     pub fn with_lock(mut self, lock: Lock) -> Catalog {
         self.lock = Some(lock);
@@ -157,7 +157,7 @@ impl Catalog {
             Ok(text) => {
                 let parsed = Lock::parse(&lock.display().to_string(), &text)
                     .map_err(CatalogError::InvalidLock)?;
-                Ok(catalog.with_lock(parsed.for_schemas(&[name])))
+                Ok(catalog.with_lock(parsed))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(catalog),
             Err(source) => Err(CatalogError::Io {

@@ -7,7 +7,9 @@ use heck::ToUpperCamelCase;
 use crate::export::json::Json;
 use crate::lock::canonical;
 use crate::lock::{Entry, Lock};
-use crate::model::{Aggregate, Conversion, EnumType, Event, Field, RecordType, Schema, Type};
+use crate::model::{
+    Aggregate, Conversion, EnumType, Event, Field, RecordType, Schema, Type, Value,
+};
 use crate::schema_file::SchemaFile;
 
 use super::diff::{self, Added, Change, Upcast};
@@ -427,9 +429,10 @@ fn fields_table(file: &File<'_>, fields: &[Field], versioned: bool) -> String {
             file.type_html(&field.ty)
         );
         if versioned {
-            let default = field.default.as_ref().map_or_else(String::new, |v| {
-                format!("<code>{}</code>", esc(&canonical::value(v)))
-            });
+            let default = field
+                .default
+                .as_ref()
+                .map_or_else(String::new, |v| format!("<code>{}</code>", esc(&shown(v))));
             let _ = write!(out, "<td>{default}</td>");
         }
         let mut description = field.doc.as_deref().map(esc).unwrap_or_default();
@@ -492,7 +495,7 @@ fn changes_html(
                 match from {
                     Added::Default(value) => format!(
                         "older events get the default <code>{}</code>",
-                        esc(&canonical::value(value))
+                        esc(&shown(value))
                     ),
                     Added::None => "older events get <code>None</code>".to_owned(),
                     Added::Manual => "set by the manual step".to_owned(),
@@ -703,4 +706,37 @@ fn enum_page(file: &File<'_>, enumeration: &EnumType) -> String {
     body.push_str("</table>\n");
     body.push_str(&used_by(file, &enumeration.name.text));
     body
+}
+
+/// A default as it is written in a schema file: `"m"`, `2024-01-02T03:04:05Z`,
+/// `{ low = 1 }`; an `option`'s value as the value itself.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Bool(b) => b.to_string(),
+        Value::Int(n) => n.to_string(),
+        Value::Float(f) => format!("{f:?}"),
+        Value::String(s) | Value::Variant(s) => canonical::quote(s),
+        Value::Bytes(bytes) => {
+            let items: Vec<String> = bytes.iter().map(u8::to_string).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Uuid(uuid) => format!("\"{}\"", uuid.hyphenated()),
+        Value::Timestamp { secs, nanos } => chrono::DateTime::from_timestamp(*secs, *nanos)
+            .map_or_else(
+                || format!("{secs}s {nanos}ns after 1970-01-01T00:00:00Z"),
+                |t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            ),
+        Value::Some(inner) => shown(inner),
+        Value::List(items) => {
+            let items: Vec<String> = items.iter().map(shown).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Map(entries) | Value::Record(entries) => {
+            let entries: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| format!("{} = {}", canonical::quote(k), shown(v)))
+                .collect();
+            format!("{{ {} }}", entries.join(", "))
+        }
+    }
 }
