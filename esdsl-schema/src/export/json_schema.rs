@@ -10,7 +10,8 @@
 //!   the fields' values in order (`serde_json`'s sequence form);
 //! - an enum variant is written as its stored name; the reader also takes `{"name": null}`;
 //! - a `uuid` is written hyphenated in lowercase; the reader takes the simple, braced and URN
-//!   forms in either case;
+//!   forms in either case (the URN prefix in any case from `uuid` 1.29 on, in lowercase with
+//!   1.26: the schema takes any, so it rejects nothing either reads);
 //! - a `timestamp` is written in RFC 3339 (`chrono`); the schema only asks for a string, as the
 //!   reader's grammar (relaxed RFC 3339, checked dates) is more than a pattern can say.
 
