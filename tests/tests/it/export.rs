@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use esdsl_runtime::Codec;
 use esdsl_runtime::__private::{chrono, uuid};
+use esdsl_runtime::Codec;
 use esdsl_schema::SchemaFile;
 use esdsl_schema::model::{Schema, Type};
 use esdsl_tests::{bank, upcasting};
@@ -39,18 +39,73 @@ fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned>(
 
 /// Every event version of the example schemas, with its generated type.
 const VERSIONS: &[(&str, &str, u32, Roundtrip)] = &[
-    ("bank", "AccountOpened", 1, roundtrip::<bank::v1::AccountOpened>),
-    ("bank", "AccountOpened", 2, roundtrip::<bank::v2::AccountOpened>),
-    ("bank", "MoneyDeposited", 1, roundtrip::<bank::v1::MoneyDeposited>),
-    ("bank", "MoneyDeposited", 2, roundtrip::<bank::v2::MoneyDeposited>),
-    ("bank", "MoneyDeposited", 3, roundtrip::<bank::v3::MoneyDeposited>),
-    ("bank", "MoneyWithdrawn", 1, roundtrip::<bank::v1::MoneyWithdrawn>),
-    ("bank", "AccountClosed", 1, roundtrip::<bank::v1::AccountClosed>),
+    (
+        "bank",
+        "AccountOpened",
+        1,
+        roundtrip::<bank::v1::AccountOpened>,
+    ),
+    (
+        "bank",
+        "AccountOpened",
+        2,
+        roundtrip::<bank::v2::AccountOpened>,
+    ),
+    (
+        "bank",
+        "MoneyDeposited",
+        1,
+        roundtrip::<bank::v1::MoneyDeposited>,
+    ),
+    (
+        "bank",
+        "MoneyDeposited",
+        2,
+        roundtrip::<bank::v2::MoneyDeposited>,
+    ),
+    (
+        "bank",
+        "MoneyDeposited",
+        3,
+        roundtrip::<bank::v3::MoneyDeposited>,
+    ),
+    (
+        "bank",
+        "MoneyWithdrawn",
+        1,
+        roundtrip::<bank::v1::MoneyWithdrawn>,
+    ),
+    (
+        "bank",
+        "AccountClosed",
+        1,
+        roundtrip::<bank::v1::AccountClosed>,
+    ),
     ("bank", "LegacyAudit", 1, roundtrip::<bank::v1::LegacyAudit>),
-    ("upcasting", "Reading", 1, roundtrip::<upcasting::v1::Reading>),
-    ("upcasting", "Reading", 2, roundtrip::<upcasting::v2::Reading>),
-    ("upcasting", "Reading", 3, roundtrip::<upcasting::v3::Reading>),
-    ("upcasting", "Reading", 4, roundtrip::<upcasting::v4::Reading>),
+    (
+        "upcasting",
+        "Reading",
+        1,
+        roundtrip::<upcasting::v1::Reading>,
+    ),
+    (
+        "upcasting",
+        "Reading",
+        2,
+        roundtrip::<upcasting::v2::Reading>,
+    ),
+    (
+        "upcasting",
+        "Reading",
+        3,
+        roundtrip::<upcasting::v3::Reading>,
+    ),
+    (
+        "upcasting",
+        "Reading",
+        4,
+        roundtrip::<upcasting::v4::Reading>,
+    ),
     ("upcasting", "Reset", 1, roundtrip::<upcasting::v1::Reset>),
     ("upcasting", "Posted", 1, roundtrip::<upcasting::v1::Posted>),
 ];
@@ -84,7 +139,10 @@ fn cases() -> Vec<Case> {
         .map(|(f, e, v, _)| format!("{f}/{e}.v{v}.schema.json"))
         .collect();
     let paths: Vec<&str> = exported.iter().map(|s| s.path.as_str()).collect();
-    assert_eq!(paths, listed, "every exported version has its generated type here");
+    assert_eq!(
+        paths, listed,
+        "every exported version has its generated type here"
+    );
     exported
         .iter()
         .zip(VERSIONS)
@@ -135,7 +193,10 @@ fn written(ty: &Type, schema: &Schema) -> BoxedStrategy<Value> {
         Type::Uuid => any::<u128>()
             .prop_map(|n| json!(uuid::Uuid::from_u128(n)))
             .boxed(),
-        Type::Timestamp => (-8_000_000_000_000i64..8_000_000_000_000, 0u32..1_000_000_000)
+        Type::Timestamp => (
+            -8_000_000_000_000i64..8_000_000_000_000,
+            0u32..1_000_000_000,
+        )
             .prop_map(|(secs, nanos)| {
                 let at = chrono::DateTime::from_timestamp(secs, nanos).expect("in chrono's range");
                 json!(at)
@@ -176,7 +237,13 @@ fn object(fields: &[(String, Type)], schema: &Schema) -> BoxedStrategy<Value> {
         fields.iter().map(|(_, ty)| written(ty, schema)).collect();
     values
         .prop_map(move |values| {
-            Value::Object(names.iter().cloned().zip(values).collect::<serde_json::Map<_, _>>())
+            Value::Object(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(values)
+                    .collect::<serde_json::Map<_, _>>(),
+            )
         })
         .boxed()
 }
@@ -347,10 +414,7 @@ fn apply(payload: &mut Value, damage: &Damage, pick: usize) -> bool {
         Damage::Add(..) | Damage::ToArray | Damage::ToArrayWrongLength(_) => node.is_object(),
         Damage::ToVariantMap => node.is_string(),
     };
-    let candidates: Vec<&Vec<PathStep>> = all
-        .iter()
-        .filter(|p| fits(get(payload, p)))
-        .collect();
+    let candidates: Vec<&Vec<PathStep>> = all.iter().filter(|p| fits(get(payload, p))).collect();
     let Some(path) = candidates.get(pick % candidates.len().max(1)) else {
         return false;
     };
@@ -417,13 +481,21 @@ fn payloads_the_schema_rejects_fail_to_decode() {
     // The damage is real: most cases end up rejected, and each version saw both outcomes.
     for (name, (rejected, accepted)) in &seen {
         assert!(*rejected > 0, "{name}: no damaged payload was rejected");
-        assert!(*accepted > 0 || name.contains("Reset"), "{name}: every payload was rejected");
+        assert!(
+            *accepted > 0 || name.contains("Reset"),
+            "{name}: every payload was rejected"
+        );
     }
 }
 
 /// A uuid in each spelling, in random case, then maybe damaged by one character.
 fn uuid_text() -> impl Strategy<Value = String> {
-    (any::<u128>(), 0..4usize, any::<bool>(), prop::option::of((any::<usize>(), any::<char>(), any::<bool>())))
+    (
+        any::<u128>(),
+        0..4usize,
+        any::<bool>(),
+        prop::option::of((any::<usize>(), any::<char>(), any::<bool>())),
+    )
         .prop_map(|(n, form, upper, edit)| {
             let id = uuid::Uuid::from_u128(n);
             let mut text = match form {
@@ -491,14 +563,26 @@ fn the_looser_forms_esdsl_reads_are_in_the_schema() {
     };
     // As written; with an unknown property; as an array; the enum as a map: read and valid.
     assert_eq!(read(json!({"owner": "a", "currency": "usd"})), (true, true));
-    assert_eq!(read(json!({"owner": "a", "currency": "usd", "x": 1})), (true, true));
+    assert_eq!(
+        read(json!({"owner": "a", "currency": "usd", "x": 1})),
+        (true, true)
+    );
     assert_eq!(read(json!(["a", "usd"])), (true, true));
-    assert_eq!(read(json!({"owner": "a", "currency": {"gbp": null}})), (true, true));
+    assert_eq!(
+        read(json!({"owner": "a", "currency": {"gbp": null}})),
+        (true, true)
+    );
     // Neither.
     assert_eq!(read(json!(["a", "usd", null])), (false, false));
     assert_eq!(read(json!({"owner": "a"})), (false, false));
-    assert_eq!(read(json!({"owner": "a", "currency": "chf"})), (false, false));
-    assert_eq!(read(json!({"owner": "a", "currency": {"gbp": 1}})), (false, false));
+    assert_eq!(
+        read(json!({"owner": "a", "currency": "chf"})),
+        (false, false)
+    );
+    assert_eq!(
+        read(json!({"owner": "a", "currency": {"gbp": 1}})),
+        (false, false)
+    );
     // An `option` field may be missing (it reads as `None`), not another type.
     let deposited = cases
         .iter()
@@ -511,7 +595,10 @@ fn the_looser_forms_esdsl_reads_are_in_the_schema() {
     assert_eq!(read(json!({"amount_cents": 5})), (true, true));
     assert_eq!(read(json!({"amount_cents": 5, "memo": null})), (true, true));
     assert_eq!(read(json!({"amount_cents": 5, "memo": 3})), (false, false));
-    assert_eq!(read(json!({"amount_cents": 9223372036854775808u64})), (false, false));
+    assert_eq!(
+        read(json!({"amount_cents": 9223372036854775808u64})),
+        (false, false)
+    );
 }
 
 #[test]
@@ -547,7 +634,10 @@ fn the_asyncapi_document_has_what_asyncapi_3_requires_and_its_references_resolve
             let message = resolve(message["$ref"].as_str().expect("a reference"));
             assert_eq!(message["contentType"], "application/json");
             let payload = &message["payload"];
-            assert_eq!(payload["schemaFormat"], "application/schema+json;version=2020-12");
+            assert_eq!(
+                payload["schemaFormat"],
+                "application/schema+json;version=2020-12"
+            );
             jsonschema::draft202012::new(&payload["schema"]).expect("a valid JSON Schema");
         }
     }
@@ -560,7 +650,10 @@ fn the_asyncapi_document_has_what_asyncapi_3_requires_and_its_references_resolve
         resolve(channel);
         for message in operation["messages"].as_array().expect("messages") {
             let reference = message["$ref"].as_str().expect("a reference");
-            assert!(reference.starts_with(&format!("{channel}/messages/")), "{reference}");
+            assert!(
+                reference.starts_with(&format!("{channel}/messages/")),
+                "{reference}"
+            );
             resolve(reference);
         }
     }
@@ -569,13 +662,30 @@ fn the_asyncapi_document_has_what_asyncapi_3_requires_and_its_references_resolve
         .as_array()
         .expect("messages")
         .iter()
-        .map(|m| m["$ref"].as_str().expect("ref").rsplit('/').next().expect("id"))
+        .map(|m| {
+            m["$ref"]
+                .as_str()
+                .expect("ref")
+                .rsplit('/')
+                .next()
+                .expect("id")
+        })
         .collect();
     assert_eq!(
         sent,
-        ["AccountOpened.v2", "MoneyDeposited.v3", "MoneyWithdrawn.v1", "AccountClosed.v1"]
+        [
+            "AccountOpened.v2",
+            "MoneyDeposited.v3",
+            "MoneyWithdrawn.v1",
+            "AccountClosed.v1"
+        ]
     );
-    assert_eq!(operations["readAccount"]["messages"].as_array().map(Vec::len), Some(8));
+    assert_eq!(
+        operations["readAccount"]["messages"]
+            .as_array()
+            .map(Vec::len),
+        Some(8)
+    );
 }
 
 #[test]
@@ -585,26 +695,61 @@ fn the_cli_writes_the_exports_and_the_catalog() {
     let schemas = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
     let schemas = schemas.to_str().expect("utf-8 path");
     let out_arg = out.to_str().expect("utf-8 path");
-    let (code, stdout, stderr) =
-        cli(&["export", "--format", "json-schema", schemas, "--out", out_arg]);
+    let (code, stdout, stderr) = cli(&[
+        "export",
+        "--format",
+        "json-schema",
+        schemas,
+        "--out",
+        out_arg,
+    ]);
     assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
     assert_eq!(stdout, "exported 14 file(s), 14 written, 0 unchanged\n");
-    let written = std::fs::read_to_string(out.join("bank/MoneyDeposited.v3.schema.json"))
-        .expect("written");
+    let written =
+        std::fs::read_to_string(out.join("bank/MoneyDeposited.v3.schema.json")).expect("written");
     let expected = esdsl_schema::export::json_schemas(&files())
         .into_iter()
         .find(|s| s.path == "bank/MoneyDeposited.v3.schema.json")
         .expect("exported");
     assert_eq!(written, expected.text);
     // Current: `--check` passes; stale: it fails and names the file.
-    let check = cli(&["export", "--format", "json-schema", schemas, "--out", out_arg, "--check"]);
+    let check = cli(&[
+        "export",
+        "--format",
+        "json-schema",
+        schemas,
+        "--out",
+        out_arg,
+        "--check",
+    ]);
     assert_eq!(check.0, 0, "{}", check.2);
     std::fs::write(out.join("bank/AccountClosed.v1.schema.json"), "{}").expect("write");
-    let check = cli(&["export", "--format", "json-schema", schemas, "--out", out_arg, "--check"]);
+    let check = cli(&[
+        "export",
+        "--format",
+        "json-schema",
+        schemas,
+        "--out",
+        out_arg,
+        "--check",
+    ]);
     assert_eq!(check.0, 1);
-    assert!(check.2.contains("AccountClosed.v1.schema.json` is out of date"), "{}", check.2);
+    assert!(
+        check
+            .2
+            .contains("AccountClosed.v1.schema.json` is out of date"),
+        "{}",
+        check.2
+    );
     // AsyncAPI to stdout.
-    let (code, stdout, _) = cli(&["export", "--format", "asyncapi", schemas, "--api-version", "2.0.0"]);
+    let (code, stdout, _) = cli(&[
+        "export",
+        "--format",
+        "asyncapi",
+        schemas,
+        "--api-version",
+        "2.0.0",
+    ]);
     assert_eq!(code, 0);
     let doc: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
     assert_eq!(doc["info"]["version"], "2.0.0");
@@ -616,7 +761,10 @@ fn the_cli_writes_the_exports_and_the_catalog() {
     let site = dir.path().join("site");
     let (code, stdout, stderr) = cli(&["docs", schemas, "--out", site.to_str().expect("utf-8")]);
     assert_eq!((code, stderr.as_str()), (0, ""));
-    assert!(stdout.starts_with("wrote the event catalog (18 files)"), "{stdout}");
+    assert!(
+        stdout.starts_with("wrote the event catalog (18 files)"),
+        "{stdout}"
+    );
     let page = std::fs::read_to_string(site.join("bank/MoneyDeposited.html")).expect("page");
     assert!(page.contains("<h3>From v2 <span class=\"badge manual\">manual step</span></h3>"));
     assert!(page.contains("<tr><td>#9</td><td><a href=\"#v3\">v3</a>: 2 fields</td>"));
@@ -630,8 +778,18 @@ fn an_invalid_schema_writes_nothing_and_exits_1() {
     std::fs::write(&schema, "[events.X]\naggregate = \"Nope\"\n[events.X.v1]\n").expect("write");
     let out = dir.path().join("out");
     for command in [
-        vec!["docs", schema.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")],
-        vec!["export", "--format", "asyncapi", schema.to_str().expect("utf-8")],
+        vec![
+            "docs",
+            schema.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        vec![
+            "export",
+            "--format",
+            "asyncapi",
+            schema.to_str().expect("utf-8"),
+        ],
     ] {
         let (code, stdout, stderr) = cli(&command);
         assert_eq!(code, 1, "{command:?}");
@@ -639,4 +797,46 @@ fn an_invalid_schema_writes_nothing_and_exits_1() {
         assert!(stderr.contains("error["), "{stderr}");
     }
     assert!(!out.exists());
+}
+
+#[test]
+fn derive_users_get_the_same_catalog_and_exports_from_their_descriptor() {
+    use esdsl_runtime::describe::SchemaDescriptor;
+    use esdsl_schema::catalog::Catalog;
+    use esdsl_tests::bank_derive;
+
+    let descriptor = SchemaDescriptor::of::<bank_derive::Account>()
+        .with_type::<bank_derive::Address>()
+        .to_toml();
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/esdsl.lock");
+    // Named as the schema file is in the lock, the derived events have its history too.
+    let derived = Catalog::from_descriptor("bank.toml", &descriptor, &lock)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .pages();
+    let lock_text = std::fs::read_to_string(&lock).expect("the lock reads");
+    let bank = files().into_iter().next().expect("bank.toml");
+    let from_file = Catalog::new(vec![bank.clone()])
+        .with_lock(esdsl_schema::lock::Lock::parse("esdsl.lock", &lock_text).expect("valid"))
+        .pages();
+    assert_eq!(derived.len(), from_file.len());
+    for (derived, file) in derived.iter().zip(&from_file) {
+        assert_eq!(derived.path, file.path);
+        if derived.path == "index.html" {
+            // Only the file's display path differs.
+            assert_eq!(
+                derived
+                    .text
+                    .replace("bank.toml (derive descriptor)", "bank.toml"),
+                file.text
+            );
+        } else {
+            assert_eq!(derived.text, file.text, "{}", derived.path);
+        }
+    }
+    assert!(from_file[3].text.contains("title=\"lock entry 4\">locked"));
+    let file = SchemaFile::parse("shop", "bank.toml", &descriptor).expect("valid descriptor");
+    assert_eq!(
+        esdsl_schema::export::json_schemas(&[file]),
+        esdsl_schema::export::json_schemas(&[bank])
+    );
 }
