@@ -2,7 +2,9 @@
 //!
 //! Each aggregate is a channel whose address is its streams' name, `Aggregate-{id}`; each
 //! event version is a message whose payload is the version's JSON Schema (draft 2020-12,
-//! declared with `schemaFormat`); one `send` operation per aggregate names the messages esdsl
+//! declared with `schemaFormat`; its references to records and enums point into its own
+//! `$defs` from the document's root, as AsyncAPI resolves them); one `send` operation per
+//! aggregate names the messages esdsl
 //! writes (the newest version of each live event), and one `receive` operation names every
 //! message a reader can meet in a stream (every version, retired events included).
 
@@ -112,7 +114,16 @@ pub fn asyncapi(files: &[SchemaFile], info: &AsyncApiInfo) -> String {
                                 "schemaFormat",
                                 Json::str("application/schema+json;version=2020-12"),
                             ),
-                            ("schema", version_schema(&file.key, schema, event, version)),
+                            ("schema", {
+                                // A reference is resolved against the whole document: point
+                                // into this payload's own `$defs`.
+                                let mut payload = version_schema(&file.key, schema, event, version);
+                                payload.rebase_refs(
+                                    "#/$defs/",
+                                    &format!("#/components/messages/{id}/payload/schema/$defs/"),
+                                );
+                                payload
+                            }),
                         ]),
                     ));
                     message.push((

@@ -27,6 +27,29 @@ impl Json {
         Json::String(text.into())
     }
 
+    /// Rewrites every `"$ref"` string that starts with `from` to start with `to` instead.
+    pub(crate) fn rebase_refs(&mut self, from: &str, to: &str) {
+        let mut stack = vec![self];
+        while let Some(node) = stack.pop() {
+            match node {
+                Json::Array(items) => stack.extend(items.iter_mut()),
+                Json::Object(pairs) => {
+                    for (key, value) in pairs.iter_mut() {
+                        match value {
+                            Json::String(text) if key == "$ref" => {
+                                if let Some(rest) = text.strip_prefix(from) {
+                                    *text = format!("{to}{rest}");
+                                }
+                            }
+                            other => stack.push(other),
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Pretty text, two spaces per level, ending with a newline.
     pub(crate) fn pretty(&self) -> String {
         let mut out = String::new();
