@@ -33,10 +33,10 @@ pub(crate) fn aggregate(
     let height = (events.len() * ROW).max(ROW) + 20;
     let mid = height / 2;
     let mut svg = String::new();
-    let _ = write!(
+    let _ = writeln!(
         svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{label}\">\n",
+         viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{label}\">",
         label = esc(&format!("Events of {}", aggregate.name.text)),
     );
     let _ = writeln!(
