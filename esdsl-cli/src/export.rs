@@ -25,8 +25,9 @@ pub(crate) struct ExportArgs {
     /// The directory (`json-schema`) or file (`asyncapi`) to write.
     #[arg(long, value_name = "PATH", required_if_eq("format", "json-schema"))]
     out: Option<PathBuf>,
-    /// Write nothing; exit 1 when a file `--out` should hold is missing or differs (for CI,
-    /// when the exports are committed).
+    /// Write nothing; exit 1 when a file `--out` should hold is missing or differs, or (for
+    /// `json-schema`) `--out` holds a `*.schema.json` these schemas do not export (for CI, when
+    /// the exports are committed).
     #[arg(long, requires = "out")]
     check: bool,
     /// `asyncapi`: the document's `info.title`.
@@ -98,6 +99,19 @@ pub(crate) fn run(
             writeln!(stdout, "wrote {display}")?;
         }
     }
+    if args.check && args.format == Format::JsonSchema {
+        // A schema of an event that was renamed (or a file that was moved) stays behind.
+        if let Some(dir) = &args.out {
+            for path in leftovers(dir, &outputs)? {
+                writeln!(
+                    stderr,
+                    "error: `{}` is not an export of these schemas",
+                    context.display(&path)
+                )?;
+                stale += 1;
+            }
+        }
+    }
     if args.check {
         if stale > 0 {
             writeln!(
@@ -120,6 +134,38 @@ pub(crate) fn run(
         )?;
     }
     Ok(Outcome::Success)
+}
+
+/// The `*.schema.json` files one level under `dir` that are not among `outputs`.
+fn leftovers(dir: &Path, outputs: &[(PathBuf, String)]) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(found);
+    };
+    for entry in entries {
+        let sub = entry
+            .with_context(|| format!("cannot list `{}`", dir.display()))?
+            .path();
+        if !sub.is_dir() {
+            continue;
+        }
+        for file in
+            std::fs::read_dir(&sub).with_context(|| format!("cannot list `{}`", sub.display()))?
+        {
+            let path = file
+                .with_context(|| format!("cannot list `{}`", sub.display()))?
+                .path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name.ends_with(".schema.json") && !outputs.iter().any(|(p, _)| *p == path) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 fn write_file(path: &Path, text: &str) -> std::io::Result<()> {

@@ -774,6 +774,27 @@ fn the_cli_writes_the_exports_and_the_catalog() {
         "{}",
         check.2
     );
+    // A schema no event exports any more (a renamed event's) is reported too.
+    std::fs::write(out.join("bank/AccountOpened.v1.schema.json.bak"), "{}").expect("write");
+    std::fs::write(out.join("bank/AccountShut.v1.schema.json"), "{}").expect("write");
+    let check = cli(&[
+        "export",
+        "--format",
+        "json-schema",
+        schemas,
+        "--out",
+        out_arg,
+        "--check",
+    ]);
+    assert_eq!(check.0, 1);
+    assert!(
+        check
+            .2
+            .contains("AccountShut.v1.schema.json` is not an export of these schemas"),
+        "{}",
+        check.2
+    );
+    assert!(!check.2.contains(".bak"), "{}", check.2);
     // AsyncAPI to stdout.
     let (code, stdout, _) = cli(&[
         "export",
