@@ -181,3 +181,50 @@ fn two_files_with_the_same_names_keep_apart() {
     assert!(doc.contains("\"Shop\": {") && doc.contains("\"b_shop.Shop\": {"));
     assert!(doc.contains("\"ItemAdded.v1\": {") && doc.contains("\"b_shop.ItemAdded.v1\": {"));
 }
+
+#[test]
+fn keys_that_give_the_same_directory_name_are_numbered() {
+    let a = SchemaFile::parse("x", "a/shop.toml", LOCKED).expect("valid");
+    let b = SchemaFile::parse("y", "a_shop.toml", LOCKED).expect("valid");
+    let paths: Vec<String> = export::json_schemas(&[a, b])
+        .into_iter()
+        .map(|s| s.path)
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "a_shop/ItemAdded.v1.schema.json",
+            "a_shop-2/ItemAdded.v1.schema.json"
+        ]
+    );
+}
+
+#[test]
+fn the_catalog_error_can_cross_threads() {
+    fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
+    assert_error::<esdsl_schema::catalog::CatalogError>();
+}
+
+#[test]
+fn a_descriptor_that_is_not_a_valid_schema_or_lock_is_a_typed_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lock = dir.path().join("esdsl.lock");
+    let error = Catalog::from_descriptor("shop", "[events.X]\n", &lock).expect_err("invalid");
+    assert!(matches!(
+        error,
+        esdsl_schema::catalog::CatalogError::Invalid(_)
+    ));
+    std::fs::write(&lock, "format = 99\n").expect("write");
+    let error = Catalog::from_descriptor("shop", LOCKED, &lock).expect_err("invalid lock");
+    assert!(matches!(
+        error,
+        esdsl_schema::catalog::CatalogError::InvalidLock(_)
+    ));
+    // A directory where the lock should be cannot be read.
+    let error = Catalog::from_descriptor("shop", LOCKED, dir.path()).expect_err("unreadable");
+    assert!(matches!(
+        error,
+        esdsl_schema::catalog::CatalogError::Io { .. }
+    ));
+    assert!(error.to_string().starts_with("cannot read `"));
+}
