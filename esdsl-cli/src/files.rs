@@ -170,3 +170,36 @@ pub(crate) fn read_lock(
         }
     }
 }
+
+/// The valid schemas and the lock, or `None` after printing the reports of invalid schemas
+/// (the command then exits 1): what `docs` and `export` read. The lock is whole, so that its
+/// entries keep their numbers in the file.
+#[derive(Debug)]
+pub(crate) struct Valid {
+    pub(crate) files: Vec<SchemaFile>,
+    pub(crate) lock: Option<Lock>,
+}
+
+pub(crate) fn load_valid(
+    paths: &[PathBuf],
+    lock: Option<&Path>,
+    context: &Context,
+    stderr: &mut dyn Write,
+) -> Result<Option<Valid>> {
+    let loaded = load(paths, lock, context, stderr)?;
+    if !loaded.invalid.is_empty() {
+        for report in &loaded.invalid {
+            let text = if context.color {
+                report.render_styled()
+            } else {
+                report.render()
+            };
+            write!(stderr, "{text}")?;
+        }
+        return Ok(None);
+    }
+    Ok(Some(Valid {
+        files: loaded.files,
+        lock: loaded.lock.map(|(lock, _)| lock),
+    }))
+}

@@ -5,6 +5,9 @@
 //! - `check`: compare the schemas with the lock, a git ref or a store ([`docs/evolution.md`]);
 //! - `store`: verify or back up a store; `projections`: what each projection of a store is
 //!   doing ([`docs/projections.md`]);
+//! - `docs`: the static event catalog of the schemas, HTML to browse and search
+//!   ([`docs/catalog.md`]); `export`: a JSON Schema per event version or an AsyncAPI 3
+//!   document, for other languages;
 //! - `completions`: a shell completion script.
 //!
 //! Like cargo's own commands, each takes `--color`, `--manifest-path`, `-q` and `-v`, resolves
@@ -19,6 +22,7 @@
 //!
 //! [`docs/evolution.md`]: https://github.com/esdsl/esdsl/blob/main/docs/evolution.md
 //! [`docs/projections.md`]: https://github.com/esdsl/esdsl/blob/main/docs/projections.md
+//! [`docs/catalog.md`]: https://github.com/esdsl/esdsl/blob/main/docs/catalog.md
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -29,7 +33,9 @@ use clap::{Args, Parser, Subcommand};
 
 mod check;
 mod context;
+mod docs;
 mod explain;
+mod export;
 mod files;
 mod generate;
 mod git;
@@ -87,6 +93,10 @@ enum Command {
     Lock(lock::LockArgs),
     /// Verify or back up an LMDB event store.
     Store(store::StoreArgs),
+    /// Write the static event catalog of the schemas: HTML pages to browse and search.
+    Docs(docs::DocsArgs),
+    /// Export the schemas' events for other languages: JSON Schema or AsyncAPI.
+    Export(export::ExportArgs),
     /// Show every projection of a store: checkpoints, lag, parked events, rebuilds (read-only).
     Projections(projections::ProjectionsArgs),
     /// Print a shell completion script for `cargo-esdsl` to stdout.
@@ -188,6 +198,8 @@ where
         Command::Lock(args) => lock::run(args, &context, stdout, stderr),
         Command::Store(args) => store::run(args, &context, stdout, stderr),
         Command::Projections(args) => projections::run(args, &context, stdout, stderr),
+        Command::Docs(args) => docs::run(args, &context, stdout, stderr),
+        Command::Export(args) => export::run(args, &context, stdout, stderr),
         Command::Completions { shell } => {
             let mut command = EsdslCli::augment_args(clap::Command::new("cargo-esdsl"));
             // Into a buffer first: `generate` panics when its writer fails (a closed pipe).

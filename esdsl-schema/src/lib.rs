@@ -30,11 +30,13 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod catalog;
 pub mod codegen;
 pub mod compat;
 pub mod derive;
 pub mod diag;
 pub mod evolve;
+pub mod export;
 mod graph;
 pub mod lock;
 pub mod model;

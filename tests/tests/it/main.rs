@@ -4,6 +4,7 @@ mod derive;
 mod describe;
 mod doc_blocks;
 mod evolution;
+mod export;
 mod forward;
 mod generate;
 mod hostile;
