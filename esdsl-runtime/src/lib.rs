@@ -83,47 +83,37 @@ pub mod __private {
 
     use crate::{Codec, DecodeError};
 
-    /// Decodes one version's payload, attaching the type and version to any error.
+    /// How a generated decoder reads one version's payload.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Read {
+        /// Counting its nesting against [`MAX_DECODE_DEPTH`](crate::MAX_DECODE_DEPTH).
+        Counted,
+        /// A version whose schema bounds its nesting within `MAX_DECODE_DEPTH`: no count of
+        /// it is needed.
+        Bounded,
+        /// A payload stored at a version newer than the newest one `T` this program knows, as
+        /// `T`: JSON ignores fields `T` does not have, postcard reads `T`'s fields from the
+        /// front and ignores the bytes after them. Only for versions the event's `ReadsAhead`
+        /// covers, that is, that the evolution check proved readable this way.
+        Newer,
+    }
+
+    /// Decodes one version's payload as `read` says, attaching the type and version to any
+    /// error. (`read` is a constant in generated code, so the match folds away.)
     #[inline]
     pub fn decode_payload<T: serde::de::DeserializeOwned>(
+        read: Read,
         codec: Codec,
         payload: &[u8],
         event_type: &str,
         version: u32,
     ) -> Result<T, DecodeError> {
-        codec
-            .decode(payload)
-            .map_err(|source| payload_error(event_type, version, source))
-    }
-
-    /// [`decode_payload`] for a version whose schema bounds its nesting within
-    /// [`MAX_DECODE_DEPTH`](crate::MAX_DECODE_DEPTH): no count of it is needed.
-    #[inline]
-    pub fn decode_bounded_payload<T: serde::de::DeserializeOwned>(
-        codec: Codec,
-        payload: &[u8],
-        event_type: &str,
-        version: u32,
-    ) -> Result<T, DecodeError> {
-        codec
-            .decode_bounded(payload)
-            .map_err(|source| payload_error(event_type, version, source))
-    }
-
-    /// Decodes a payload stored at `version`, newer than the newest version `T` this program
-    /// knows, as `T`: JSON ignores fields `T` does not have, postcard reads `T`'s fields from
-    /// the front and ignores the bytes after them. Only called for versions the event's
-    /// `ReadsAhead` covers, that is, that the evolution check proved readable this way.
-    #[inline]
-    pub fn decode_newer_payload<T: serde::de::DeserializeOwned>(
-        codec: Codec,
-        payload: &[u8],
-        event_type: &str,
-        version: u32,
-    ) -> Result<T, DecodeError> {
-        codec
-            .decode_prefix(payload)
-            .map_err(|source| payload_error(event_type, version, source))
+        match read {
+            Read::Counted => codec.decode(payload),
+            Read::Bounded => codec.decode_bounded(payload),
+            Read::Newer => codec.decode_prefix(payload),
+        }
+        .map_err(|source| payload_error(event_type, version, source))
     }
 
     /// The error of a payload that did not decode, built out of the decode's way.

@@ -168,15 +168,27 @@ impl ::esdsl_runtime::Event for AccountEvent {
                         <self::v2::AccountOpened as ::esdsl_runtime::Upcast<
                             self::v1::AccountOpened,
                         >>::upcast(
-                            ::esdsl_runtime::__private::decode_bounded_payload::<
+                            ::esdsl_runtime::__private::decode_payload::<
                                 self::v1::AccountOpened,
-                            >(codec, payload, event_type, 1u32)?,
+                            >(
+                                ::esdsl_runtime::__private::Read::Bounded,
+                                codec,
+                                payload,
+                                event_type,
+                                1u32,
+                            )?,
                         )
                     }
                     2u32 => {
-                        ::esdsl_runtime::__private::decode_bounded_payload::<
+                        ::esdsl_runtime::__private::decode_payload::<
                             self::v2::AccountOpened,
-                        >(codec, payload, event_type, 2u32)?
+                        >(
+                            ::esdsl_runtime::__private::Read::Bounded,
+                            codec,
+                            payload,
+                            event_type,
+                            2u32,
+                        )?
                     }
                     _ => {
                         return ::core::result::Result::Err(
@@ -201,9 +213,15 @@ impl ::esdsl_runtime::Event for AccountEvent {
                             <self::v2::MoneyDeposited as ::esdsl_runtime::Upcast<
                                 self::v1::MoneyDeposited,
                             >>::upcast(
-                                ::esdsl_runtime::__private::decode_bounded_payload::<
+                                ::esdsl_runtime::__private::decode_payload::<
                                     self::v1::MoneyDeposited,
-                                >(codec, payload, event_type, 1u32)?,
+                                >(
+                                    ::esdsl_runtime::__private::Read::Bounded,
+                                    codec,
+                                    payload,
+                                    event_type,
+                                    1u32,
+                                )?,
                             ),
                         )
                     }
@@ -211,15 +229,27 @@ impl ::esdsl_runtime::Event for AccountEvent {
                         <self::v3::MoneyDeposited as ::esdsl_runtime::Upcast<
                             self::v2::MoneyDeposited,
                         >>::upcast(
-                            ::esdsl_runtime::__private::decode_bounded_payload::<
+                            ::esdsl_runtime::__private::decode_payload::<
                                 self::v2::MoneyDeposited,
-                            >(codec, payload, event_type, 2u32)?,
+                            >(
+                                ::esdsl_runtime::__private::Read::Bounded,
+                                codec,
+                                payload,
+                                event_type,
+                                2u32,
+                            )?,
                         )
                     }
                     3u32 => {
-                        ::esdsl_runtime::__private::decode_bounded_payload::<
+                        ::esdsl_runtime::__private::decode_payload::<
                             self::v3::MoneyDeposited,
-                        >(codec, payload, event_type, 3u32)?
+                        >(
+                            ::esdsl_runtime::__private::Read::Bounded,
+                            codec,
+                            payload,
+                            event_type,
+                            3u32,
+                        )?
                     }
                     _ => {
                         return ::core::result::Result::Err(
@@ -238,9 +268,15 @@ impl ::esdsl_runtime::Event for AccountEvent {
             "MoneyWithdrawn" => {
                 let event = match version {
                     1u32 => {
-                        ::esdsl_runtime::__private::decode_bounded_payload::<
+                        ::esdsl_runtime::__private::decode_payload::<
                             self::v1::MoneyWithdrawn,
-                        >(codec, payload, event_type, 1u32)?
+                        >(
+                            ::esdsl_runtime::__private::Read::Bounded,
+                            codec,
+                            payload,
+                            event_type,
+                            1u32,
+                        )?
                     }
                     _ => {
                         return ::core::result::Result::Err(
@@ -259,9 +295,15 @@ impl ::esdsl_runtime::Event for AccountEvent {
             "AccountClosed" | "AccountShut" => {
                 let event = match version {
                     1u32 => {
-                        ::esdsl_runtime::__private::decode_bounded_payload::<
+                        ::esdsl_runtime::__private::decode_payload::<
                             self::v1::AccountClosed,
-                        >(codec, payload, event_type, 1u32)?
+                        >(
+                            ::esdsl_runtime::__private::Read::Bounded,
+                            codec,
+                            payload,
+                            event_type,
+                            1u32,
+                        )?
                     }
                     _ => {
                         return ::core::result::Result::Err(

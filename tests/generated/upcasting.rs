@@ -105,9 +105,15 @@ impl ::esdsl_runtime::Event for SensorEvent {
                                 <self::v2::Reading as ::esdsl_runtime::Upcast<
                                     self::v1::Reading,
                                 >>::upcast(
-                                    ::esdsl_runtime::__private::decode_bounded_payload::<
+                                    ::esdsl_runtime::__private::decode_payload::<
                                         self::v1::Reading,
-                                    >(codec, payload, event_type, 1u32)?,
+                                    >(
+                                        ::esdsl_runtime::__private::Read::Bounded,
+                                        codec,
+                                        payload,
+                                        event_type,
+                                        1u32,
+                                    )?,
                                 ),
                             ),
                         )
@@ -119,9 +125,15 @@ impl ::esdsl_runtime::Event for SensorEvent {
                             <self::v3::Reading as ::esdsl_runtime::Upcast<
                                 self::v2::Reading,
                             >>::upcast(
-                                ::esdsl_runtime::__private::decode_bounded_payload::<
+                                ::esdsl_runtime::__private::decode_payload::<
                                     self::v2::Reading,
-                                >(codec, payload, event_type, 2u32)?,
+                                >(
+                                    ::esdsl_runtime::__private::Read::Bounded,
+                                    codec,
+                                    payload,
+                                    event_type,
+                                    2u32,
+                                )?,
                             ),
                         )
                     }
@@ -129,15 +141,27 @@ impl ::esdsl_runtime::Event for SensorEvent {
                         <self::v4::Reading as ::esdsl_runtime::Upcast<
                             self::v3::Reading,
                         >>::upcast(
-                            ::esdsl_runtime::__private::decode_bounded_payload::<
+                            ::esdsl_runtime::__private::decode_payload::<
                                 self::v3::Reading,
-                            >(codec, payload, event_type, 3u32)?,
+                            >(
+                                ::esdsl_runtime::__private::Read::Bounded,
+                                codec,
+                                payload,
+                                event_type,
+                                3u32,
+                            )?,
                         )
                     }
                     4u32 => {
-                        ::esdsl_runtime::__private::decode_bounded_payload::<
+                        ::esdsl_runtime::__private::decode_payload::<
                             self::v4::Reading,
-                        >(codec, payload, event_type, 4u32)?
+                        >(
+                            ::esdsl_runtime::__private::Read::Bounded,
+                            codec,
+                            payload,
+                            event_type,
+                            4u32,
+                        )?
                     }
                     _ => {
                         return ::core::result::Result::Err(
@@ -255,9 +279,15 @@ impl ::esdsl_runtime::Event for CounterEvent {
             "Reset" => {
                 let event = match version {
                     1u32 => {
-                        ::esdsl_runtime::__private::decode_bounded_payload::<
+                        ::esdsl_runtime::__private::decode_payload::<
                             self::v1::Reset,
-                        >(codec, payload, event_type, 1u32)?
+                        >(
+                            ::esdsl_runtime::__private::Read::Bounded,
+                            codec,
+                            payload,
+                            event_type,
+                            1u32,
+                        )?
                     }
                     _ => {
                         return ::core::result::Result::Err(
@@ -375,9 +405,15 @@ impl ::esdsl_runtime::Event for LedgerEvent {
             "Posted" => {
                 let event = match version {
                     1u32 => {
-                        ::esdsl_runtime::__private::decode_bounded_payload::<
+                        ::esdsl_runtime::__private::decode_payload::<
                             self::v1::Posted,
-                        >(codec, payload, event_type, 1u32)?
+                        >(
+                            ::esdsl_runtime::__private::Read::Bounded,
+                            codec,
+                            payload,
+                            event_type,
+                            1u32,
+                        )?
                     }
                     _ => {
                         return ::core::result::Result::Err(

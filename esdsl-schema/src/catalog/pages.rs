@@ -316,14 +316,19 @@ fn event_notes(event: &Event) -> String {
         notes.push("<span class=\"badge retired\">retired</span>".to_owned());
     }
     if !event.renamed_from.is_empty() {
-        let names: Vec<String> = event
-            .renamed_from
-            .iter()
-            .map(|n| format!("<code>{}</code>", esc(&n.text)))
-            .collect();
-        notes.push(format!("renamed from {}", names.join(", ")));
+        notes.push(format!("renamed from {}", former_names(event)));
     }
     notes.join(" ")
+}
+
+/// The stored type names the event was renamed from, as HTML.
+fn former_names(event: &Event) -> String {
+    let names: Vec<String> = event
+        .renamed_from
+        .iter()
+        .map(|n| format!("<code>{}</code>", esc(&n.text)))
+        .collect();
+    names.join(", ")
 }
 
 fn event_page(file: &File<'_>, event: &Event) -> String {
@@ -344,15 +349,10 @@ fn event_page(file: &File<'_>, event: &Event) -> String {
         n = event.newest(),
     );
     if !event.renamed_from.is_empty() {
-        let names: Vec<String> = event
-            .renamed_from
-            .iter()
-            .map(|n| format!("<code>{}</code>", esc(&n.text)))
-            .collect();
         let _ = write!(
             body,
             "<dt>Also read as</dt><dd>{} (older stored type names)</dd>",
-            names.join(", ")
+            former_names(event)
         );
     }
     if event.retired {
@@ -360,8 +360,13 @@ fn event_page(file: &File<'_>, event: &Event) -> String {
             "<dt>Retired</dt><dd>never written again; typed readers skip stored ones</dd>",
         );
     }
-    // File-level and event-level settings the schema language gains (a compatibility mode,
-    // retention) belong in this list; personal fields get a column in the field tables.
+    let _ = write!(
+        body,
+        "<dt>Compatibility</dt><dd><code>{}</code></dd>",
+        esc(&event.compatibility.describe())
+    );
+    // Settings the schema language gains (retention) belong in this list; personal fields get
+    // a column in the field tables.
     let _ = writeln!(body, "<dt>Schema</dt><dd>{}</dd></dl>", esc(&file.file.key));
     for (i, version) in event.versions.iter().enumerate().rev() {
         let n = version.number;

@@ -324,14 +324,14 @@ fn decode_arm(event: &FamilyEvent) -> TokenStream {
     let newest = newest_version(event);
     let version_arms = event.versions.iter().enumerate().map(|(index, ty)| {
         let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
-        let decode = if event.bounded.get(index).copied().unwrap_or(false) {
-            quote!(decode_bounded_payload)
+        let read = if event.bounded.get(index).copied().unwrap_or(false) {
+            quote!(Bounded)
         } else {
-            quote!(decode_payload)
+            quote!(Counted)
         };
         let mut expr = quote! {
-            ::esdsl_runtime::__private::#decode::<#ty>(
-                codec, payload, event_type, #number,
+            ::esdsl_runtime::__private::decode_payload::<#ty>(
+                ::esdsl_runtime::__private::Read::#read, codec, payload, event_type, #number,
             )?
         };
         for (previous, next) in event.versions[index..]
@@ -354,8 +354,8 @@ fn decode_arm(event: &FamilyEvent) -> TokenStream {
         quote! {
             const READS_AHEAD: ::esdsl_runtime::ReadsAhead = #reads_ahead;
             if READS_AHEAD.allows(#newest, version, codec) {
-                let event = ::esdsl_runtime::__private::decode_newer_payload::<#ty>(
-                    codec, payload, event_type, version,
+                let event = ::esdsl_runtime::__private::decode_payload::<#ty>(
+                    ::esdsl_runtime::__private::Read::Newer, codec, payload, event_type, version,
                 )?;
                 return ::core::result::Result::Ok(::esdsl_runtime::Decoded::Newer {
                     event: Self::#variant(event),

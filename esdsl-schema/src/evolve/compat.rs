@@ -20,30 +20,23 @@ use super::{Comparison, VersionAt, list};
 
 pub(super) fn check(comparison: &mut Comparison<'_>) {
     let files = comparison.files;
-    for (fi, file) in files.iter().enumerate() {
-        for (ei, event) in file.schema.events.iter().enumerate() {
-            if event.retired {
-                continue;
-            }
-            let locked =
-                comparison.matches.events[fi][ei].map(|bi| &comparison.baseline.events[bi]);
-            if let Some(locked) = locked {
-                weakened(comparison, fi, event, locked);
-            }
-            if !event.compatibility.is_forward() {
-                continue;
-            }
-            let locked_newest = locked.map_or(0, LockedEvent::newest);
-            for version in event.versions.iter().filter(|v| v.number > locked_newest) {
-                let at = VersionAt {
-                    file: &files[fi],
-                    event: &event.name.text,
-                    version: version.number,
-                };
-                new_version(comparison, &at, event, version.number);
-            }
-            extended_enums(comparison, fi, event);
+    for (fi, event, locked) in comparison.live_events() {
+        if let Some(locked) = locked {
+            weakened(comparison, fi, event, locked);
         }
+        if !event.compatibility.is_forward() {
+            continue;
+        }
+        let locked_newest = locked.map_or(0, LockedEvent::newest);
+        for version in event.versions.iter().filter(|v| v.number > locked_newest) {
+            let at = VersionAt {
+                file: &files[fi],
+                event: &event.name.text,
+                version: version.number,
+            };
+            new_version(comparison, &at, event, version.number);
+        }
+        extended_enums(comparison, fi, event);
     }
 }
 

@@ -30,9 +30,9 @@ mod types;
 
 use crate::diag::{Diagnostic, Severity, Span};
 use crate::lock::Lock;
-use crate::lock::baseline::{Baseline, Matches};
+use crate::lock::baseline::{Baseline, LockedEvent, Matches};
 use crate::lock::canonical;
-use crate::model::Field;
+use crate::model::{Event, Field};
 
 pub use crate::schema_file::SchemaFile;
 pub use descriptor::{
@@ -127,6 +127,28 @@ pub(crate) struct Comparison<'a> {
     pub(crate) baseline: &'a Baseline,
     pub(crate) matches: &'a Matches,
     pub(crate) findings: Vec<Finding>,
+}
+
+impl<'a> Comparison<'a> {
+    /// Every event still written (not retired), with its file's index and the baseline's
+    /// entry for it (`None` when it is not locked yet). Borrows the schemas, not the
+    /// comparison, so findings can be added along the way.
+    pub(crate) fn live_events(
+        &self,
+    ) -> impl Iterator<Item = (usize, &'a Event, Option<&'a LockedEvent>)> + use<'a> {
+        let (files, matches, baseline) = (self.files, self.matches, self.baseline);
+        files.iter().enumerate().flat_map(move |(fi, file)| {
+            file.schema
+                .events
+                .iter()
+                .enumerate()
+                .filter(|(_, event)| !event.retired)
+                .map(move |(ei, event)| {
+                    let locked = matches.events[fi][ei].map(|bi| &baseline.events[bi]);
+                    (fi, event, locked)
+                })
+        })
+    }
 }
 
 impl Comparison<'_> {

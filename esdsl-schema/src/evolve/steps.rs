@@ -19,41 +19,34 @@ use super::{Comparison, Finding, VersionAt};
 
 pub(super) fn check(comparison: &mut Comparison<'_>) {
     let files = comparison.files;
-    for (fi, file) in files.iter().enumerate() {
-        for (ei, event) in file.schema.events.iter().enumerate() {
-            if event.retired {
+    for (fi, event, locked) in comparison.live_events() {
+        let locked_newest = locked.map_or(0, LockedEvent::newest);
+        // A locked version edited in place is reported as `version_modified`; the steps
+        // around it would only repeat that.
+        let edited = |v: &Version| {
+            locked
+                .and_then(|l| l.versions.get(&v.number))
+                .is_some_and(|l| l.fields != canonical::fields(&v.fields))
+        };
+        for pair in event.versions.windows(2) {
+            let [previous, next] = pair else { continue };
+            if event.manual_upcasts.contains(&next.number) {
                 continue;
             }
-            let locked =
-                comparison.matches.events[fi][ei].map(|bi| &comparison.baseline.events[bi]);
-            let locked_newest = locked.map_or(0, LockedEvent::newest);
-            // A locked version edited in place is reported as `version_modified`; the steps
-            // around it would only repeat that.
-            let edited = |v: &Version| {
-                locked
-                    .and_then(|l| l.versions.get(&v.number))
-                    .is_some_and(|l| l.fields != canonical::fields(&v.fields))
+            let new = next.number > locked_newest;
+            let at = VersionAt {
+                file: &files[fi],
+                event: &event.name.text,
+                version: next.number,
             };
-            for pair in event.versions.windows(2) {
-                let [previous, next] = pair else { continue };
-                if event.manual_upcasts.contains(&next.number) {
-                    continue;
-                }
-                let new = next.number > locked_newest;
-                let at = VersionAt {
-                    file: &files[fi],
-                    event: &event.name.text,
-                    version: next.number,
-                };
-                let findings = match plan_step(previous, next) {
-                    Ok(sources) if new => NewStep::new(at, previous, next).automatic(&sources),
-                    Ok(_) => Vec::new(),
-                    Err(blockers) if new => NewStep::new(at, previous, next).blocked(&blockers),
-                    Err(_) if edited(previous) || edited(next) => Vec::new(),
-                    Err(blockers) => vec![missing(at, event, previous, next, &blockers)],
-                };
-                comparison.findings.extend(findings);
-            }
+            let findings = match plan_step(previous, next) {
+                Ok(sources) if new => NewStep::new(at, previous, next).automatic(&sources),
+                Ok(_) => Vec::new(),
+                Err(blockers) if new => NewStep::new(at, previous, next).blocked(&blockers),
+                Err(_) if edited(previous) || edited(next) => Vec::new(),
+                Err(blockers) => vec![missing(at, event, previous, next, &blockers)],
+            };
+            comparison.findings.extend(findings);
         }
     }
 }
