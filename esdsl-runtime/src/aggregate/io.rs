@@ -32,7 +32,9 @@ impl<A: Aggregate> Fold<A> {
     }
 
     /// Applies one event where it lies in the store; `apply` is pure, so running it inside the
-    /// store's read transaction is fine.
+    /// store's read transaction is fine. (Inlined into the store's replay loop: called once
+    /// per event.)
+    #[inline(always)]
     pub(super) fn visit(&mut self, recorded: EventRef<'_>) -> Result<ControlFlow<()>> {
         if self.as_of.is_some_and(|time| recorded.recorded_at() > time) {
             return Ok(ControlFlow::Break(()));
