@@ -304,8 +304,9 @@ impl Shared {
         };
         let shared = Shared::new(env, dbs, dir);
         if upgrading {
-            // An upgrade begun now, or interrupted before.
-            upgrade::add_checksums(&shared)?;
+            // An upgrade begun now, or interrupted before: a chunk per transaction (a full map
+            // is grown by `write`, and the chunk runs again).
+            while shared.write(|_, txn, dbs| upgrade::checksum_chunk(txn, dbs))? {}
         }
         Ok(shared)
     }

@@ -12,8 +12,6 @@ use std::ops::Bound;
 
 use heed::RwTxn;
 
-use super::env::Shared;
-
 use super::record;
 use super::tables::{Dbs, corrupt, lmdb, position_of, u64_from};
 use crate::error::Result;
@@ -36,34 +34,15 @@ pub(crate) fn begin(txn: &mut RwTxn<'_>, dbs: &Dbs) -> Result<()> {
         .map_err(lmdb)
 }
 
-/// Adds the checksum to the records from `checksum_from` on, a [`CHUNK`] per transaction,
-/// until none is left. Returns the number of records rewritten.
+/// Adds the checksum to the records of one [`CHUNK`] from `checksum_from` on; returns whether
+/// records are left for another transaction (`false` when it reached the log's end and deleted
+/// `checksum_from`, or when no upgrade is under way). The open runs it until it returns `false`.
 ///
 /// A record that does not parse keeps its bytes and gets no checksum that would vouch for
 /// them: reads and `verify` go on reporting it as damaged.
-pub(crate) fn add_checksums(shared: &Shared) -> Result<u64> {
-    let mut rewritten = 0;
-    // A full map is grown by `write`, and the chunk runs again.
-    while let Some(chunk) = shared.write(|_, txn, dbs| checksum_chunk(txn, dbs))? {
-        rewritten += chunk.rewritten;
-        if chunk.done {
-            break;
-        }
-    }
-    Ok(rewritten)
-}
-
-/// What one transaction of [`add_checksums`] did.
-struct Chunk {
-    rewritten: u64,
-    /// Whether it reached the log's end (and deleted `checksum_from`).
-    done: bool,
-}
-
-/// Adds the checksum to the records of one [`CHUNK`]; `None` when no upgrade is under way.
-fn checksum_chunk(txn: &mut RwTxn<'_>, dbs: &Dbs) -> Result<Option<Chunk>> {
+pub(crate) fn checksum_chunk(txn: &mut RwTxn<'_>, dbs: &Dbs) -> Result<bool> {
     let Some(from) = dbs.meta.get(txn, CHECKSUM_FROM).map_err(lmdb)? else {
-        return Ok(None);
+        return Ok(false);
     };
     let from = u64_from(from).ok_or_else(|| {
         corrupt(
@@ -101,8 +80,5 @@ fn checksum_chunk(txn: &mut RwTxn<'_>, dbs: &Dbs) -> Result<Option<Chunk>> {
             dbs.meta.delete(txn, CHECKSUM_FROM).map_err(lmdb)?;
         }
     }
-    Ok(Some(Chunk {
-        rewritten: records.len() as u64,
-        done: resume.is_none(),
-    }))
+    Ok(resume.is_some())
 }
