@@ -37,77 +37,34 @@ fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned>(
     Codec::Json.encode(&value).map_err(|e| e.to_string())
 }
 
+/// One row of `VERSIONS`: the schema, the event, the version and its generated type.
+macro_rules! version {
+    ($schema:ident $event:ident $n:literal $module:ident) => {
+        (
+            stringify!($schema),
+            stringify!($event),
+            $n,
+            roundtrip::<$schema::$module::$event>,
+        )
+    };
+}
+
 /// Every event version of the example schemas, with its generated type.
 const VERSIONS: &[(&str, &str, u32, Roundtrip)] = &[
-    (
-        "bank",
-        "AccountOpened",
-        1,
-        roundtrip::<bank::v1::AccountOpened>,
-    ),
-    (
-        "bank",
-        "AccountOpened",
-        2,
-        roundtrip::<bank::v2::AccountOpened>,
-    ),
-    (
-        "bank",
-        "MoneyDeposited",
-        1,
-        roundtrip::<bank::v1::MoneyDeposited>,
-    ),
-    (
-        "bank",
-        "MoneyDeposited",
-        2,
-        roundtrip::<bank::v2::MoneyDeposited>,
-    ),
-    (
-        "bank",
-        "MoneyDeposited",
-        3,
-        roundtrip::<bank::v3::MoneyDeposited>,
-    ),
-    (
-        "bank",
-        "MoneyWithdrawn",
-        1,
-        roundtrip::<bank::v1::MoneyWithdrawn>,
-    ),
-    (
-        "bank",
-        "AccountClosed",
-        1,
-        roundtrip::<bank::v1::AccountClosed>,
-    ),
-    ("bank", "LegacyAudit", 1, roundtrip::<bank::v1::LegacyAudit>),
-    (
-        "upcasting",
-        "Reading",
-        1,
-        roundtrip::<upcasting::v1::Reading>,
-    ),
-    (
-        "upcasting",
-        "Reading",
-        2,
-        roundtrip::<upcasting::v2::Reading>,
-    ),
-    (
-        "upcasting",
-        "Reading",
-        3,
-        roundtrip::<upcasting::v3::Reading>,
-    ),
-    (
-        "upcasting",
-        "Reading",
-        4,
-        roundtrip::<upcasting::v4::Reading>,
-    ),
-    ("upcasting", "Reset", 1, roundtrip::<upcasting::v1::Reset>),
-    ("upcasting", "Posted", 1, roundtrip::<upcasting::v1::Posted>),
+    version!(bank AccountOpened 1 v1),
+    version!(bank AccountOpened 2 v2),
+    version!(bank MoneyDeposited 1 v1),
+    version!(bank MoneyDeposited 2 v2),
+    version!(bank MoneyDeposited 3 v3),
+    version!(bank MoneyWithdrawn 1 v1),
+    version!(bank AccountClosed 1 v1),
+    version!(bank LegacyAudit 1 v1),
+    version!(upcasting Reading 1 v1),
+    version!(upcasting Reading 2 v2),
+    version!(upcasting Reading 3 v3),
+    version!(upcasting Reading 4 v4),
+    version!(upcasting Reset 1 v1),
+    version!(upcasting Posted 1 v1),
 ];
 
 /// One event version: its model, its exported schema compiled, and its generated type.
